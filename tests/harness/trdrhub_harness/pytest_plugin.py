@@ -1,0 +1,59 @@
+"""pytest fixtures for the harness services (load with ``-p trdrhub_harness.pytest_plugin``).
+
+Each service is started once per test session and always stopped, also when tests fail.
+When the ``TRDRHUB_PG_PORT`` / ``TRDRHUB_REDIS_URL`` / ``TRDRHUB_ALERTMANAGER_URL`` variables
+are already set (``python -m trdrhub_harness run -- pytest ...``) those instances are used.
+"""
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from .alertmanager import AlertmanagerServer
+from .postgres import PostgresServer
+from .redis import RedisServer
+
+
+def _external_postgres():
+    if not os.environ.get("TRDRHUB_PG_PORT"):
+        return None
+    server = PostgresServer.__new__(PostgresServer)
+    server.host = os.environ.get("TRDRHUB_PG_HOST", "127.0.0.1")
+    server.port = int(os.environ["TRDRHUB_PG_PORT"])
+    server.socket_dir = os.environ.get("TRDRHUB_PG_SOCKET_DIR", server.host)
+    server.superuser = os.environ.get("TRDRHUB_PG_USER", "postgres")
+    server.password = os.environ.get("TRDRHUB_PG_PASSWORD")
+    server.bindir = os.environ.get("TRDRHUB_PG_BINDIR", "")
+    server.proc = None
+    return server
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    external = _external_postgres()
+    if external is not None:
+        yield external
+        return
+    with PostgresServer() as server:
+        yield server.start()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    if os.environ.get("TRDRHUB_REDIS_URL"):
+        yield SimpleNamespace(url=os.environ["TRDRHUB_REDIS_URL"], host=os.environ.get("TRDRHUB_REDIS_HOST"),
+                              port=int(os.environ.get("TRDRHUB_REDIS_PORT", "0")))
+        return
+    with RedisServer() as server:
+        yield server.start()
+
+
+@pytest.fixture(scope="session")
+def alertmanager_server():
+    if os.environ.get("TRDRHUB_ALERTMANAGER_URL"):
+        yield SimpleNamespace(url=os.environ["TRDRHUB_ALERTMANAGER_URL"])
+        return
+    with AlertmanagerServer() as server:
+        yield server.start()
