@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian/Ubuntu machine for the collection: Debian packages for the
+# throwaway services, the virtualenv(s) with the pinned requirements, and the
+# .collections link that lets ansible resolve trdrhub.incident.* from this checkout.
+#
+#   scripts/bootstrap.sh            .venv (Python 3.12 when present, else 3.11) with the pinned tools
+#   scripts/bootstrap.sh --dev      + .venv-2.19 (ansible-core 2.19 on Python 3.11) for the second test line
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+say() { printf '==> %s\n' "$*"; }
+sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- Debian packages ---------------------------------------------------------------
+need=()
+for pkg in postgresql redis-server prometheus-alertmanager rsync git; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing Debian packages: ${need[*]}"
+  sudo_ env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# --- Python interpreters (real paths: pyenv shims break ansible-test) -----------------
+real_python() {  # prints the real executable of the first interpreter that runs
+  local cand
+  for cand in "$@"; do
+    if command -v "$cand" >/dev/null 2>&1 || [ -x "$cand" ]; then
+      "$cand" -c 'import sys, venv; print(sys.executable)' 2>/dev/null && return 0
+    fi
+  done
+  return 1
+}
+pyenv_root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
+py312=$(real_python python3.12 $(ls -d "$pyenv_root"/versions/3.12.*/bin/python3.12 2>/dev/null | sort -V | tail -n1) || true)
+py311=$(real_python python3.11 $(ls -d "$pyenv_root"/versions/3.11.*/bin/python3.11 2>/dev/null | sort -V | tail -n1) /usr/bin/python3.11 || true)
+main_py=${py312:-${py311:-}}
+[ -n "$main_py" ] || { echo "no Python 3.12 or 3.11 found" >&2; exit 1; }
+
+make_venv() {  # make_venv DIR PYTHON REQUIREMENTS...
+  local dir=$1 py=$2; shift 2
+  local stamp="$dir/.trdrhub-stamp" want
+  want=$("$py" -c 'import sys; print(sys.version)'; cat "$@" | sha256sum)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  say "creating $dir with $py"
+  rm -rf "$dir"
+  "$py" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  local args=()
+  for req in "$@"; do args+=(-r "$req"); done
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check "${args[@]}"
+  printf '%s' "$want" > "$stamp"
+}
+
+make_venv .venv "$main_py" requirements-dev.txt
+if [ $dev -eq 1 ] && [ -n "$py311" ] && [ -n "$py312" ]; then
+  make_venv .venv-2.19 "$py311" requirements.txt tests/requirements-2.19.txt
+fi
+
+# --- run-from-checkout link ------------------------------------------------------------
+mkdir -p .collections/ansible_collections/trdrhub
+ln -sfn ../../.. .collections/ansible_collections/trdrhub/incident
+say "ready: $(.venv/bin/python --version), $(.venv/bin/ansible --version | head -n1)"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# ansible-test sanity for one virtualenv: scripts/sanity.sh <venv-dir> [ansible-test args...]
+# ansible-test needs the collection at a real ansible_collections/trdrhub/incident path
+# (symlinks are rejected), so the checkout is copied under build/.
+set -euo pipefail
+venv=$(cd "$1" && pwd); shift
+root=$(cd "$(dirname "$0")/.." && pwd)
+py="$venv/bin/python"
+pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+core=$("$py" -c 'import ansible.release as r; print(r.__version__)')
+dest="$root/build/sanity-$core/ansible_collections/trdrhub/incident"
+
+# ansible-test fetches get-pip.py from the internet; seed its cache with the offline stand-in.
+pipver=$(sed -n "s/^ *pip='\([0-9.]*\)',.*/\1/p" "$("$py" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py" | head -n1)
+mkdir -p "$HOME/.ansible/test/cache"
+cp "$root/scripts/get_pip_standin.py" "$HOME/.ansible/test/cache/get_pip_${pipver//./_}.py"
+
+mkdir -p "$dest"
+rsync -a --delete --exclude .git --exclude .collections --exclude '.venv*' --exclude build \
+  --exclude tests/output --exclude incidents --exclude .pytest_cache --exclude __pycache__ \
+  --exclude .ansible --exclude .cache "$root/" "$dest/"
+cd "$dest"
+git init -q . 2>/dev/null || true
+git add -A >/dev/null 2>&1 || true
+echo "== ansible-test sanity: ansible-core $core on Python $pyver =="
+"$venv/bin/ansible-test" sanity --color no --venv --python "$pyver" "$@"
