@@ -66,4 +66,4 @@ fi
 # --- run-from-checkout link ------------------------------------------------------------
 mkdir -p .collections/ansible_collections/trdrhub
 ln -sfn ../../.. .collections/ansible_collections/trdrhub/incident
-say "ready: $(.venv/bin/python --version), $(.venv/bin/ansible --version | head -n1)"
+say "ready: $(.venv/bin/python --version), $(.venv/bin/ansible --version 2>/dev/null | sed -n 1p)"
