@@ -1,0 +1,263 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils file is private to this collection; its API may change without notice.
+
+"""PostgreSQL connection layer shared by the collection's database modules.
+
+The option spec lives here once (``POSTGRES_COMMON_ARGS``) and is documented once
+in the ``trdrhub.incident.postgres`` doc fragment. Connection parameters the user
+did not set are left out on purpose so that libpq falls back to ``PGHOST``,
+``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``, ``PGSSLMODE``, ``~/.pgpass``
+and ``PGSERVICE`` exactly as ``psql`` would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import re
+import traceback
+import typing as t
+from urllib.parse import quote, quote_plus
+
+from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+    PgConnectionError,
+    PgIncidentError,
+    PgInputError,
+    PgPermissionError,
+    PgQueryError,
+)
+
+try:
+    import psycopg2
+    from psycopg2.extensions import parse_dsn
+except ImportError:
+    HAS_PSYCOPG2 = False
+    PSYCOPG2_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    HAS_PSYCOPG2 = True
+    PSYCOPG2_IMPORT_ERROR = None
+
+APPLICATION_NAME = 'trdrhub.incident'
+SSL_MODES = ['allow', 'disable', 'prefer', 'require', 'verify-ca', 'verify-full']
+MASK = '********'
+
+POSTGRES_COMMON_ARGS: dict[str, dict[str, t.Any]] = {
+    'login_host': {'type': 'str'},
+    'login_port': {'type': 'int'},
+    'login_user': {'type': 'str'},
+    'login_password': {'type': 'str', 'no_log': True},
+    'login_db': {'type': 'str', 'aliases': ['db']},
+    'login_unix_socket': {'type': 'str'},
+    'ssl_mode': {'type': 'str', 'choices': SSL_MODES},
+    'ca_cert': {'type': 'str', 'aliases': ['ssl_rootcert']},
+    'connect_timeout': {'type': 'int', 'default': 10},
+    'connect_params': {'type': 'dict', 'default': {}},
+    'dsn': {'type': 'str', 'no_log': True},
+    'statement_timeout': {'type': 'int', 'default': 10},
+}
+
+# A dsn is a complete set of connection parameters; mixing it with the login_*
+# options would make it unclear which host or role is actually used.
+POSTGRES_MUTUALLY_EXCLUSIVE: list[list[str]] = [
+    ['dsn', option]
+    for option in ('login_host', 'login_user', 'login_password', 'login_port', 'login_unix_socket')
+]
+
+# Option name -> libpq keyword. Only options the user set are passed on.
+_LIBPQ_KEYWORDS = (
+    ('login_host', 'host'),
+    ('login_port', 'port'),
+    ('login_user', 'user'),
+    ('login_password', 'password'),
+    ('login_db', 'dbname'),
+    ('ssl_mode', 'sslmode'),
+    ('ca_cert', 'sslrootcert'),
+    ('connect_timeout', 'connect_timeout'),
+)
+_LIBPQ_ENV = (('host', 'PGHOST'), ('port', 'PGPORT'), ('dbname', 'PGDATABASE'), ('user', 'PGUSER'))
+
+_PASSWORD_KEYWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@\s]*@", re.IGNORECASE)
+_POOLER_REASON = re.compile(r'pgbouncer|SHOW HELP|unsupported (startup parameter|pkt type)', re.IGNORECASE)
+_POOLER_HINT = (
+    'this looks like PgBouncer (or another pooler), not PostgreSQL: connect to the '
+    'PostgreSQL server itself (port 5432), not the pooler (port 6543)'
+)
+
+SET_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', %s, false)"
+BACKEND_PID = 'SELECT pg_backend_pid() AS pid'
+
+
+def connection_kwargs(params: dict[str, t.Any]) -> dict[str, t.Any]:
+    """libpq keywords for the options the user set; unset ones stay with libpq/env."""
+    kwargs: dict[str, t.Any] = {
+        key: value for key, value in (params.get('connect_params') or {}).items() if value is not None
+    }
+    for option, keyword in _LIBPQ_KEYWORDS:
+        value = params.get(option)
+        if value is not None and value != '':
+            kwargs[keyword] = value
+    if params.get('login_unix_socket'):
+        # Same precedence as community.postgresql: an explicit socket wins.
+        kwargs['host'] = params['login_unix_socket']
+    # Always ours: protected_applications relies on it to spare this collection's sessions.
+    kwargs['application_name'] = APPLICATION_NAME
+    return kwargs
+
+
+def _parse_dsn(dsn: str | None) -> dict[str, str]:
+    if not dsn or not HAS_PSYCOPG2:
+        return {}
+    try:
+        return parse_dsn(dsn)
+    except psycopg2.Error:
+        return {}
+
+
+def secrets_of(params: dict[str, t.Any]) -> list[str]:
+    """Every password that could surface in an error text, in its raw and URL forms."""
+    found = [
+        params.get('login_password'),
+        params.get('dsn'),
+        _parse_dsn(params.get('dsn')).get('password'),
+        (params.get('connect_params') or {}).get('password'),
+        os.environ.get('PGPASSWORD'),
+    ]
+    secrets: set[str] = set()
+    for value in found:
+        if value:
+            secrets.update({str(value), quote(str(value), safe=''), quote_plus(str(value))})
+    return sorted(secrets, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: t.Iterable[str] = ()) -> str:
+    """Mask known secrets and anything shaped like a password in libpq/psycopg2 text.
+
+    psycopg2 echoes the connection string in "invalid dsn" errors, so the password
+    has to be removed here rather than trusted to Ansible's no_log masking.
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    text = _PASSWORD_KEYWORD.sub(r'\g<1>' + MASK, text)
+    return _URL_CREDENTIALS.sub(r'\g<1>' + MASK + '@', text)
+
+
+def condense(text: str) -> str:
+    """One line, single spaces: server and SQL texts are multi-line and tab-indented."""
+    return ' '.join(str(text).split())
+
+
+def describe_target(params: dict[str, t.Any]) -> str:
+    """Where libpq will try to connect, resolved the way libpq resolves it (env < dsn < options)."""
+    settings: dict[str, t.Any] = {key: os.environ[var] for key, var in _LIBPQ_ENV if os.environ.get(var)}
+    settings.update(_parse_dsn(params.get('dsn')))
+    settings.update(connection_kwargs(params))
+    host = settings.get('host') or settings.get('hostaddr') or 'the local socket'
+    user = settings.get('user') or _os_user()
+    port, dbname = settings.get('port') or 5432, settings.get('dbname') or user
+    return f'PostgreSQL at {host}:{port}, database {dbname}, as user {user}'
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        # getuser() raises when the uid has no passwd entry (common in containers).
+        return 'the operating-system user'
+
+
+def connect(params: dict[str, t.Any]) -> t.Any:
+    """Open an autocommit connection or raise PgConnectionError with one clean message.
+
+    Autocommit matters: signals are not transactional, and a failed read must not
+    leave the session in an aborted transaction for the next statement.
+    """
+    secrets = secrets_of(params)
+    if params.get('dsn'):
+        try:
+            parse_dsn(params['dsn'])
+        except psycopg2.Error as exc:
+            raise PgConnectionError('Cannot connect to PostgreSQL: dsn is not a valid libpq connection string or '
+                                    f'URL: {scrub(condense(str(exc)), secrets)}') from None
+    try:
+        conn = psycopg2.connect(params.get('dsn') or '', **connection_kwargs(params))
+        conn.autocommit = True
+    except psycopg2.Error as exc:
+        reason = scrub(condense(str(exc)), secrets) or type(exc).__name__
+        raise PgConnectionError(f'Cannot connect to {scrub(describe_target(params), secrets)}: {reason}') from None
+    return conn
+
+
+class PgClient:
+    """A connection plus the list of statements run on it (reported as ``queries``)."""
+
+    def __init__(self, params: dict[str, t.Any], conn: t.Any = None) -> None:
+        timeout = params.get('statement_timeout')
+        if timeout is not None and timeout < 0:
+            raise PgInputError(f'statement_timeout must be 0 (no limit) or a positive number of seconds, got {timeout}')
+        self.params = params
+        self.secrets = secrets_of(params)
+        self.queries: list[str] = []
+        self.conn = conn if conn is not None else connect(params)
+        if timeout is not None:
+            self.query(SET_STATEMENT_TIMEOUT, (f'{timeout}s',))
+
+    def query(self, statement: t.Any, args: t.Any = None) -> list[dict[str, t.Any]]:
+        """Run one statement and return its rows as dicts; map every driver error."""
+        text = statement if isinstance(statement, str) else statement.as_string(self.conn)
+        if not self.queries or self.queries[-1] != condense(text):
+            # Polling repeats one statement many times; list it once per run of repeats.
+            self.queries.append(condense(text))
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(statement, args)
+                if cur.description is None:
+                    return []
+                columns = [column[0] for column in cur.description]
+                return [dict(zip(columns, row)) for row in cur.fetchall()]
+        except psycopg2.Error as exc:
+            raise self.query_error(text, exc) from None
+
+    def query_error(self, statement: str, exc: t.Any) -> PgIncidentError:
+        """Name the statement (never its values) and quote the server's reason."""
+        diag = getattr(exc, 'diag', None)
+        reason = condense(getattr(diag, 'message_primary', None) or str(exc)) or type(exc).__name__
+        hint = getattr(diag, 'message_hint', None)
+        if hint:
+            reason = f'{reason} (hint: {condense(hint)})'
+        code = getattr(exc, 'pgcode', None)
+        if code == '57014':
+            reason += f" (statement_timeout is {self.params.get('statement_timeout')}s)"
+        if _POOLER_REASON.search(reason) or (code == '42P01' and 'pg_stat' in reason):
+            reason += '; ' + _POOLER_HINT
+        sql = condense(statement)
+        if len(sql) > 160:
+            sql = sql[:157] + '...'
+        msg = scrub(f'Query failed: {sql} -- server said: {reason}', self.secrets)
+        if code == '42501':
+            return PgPermissionError(msg)
+        return PgQueryError(msg)
+
+    def pooler_warning(self) -> str | None:
+        """Detect PgBouncer: its client-side backend key is not the server's backend pid.
+
+        A pooler hands out server connections per transaction, so "our own backend"
+        is meaningless and a signal may hit whatever client shares the pooled
+        connection. A TCP port-forward keeps both pids equal and is not flagged.
+        """
+        rows = self.query(BACKEND_PID)
+        server_pid = rows[0]['pid'] if rows else None
+        client_pid = self.conn.get_backend_pid()
+        if server_pid == client_pid:
+            return None
+        target = scrub(describe_target(self.params), self.secrets)
+        return (f'{target}: the connection reports backend pid {client_pid} but the server runs it '
+                f'as pid {server_pid}, so {_POOLER_HINT}')
+
+    def close(self) -> None:
+        # Closing is best effort; the module result is already decided.
+        with contextlib.suppress(psycopg2.Error):
+            self.conn.close()

@@ -1,0 +1,509 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pg_terminate_sessions
+short_description: Cancel or terminate selected PostgreSQL client sessions, behind guard rails
+version_added: 0.1.0
+description:
+  - Selects PostgreSQL client sessions from C(pg_stat_activity) with filters (database, state, duration, role,
+    application, client network, query text, wait event, blockers) and cancels their statement, terminates their
+    backend, or cancels first and terminates what is still running after a grace period.
+  - Guard rails always apply after the filters and report every session they spare, with the reason. The module never
+    signals its own session, non-client backends, superuser sessions (unless O(allow_superuser=true)), sessions of
+    O(protected_users) or of O(protected_applications). If more sessions remain than O(max_sessions), it fails without
+    signalling anything and returns the matching sessions as evidence.
+  - All selected sessions are signalled with one statement; the module then polls C(pg_stat_activity) until they are
+    gone (or no longer match, for cancellations) and reports survivors.
+author:
+  - TRDR Hub SRE (@trdrhub)
+options:
+  mode:
+    description:
+      - V(cancel) runs C(pg_cancel_backend) - the current statement is cancelled and the connection stays open.
+        Cancelling an idle session does nothing.
+      - V(terminate) runs C(pg_terminate_backend) - the connection is closed and its transaction rolled back.
+      - V(cancel_then_terminate) cancels first, waits up to O(grace) seconds, then terminates the sessions that still
+        match the filters.
+    type: str
+    choices: [cancel, terminate, cancel_then_terminate]
+    default: terminate
+  grace:
+    description:
+      - Seconds to wait after C(pg_cancel_backend) for cancelled sessions to stop matching the filters (their
+        statement ended or their state changed). Used by O(mode=cancel) and O(mode=cancel_then_terminate).
+      - A cancelled session that stops matching counts as done; with O(mode=cancel) its backend stays alive by design.
+      - Sessions that were idle (or idle in a transaction) when selected have no statement to cancel and are not waited
+        for - O(mode=cancel_then_terminate) terminates them at once and O(mode=cancel) reports them as V(survived).
+      - Must be V(0) or more.
+    type: float
+    default: 5
+  wait_timeout:
+    description:
+      - Seconds to wait after C(pg_terminate_backend) for the terminated backends to disappear from
+        C(pg_stat_activity). Backends still present afterwards are reported in RV(survivors).
+      - Must be V(0) or more.
+    type: float
+    default: 10
+  allow_superuser:
+    description:
+      - Also signal sessions of superuser roles. Only a superuser login can do that.
+    type: bool
+    default: false
+  protected_applications:
+    description:
+      - Sessions whose C(application_name) matches one of these shell-style globs are never signalled.
+      - Replaces the default list; keep V(trdrhub.incident) in it so that concurrent runs of this collection are spared.
+    type: list
+    elements: str
+    default: [trdrhub.incident, pg_dump, pg_restore, pg_basebackup]
+  protected_users:
+    description:
+      - Sessions of these roles (exact names) are never signalled.
+    type: list
+    elements: str
+    default: []
+  max_sessions:
+    description:
+      - Upper bound on the number of sessions one run may signal. When more sessions pass the filters and guard rails,
+        the module fails without signalling anything and returns them in RV(sessions).
+      - Must be V(1) or more.
+    type: int
+    default: 25
+extends_documentation_fragment:
+  - trdrhub.incident.postgres
+  - trdrhub.incident.postgres.session_filters
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Lists exactly the sessions that would be signalled (RV(sessions[].outcome=would_signal)) and signals nothing.
+        No signal is sent inside a transaction to be rolled back - a signal cannot be rolled back.
+  diff_mode:
+    support: full
+    details:
+      - Counts of client sessions by state before and after; in check mode the after side is predicted.
+  platform:
+    platforms: posix
+  action_group:
+    description: Use C(group/trdrhub.incident.postgresql) in C(module_defaults) to set the connection options once.
+    support: full
+    membership: [trdrhub.incident.postgresql]
+notes:
+  - At least one filter option must be set; the module refuses to select every client session.
+  - The login role needs the C(pg_signal_backend) role (C(GRANT pg_signal_backend TO role)) or superuser to signal
+    sessions of other roles; the privilege is checked before anything is signalled. Without superuser it can never
+    signal a superuser's session.
+  - To see other roles' states, timestamps and query texts (which the filters need), the login role needs
+    C(pg_read_all_stats) or C(pg_monitor); otherwise those sessions show no state or duration and rarely match.
+  - Through a pooler such as PgBouncer the module detects the pooler and fails before signalling anything.
+  - With O(mode=cancel_then_terminate) and a filter on O(states) or O(min_duration), a cancelled statement inside an
+    explicit transaction leaves the session idle in an aborted transaction and no longer matching, so it is not
+    terminated even though it keeps its locks until the client rolls back. Use O(mode=terminate) to release locks.
+seealso:
+  - module: trdrhub.incident.pg_activity_info
+  - name: Server signaling functions
+    description: PostgreSQL documentation of pg_cancel_backend and pg_terminate_backend.
+    link: https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL
+"""
+
+EXAMPLES = r"""
+- name: Preview which idle-in-transaction API sessions would be terminated
+  trdrhub.incident.pg_terminate_sessions:
+    login_host: db-primary.trdrhub.internal
+    login_port: 5432  # the PostgreSQL server itself, not PgBouncer on 6543
+    login_user: trdrhub_incident
+    login_password: "{{ vault_pg_incident_password }}"
+    login_db: trdrhub
+    databases: [trdrhub]
+    users: [trdrhub_app]
+    applications: ["trdrhub-api*"]
+    states: [idle in transaction]
+    min_duration: 300
+  check_mode: true
+  register: preview
+
+- name: Terminate them, at most 10, and wait for the backends to exit
+  trdrhub.incident.pg_terminate_sessions:
+    login_host: db-primary.trdrhub.internal
+    login_user: trdrhub_incident
+    login_password: "{{ vault_pg_incident_password }}"
+    login_db: trdrhub
+    databases: [trdrhub]
+    users: [trdrhub_app]
+    applications: ["trdrhub-api*"]
+    states: [idle in transaction]
+    min_duration: 300
+    max_sessions: 10
+  register: killed
+
+- name: Cancel runaway report queries, terminate whatever is still running 15 seconds later
+  trdrhub.incident.pg_terminate_sessions:
+    dsn: "{{ vault_pg_incident_dsn }}"
+    mode: cancel_then_terminate
+    grace: 15
+    applications: ["trdrhub-worker*"]
+    states: [active]
+    min_duration: 120
+    query_pattern: '(?i)\breport_'
+
+- name: Terminate the sessions that block others, except the migration job
+  trdrhub.incident.pg_terminate_sessions:
+    login_unix_socket: /var/run/postgresql
+    login_user: postgres
+    login_db: trdrhub
+    blockers_only: true
+    exclude_applications: [alembic*]
+    client_addrs: [10.42.0.0/16]
+
+- name: Use module_defaults for the connection of a whole block
+  module_defaults:
+    group/trdrhub.incident.postgresql:
+      login_host: db-primary.trdrhub.internal
+      login_user: trdrhub_incident
+      login_password: "{{ vault_pg_incident_password }}"
+      login_db: trdrhub
+  block:
+    - name: Terminate sessions of a compromised client host
+      trdrhub.incident.pg_terminate_sessions:
+        client_addrs: [10.42.7.19/32]
+        max_sessions: 50
+"""
+
+RETURN = r"""
+changed:
+  description:
+    - Whether a signal was delivered to at least one session. In check mode, whether any session would be signalled.
+  returned: always
+  type: bool
+  sample: true
+matched:
+  description: Number of sessions selected by the filters and allowed by the guard rails.
+  returned: always
+  type: int
+  sample: 2
+sessions:
+  description:
+    - The selected sessions and what happened to each.
+    - Also returned when the module fails because more than O(max_sessions) sessions matched.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    pid:
+      description: Backend process id.
+      type: int
+      sample: 48213
+    datname:
+      description: Database the session is connected to.
+      type: str
+      sample: trdrhub
+    usename:
+      description: Login role of the session.
+      type: str
+      sample: trdrhub_app
+    application_name:
+      description: Application name the client set.
+      type: str
+      sample: trdrhub-api
+    client_addr:
+      description: Client IP address; null for Unix-socket sessions.
+      type: str
+      sample: 10.42.3.17
+    state:
+      description: C(pg_stat_activity.state) when the session was selected; null if the login role may not see it.
+      type: str
+      sample: idle in transaction
+    backend_start:
+      description: When the connection was opened (ISO 8601).
+      type: str
+      sample: "2025-01-15T14:02:11.203311+00:00"
+    query_start:
+      description: When the current or last statement started (ISO 8601).
+      type: str
+      sample: "2025-01-15T14:25:40.118102+00:00"
+    xact_start:
+      description: When the current transaction started (ISO 8601), null outside a transaction.
+      type: str
+      sample: "2025-01-15T14:25:40.118097+00:00"
+    state_change:
+      description: When the state last changed (ISO 8601).
+      type: str
+      sample: "2025-01-15T14:25:40.131554+00:00"
+    duration_s:
+      description: Seconds in the current situation, as defined for O(min_duration); null if not visible.
+      type: float
+      sample: 412.383
+    wait_event_type:
+      description: Type of the event the session waits for, if any.
+      type: str
+      sample: Client
+    wait_event:
+      description: Event the session waits for, if any.
+      type: str
+      sample: ClientRead
+    blocking:
+      description: Number of other sessions waiting for a lock this session holds.
+      type: int
+      sample: 3
+    query:
+      description: Current or last query text, truncated to O(query_max_length), password literals masked.
+      type: str
+      sample: "UPDATE lc_documents SET status = $1 WHERE id = $2"
+    signal:
+      description: Signal the module sends (or would send) to this session.
+      type: str
+      sample: terminate
+      choices: [cancel, terminate, cancel_then_terminate]
+    outcome:
+      description:
+        - V(would_signal) in check mode or when the run failed before signalling.
+        - V(terminated) the backend exited after C(pg_terminate_backend).
+        - V(cancelled) the statement was cancelled and the session no longer matches the filters.
+        - V(survived) still present (terminate) or still matching (cancel) after the wait.
+        - V(gone) the session ended before it was signalled.
+        - V(signal_failed) the server did not signal a backend that still exists.
+      type: str
+      sample: terminated
+      choices: [would_signal, terminated, cancelled, survived, gone, signal_failed]
+excluded:
+  description: Sessions that matched the filters but were spared by a guard rail.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    pid:
+      description: Backend process id.
+      type: int
+      sample: 48177
+    usename:
+      description: Login role of the session.
+      type: str
+      sample: postgres
+    application_name:
+      description: Application name of the session.
+      type: str
+      sample: pg_dump
+    reason:
+      description: Which guard rail spared it.
+      type: str
+      sample: "protected application pg_dump (matches 'pg_dump' in protected_applications)"
+survivors:
+  description: Pids still present (terminate) or still matching (cancel) when the wait ended.
+  returned: always
+  type: list
+  elements: int
+  sample: []
+queries:
+  description:
+    - SQL statements the module ran, in order, without parameter values.
+    - A statement repeated back to back (polling) is listed once.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "SELECT pid, pg_terminate_backend(pid) AS signalled FROM unnest(%s::integer[]) AS pid"
+elapsed_s:
+  description: Seconds the module spent, from connecting to the end of the wait.
+  returned: always
+  type: float
+  sample: 0.087
+diff:
+  description: Client sessions by state before and after (predicted in check mode).
+  returned: when diff mode is on
+  type: dict
+  contains:
+    before:
+      description: State -> number of client sessions before.
+      type: dict
+      sample: {"active": 4, "idle": 31, "idle in transaction": 2}
+    after:
+      description: State -> number of client sessions after.
+      type: dict
+      sample: {"active": 4, "idle": 31}
+"""
+
+import time
+import typing as t
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+    PgConnectionError,
+    PgIncidentError,
+    PgInputError,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+    HAS_PSYCOPG2,
+    POSTGRES_COMMON_ARGS,
+    POSTGRES_MUTUALLY_EXCLUSIVE,
+    PSYCOPG2_IMPORT_ERROR,
+    PgClient,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._sessions import (
+    GUARD_ARGS,
+    SESSION_FILTER_ARGS,
+    Guard,
+    SessionFilter,
+    check_non_negative,
+    check_signal_privilege,
+    count_by_state,
+    fetch_sessions,
+    poll,
+    session_view,
+    signal,
+    still_matching,
+    still_present,
+)
+
+MODES = ['cancel', 'terminate', 'cancel_then_terminate']
+IDLE_STATES = ('idle', 'idle in transaction', 'idle in transaction (aborted)', 'disabled')
+
+
+def argument_spec() -> dict[str, t.Any]:
+    spec = dict(POSTGRES_COMMON_ARGS)
+    spec.update(SESSION_FILTER_ARGS)
+    spec.update(GUARD_ARGS)
+    spec.update(
+        mode={'type': 'str', 'choices': MODES, 'default': 'terminate'},
+        grace={'type': 'float', 'default': 5},
+        wait_timeout={'type': 'float', 'default': 10},
+    )
+    return spec
+
+
+def predict_after(sessions: list[dict[str, t.Any]], selected: list[dict[str, t.Any]], mode: str) -> dict[str, int]:
+    """Session counts by state once the signals have worked, for check-mode diffs.
+
+    A terminated session disappears. A cancelled statement leaves an autocommit
+    session idle and an explicit transaction aborted; idle sessions ignore a cancel.
+    """
+    chosen = {s['pid'] for s in selected}
+    after = []
+    for session in sessions:
+        if session['pid'] not in chosen:
+            after.append(session)
+        elif mode == 'cancel' and session.get('state') in ('active', 'fastpath function call'):
+            implicit = session.get('xact_start') is None or session.get('xact_start') == session.get('query_start')
+            after.append(dict(session, state='idle' if implicit else 'idle in transaction (aborted)'))
+        elif mode == 'cancel':
+            after.append(session)
+    return count_by_state(after)
+
+
+class SessionTerminator:
+    """Select, guard, signal and verify; check mode stops right before the first signal."""
+
+    def __init__(self, params: dict[str, t.Any], check_mode: bool = False, diff: bool = False) -> None:
+        check_non_negative(params, ('grace', 'wait_timeout'))
+        self.started = time.monotonic()
+        self.params = params
+        self.check_mode = check_mode
+        self.diff = diff
+        self.mode = params.get('mode') or 'terminate'
+        self.filter = SessionFilter.from_params(params)
+        self.guard = Guard.from_params(params)
+        if not self.filter.narrows:
+            raise PgInputError(
+                'refusing to select every client session: set at least one filter (databases, states, '
+                'min_duration, users, exclude_users, applications, exclude_applications, client_addrs, '
+                'query_pattern, wait_event_types or blockers_only)')
+        self.warnings: list[str] = []
+
+    def run(self, client: PgClient) -> dict[str, t.Any]:
+        pooler = client.pooler_warning()
+        if pooler:
+            raise PgConnectionError('Refusing to signal sessions through a connection pooler. ' + pooler)
+        sessions = fetch_sessions(client)
+        selected, excluded = self.guard.split(self.filter.select(sessions))
+        qmax = self.params.get('query_max_length', 200)
+        views = {s['pid']: dict(session_view(s, qmax), signal=self.mode, outcome='would_signal') for s in selected}
+        result: dict[str, t.Any] = {
+            'matched': len(selected), 'excluded': excluded, 'survivors': [], 'queries': client.queries}
+        self.guard.enforce_cap(selected, {
+            'sessions': list(views.values()), 'excluded': excluded, 'queries': client.queries})
+        if self.check_mode or not selected:
+            result['changed'] = bool(selected)
+        else:
+            check_signal_privilege(client, selected)
+            outcomes, result['changed'] = self._signal(client, selected)
+            for pid, outcome in outcomes.items():
+                views[pid]['outcome'] = outcome
+            result['survivors'] = sorted(p for p, o in outcomes.items() if o in ('survived', 'signal_failed'))
+            if result['survivors']:
+                pids = ', '.join(map(str, result['survivors']))
+                self.warnings.append(f"{len(result['survivors'])} session(s) survived: pids {pids}")
+        result['sessions'] = list(views.values())
+        if self.diff:
+            if self.check_mode or not selected:
+                after = predict_after(sessions, selected, self.mode)
+            else:
+                after = count_by_state(fetch_sessions(client))
+            result['diff'] = {'before': count_by_state(sessions), 'after': after}
+        result['elapsed_s'] = round(time.monotonic() - self.started, 3)
+        return result
+
+    def _signal(self, client: PgClient, selected: list[dict[str, t.Any]]) -> tuple[dict[int, str], bool]:
+        """Return (outcome per pid, whether any signal was delivered)."""
+        outcomes: dict[int, str] = {}
+        changed = False
+        to_terminate = selected
+        if self.mode in ('cancel', 'cancel_then_terminate'):
+            delivered, changed = self._send(client, 'cancel', selected, outcomes)
+            # A cancel only interrupts a running statement: idle sessions cannot
+            # stop matching, so waiting for them would just burn the grace period.
+            running = [s for s in delivered if s.get('state') not in IDLE_STATES]
+            matching = poll(lambda: still_matching(client, running, self.filter), self.params.get('grace', 5))
+            matching |= {s['pid'] for s in delivered if s.get('state') in IDLE_STATES}
+            for session in delivered:
+                outcomes[session['pid']] = 'survived' if session['pid'] in matching else 'cancelled'
+            to_terminate = [s for s in delivered if s['pid'] in matching]
+        if self.mode in ('terminate', 'cancel_then_terminate') and to_terminate:
+            delivered, sent = self._send(client, 'terminate', to_terminate, outcomes)
+            changed = changed or sent
+            present = poll(lambda: still_present(client, delivered), self.params.get('wait_timeout', 10))
+            for session in delivered:
+                outcomes[session['pid']] = 'survived' if session['pid'] in present else 'terminated'
+        return outcomes, changed
+
+    @staticmethod
+    def _send(client: PgClient, kind: str, sessions: list[dict[str, t.Any]],
+              outcomes: dict[int, str]) -> tuple[list[dict[str, t.Any]], bool]:
+        """Signal all sessions at once; record those the server did not signal as gone or failed."""
+        sent = signal(client, kind, [s['pid'] for s in sessions])
+        delivered = [s for s in sessions if sent.get(s['pid'])]
+        missed = [s for s in sessions if not sent.get(s['pid'])]
+        alive = still_present(client, missed)
+        for session in missed:
+            outcomes[session['pid']] = 'signal_failed' if session['pid'] in alive else 'gone'
+        return delivered, bool(delivered)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
+        supports_check_mode=True,
+    )
+    if not HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
+    client = None
+    try:
+        terminator = SessionTerminator(module.params, check_mode=module.check_mode, diff=module._diff)
+        client = PgClient(module.params)
+        result = terminator.run(client)
+    except PgIncidentError as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+    else:
+        for warning in terminator.warnings:
+            module.warn(warning)
+        module.exit_json(**result)
+    finally:
+        if client is not None:
+            client.close()
+
+
+if __name__ == '__main__':
+    main()

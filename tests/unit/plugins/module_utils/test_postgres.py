@@ -1,0 +1,217 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Connection layer: what reaches libpq, and that no failure leaks a password or a traceback."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+from ansible_collections.trdrhub.incident.plugins.module_utils import _postgres
+from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+    PgConnectionError,
+    PgInputError,
+    PgPermissionError,
+    PgQueryError,
+)
+
+SECRET = 'Sup3r$ecret'
+LIBPQ_ENV = ('PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGSSLMODE')
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for var in LIBPQ_ENV:
+        monkeypatch.delenv(var, raising=False)
+
+
+def params(**overrides):
+    base = {name: spec.get('default') for name, spec in _postgres.POSTGRES_COMMON_ARGS.items()}
+    base.update(overrides)
+    return base
+
+
+def test_unset_options_are_left_to_libpq():
+    assert _postgres.connection_kwargs(params()) == {'connect_timeout': 10, 'application_name': 'trdrhub.incident'}
+
+
+def test_empty_host_counts_as_unset():
+    assert 'host' not in _postgres.connection_kwargs(params(login_host=''))
+
+
+def test_options_map_to_libpq_keywords():
+    kwargs = _postgres.connection_kwargs(params(
+        login_host='db', login_port=5432, login_user='trdrhub_app', login_password=SECRET, login_db='trdrhub',
+        ssl_mode='verify-full', ca_cert='/etc/ssl/ca.pem'))
+    assert kwargs == {
+        'host': 'db', 'port': 5432, 'user': 'trdrhub_app', 'password': SECRET, 'dbname': 'trdrhub',
+        'sslmode': 'verify-full', 'sslrootcert': '/etc/ssl/ca.pem', 'connect_timeout': 10,
+        'application_name': 'trdrhub.incident'}
+
+
+def test_unix_socket_wins_over_host():
+    assert _postgres.connection_kwargs(params(login_host='db', login_unix_socket='/run/pg'))['host'] == '/run/pg'
+
+
+def test_connect_params_yield_to_options_and_never_rename_the_session():
+    kwargs = _postgres.connection_kwargs(params(
+        login_db='trdrhub', connect_params={'dbname': 'other', 'application_name': 'x', 'target_session_attrs': 'read-write'}))
+    assert kwargs['dbname'] == 'trdrhub'
+    assert kwargs['application_name'] == 'trdrhub.incident'
+    assert kwargs['target_session_attrs'] == 'read-write'
+
+
+def test_dsn_excludes_login_options():
+    pairs = {tuple(pair) for pair in _postgres.POSTGRES_MUTUALLY_EXCLUSIVE}
+    assert pairs == {('dsn', o) for o in ('login_host', 'login_user', 'login_password', 'login_port', 'login_unix_socket')}
+
+
+@pytest.mark.parametrize('text', [
+    f'password={SECRET} host=db',
+    f"password='{SECRET}' host=db",
+    f'postgresql://trdrhub_app:{SECRET}@db:5432/trdrhub',
+    'postgresql://trdrhub_app:{}@db:5432/trdrhub'.format('Sup3r%24ecret'),
+])
+def test_scrub_removes_passwords(text):
+    scrubbed = _postgres.scrub(text, _postgres.secrets_of(params(login_password=SECRET)))
+    assert SECRET not in scrubbed and 'Sup3r%24ecret' not in scrubbed
+    assert _postgres.MASK in scrubbed
+
+
+def test_scrub_finds_unknown_passwords_by_shape():
+    assert 'hunter2' not in _postgres.scrub('invalid dsn: "postgresql://u:hunter2@[db/x"')
+    assert 'hunter2' not in _postgres.scrub('missing "=" after "password=hunter2 x"')
+
+
+def test_secrets_include_dsn_and_env_passwords(monkeypatch):
+    monkeypatch.setenv('PGPASSWORD', 'fromenv')
+    found = _postgres.secrets_of(params(dsn='postgresql://u:p%40ss@db/x'))
+    assert {'fromenv', 'p@ss', 'p%40ss'} <= set(found)
+
+
+def test_describe_target_resolves_like_libpq(monkeypatch):
+    monkeypatch.setenv('PGHOST', 'envhost')
+    monkeypatch.setenv('PGUSER', 'envuser')
+    assert _postgres.describe_target(params()) == 'PostgreSQL at envhost:5432, database envuser, as user envuser'
+    assert _postgres.describe_target(params(dsn='postgresql://u@dsnhost:6543/trdrhub')) == \
+        'PostgreSQL at dsnhost:6543, database trdrhub, as user u'
+    assert _postgres.describe_target(params(login_host='db', login_port=5433, login_db='trdrhub')) == \
+        'PostgreSQL at db:5433, database trdrhub, as user envuser'
+
+
+def test_connect_failure_is_one_clean_message(monkeypatch):
+    def refuse(dsn, **kwargs):
+        raise psycopg2.OperationalError(
+            'connection to server at "db" (10.0.0.5), port 5432 failed: FATAL:  password authentication failed '
+            f'for user "trdrhub_app"\n\tpassword={SECRET}\n')
+
+    monkeypatch.setattr(psycopg2, 'connect', refuse)
+    with pytest.raises(PgConnectionError) as caught:
+        _postgres.connect(params(login_host='db', login_user='trdrhub_app', login_password=SECRET, login_db='trdrhub'))
+    msg = str(caught.value)
+    assert msg.startswith('Cannot connect to PostgreSQL at db:5432, database trdrhub, as user trdrhub_app: ')
+    assert 'password authentication failed for user "trdrhub_app"' in msg
+    assert SECRET not in msg and '\n' not in msg
+
+
+def test_invalid_dsn_never_echoes_it():
+    dsn = f'postgresql://trdrhub_app:{SECRET}@[db/trdrhub'
+    with pytest.raises(PgConnectionError) as caught:
+        _postgres.connect(params(dsn=dsn))
+    assert 'dsn is not a valid' in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_negative_statement_timeout_is_rejected_before_connecting():
+    with pytest.raises(PgInputError, match='statement_timeout'):
+        _postgres.PgClient(params(statement_timeout=-1), conn=object())
+
+
+class FakeDiag:
+    def __init__(self, primary, hint=None):
+        self.message_primary = primary
+        self.message_hint = hint
+
+
+def pg_error(code, primary, hint=None):
+    cls = type('FakePgError', (psycopg2.Error,), {
+        'pgcode': property(lambda self: code),
+        'diag': property(lambda self: FakeDiag(primary, hint)),
+    })
+    return cls(primary)
+
+
+class RaisingCursor:
+    def __init__(self, exc):
+        self.exc = exc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def execute(self, statement, args=None):
+        raise self.exc
+
+
+class RaisingConn:
+    def __init__(self, exc):
+        self.exc = exc
+
+    def cursor(self):
+        return RaisingCursor(self.exc)
+
+
+def client_raising(exc, statement_timeout=10):
+    """A client whose every statement fails with exc (the session setup is skipped)."""
+    client = _postgres.PgClient(params(statement_timeout=None), conn=RaisingConn(exc))
+    client.params['statement_timeout'] = statement_timeout
+    return client
+
+
+def test_query_error_names_statement_not_values():
+    client = client_raising(pg_error('42703', 'column "bogus" does not exist'))
+    with pytest.raises(PgQueryError) as caught:
+        client.query('SELECT bogus FROM pg_stat_activity WHERE usename = %s', ('trdrhub_app',))
+    msg = str(caught.value)
+    assert 'SELECT bogus FROM pg_stat_activity WHERE usename = %s' in msg
+    assert 'column "bogus" does not exist' in msg
+    assert 'trdrhub_app' not in msg
+    assert client.queries == ['SELECT bogus FROM pg_stat_activity WHERE usename = %s']
+
+
+def test_permission_error_has_its_own_class():
+    client = client_raising(pg_error('42501', 'permission denied to terminate process'))
+    with pytest.raises(PgPermissionError):
+        client.query('SELECT pg_terminate_backend(1)')
+
+
+def test_statement_timeout_is_named():
+    client = client_raising(pg_error('57014', 'canceling statement due to statement timeout'), statement_timeout=10)
+    with pytest.raises(PgQueryError, match=r'statement_timeout is 10s'):
+        client.query('SELECT 1')
+
+
+def test_pgbouncer_console_gets_a_hint():
+    client = client_raising(pg_error('08P01', "invalid command 'SELECT 1', use SHOW HELP;"))
+    with pytest.raises(PgQueryError, match='not the pooler'):
+        client.query('SELECT 1')
+
+
+class PidConn:
+    def __init__(self, client_pid):
+        self.client_pid = client_pid
+
+    def get_backend_pid(self):
+        return self.client_pid
+
+
+@pytest.mark.parametrize('client_pid, pooled', [(4242, False), (9_999_999, True)])
+def test_pooler_detection_compares_backend_pids(monkeypatch, client_pid, pooled):
+    client = _postgres.PgClient(params(statement_timeout=None, login_host='db', login_port=6543), conn=PidConn(client_pid))
+    monkeypatch.setattr(client, 'query', lambda statement, args=None: [{'pid': 4242}])
+    warning = client.pooler_warning()
+    assert (warning is not None) == pooled
+    if pooled:
+        assert 'db:6543' in warning and 'port 5432' in warning
