@@ -165,6 +165,14 @@ options:
         C(pg_blocking_pids) result).
     type: bool
     default: false
+  pids:
+    description:
+      - Only these backend process ids, and only while they still match every other filter.
+      - Pins a termination to the sessions an operator approved from a check-mode run, so a session
+        that crossed a threshold after the evidence was shown is not signalled without being seen.
+      - Unlike the other list filters, an empty list selects no session at all.
+    type: list
+    elements: int
   query_max_length:
     description:
       - Query texts in the results are truncated to this many characters (followed by C(...)); V(0) returns them in

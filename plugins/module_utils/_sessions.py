@@ -39,6 +39,7 @@ SESSION_FILTER_ARGS: dict[str, dict[str, t.Any]] = {
     'query_pattern': {'type': 'str'},
     'wait_event_types': {'type': 'list', 'elements': 'str'},
     'blockers_only': {'type': 'bool', 'default': False},
+    'pids': {'type': 'list', 'elements': 'int'},
     'query_max_length': {'type': 'int', 'default': 200},
 }
 
@@ -155,6 +156,7 @@ class SessionFilter:
     query_regex: t.Any = None
     wait_event_types: frozenset[str] | None = None
     blockers_only: bool = False
+    pids: frozenset[int] | None = None
 
     @classmethod
     def from_params(cls, params: dict[str, t.Any]) -> SessionFilter:
@@ -184,6 +186,8 @@ class SessionFilter:
             query_regex=regex,
             wait_event_types=_set(params.get('wait_event_types')),
             blockers_only=bool(params.get('blockers_only')),
+            # Unlike the other lists, an empty pids list selects nothing: it pins to "none approved".
+            pids=None if params.get('pids') is None else frozenset(params['pids']),
         )
 
     @property
@@ -192,12 +196,14 @@ class SessionFilter:
         return any((
             self.databases, self.states, self.min_duration > 0, self.users, self.exclude_users,
             self.applications, self.exclude_applications, self.client_networks,
-            self.query_regex is not None, self.wait_event_types, self.blockers_only,
+            self.query_regex is not None, self.wait_event_types, self.blockers_only, self.pids is not None,
         ))
 
     def matches(self, session: dict[str, t.Any]) -> bool:
         app = session.get('application_name') or ''
         user = session.get('usename')
+        if self.pids is not None and session.get('pid') not in self.pids:
+            return False
         if self.databases is not None and session.get('datname') not in self.databases:
             return False
         if self.states is not None and session.get('state') not in self.states:

@@ -229,3 +229,12 @@ def test_poll_stops_when_the_check_succeeds(fake_clock):
     answers = iter([{11, 12}, {12}, set()])
     assert _sessions.poll(lambda: next(answers), 10) == set()
     assert len(fake_clock.sleeps) == 2
+
+
+def test_pids_pin_the_selection_and_an_empty_list_selects_nothing():
+    rows = [{'pid': 10, 'state': 'active'}, {'pid': 11, 'state': 'active'}, {'pid': 12, 'state': 'idle'}]
+    pinned = _sessions.SessionFilter.from_params({'pids': [11, 12], 'states': ['active']})
+    assert [r['pid'] for r in rows if pinned.matches(r)] == [11]
+    nothing = _sessions.SessionFilter.from_params({'pids': []})
+    assert nothing.narrows
+    assert not any(nothing.matches(r) for r in rows)
