@@ -65,7 +65,7 @@ FROM pg_stat_activity AS a
 LEFT JOIN pg_roles AS r ON r.oid = a.usesysid
 WHERE a.backend_type = 'client backend'
 """
-PRESENT_SQL = 'SELECT pid, backend_start FROM pg_stat_activity WHERE pid = ANY(%s)'
+PRESENT_SQL = 'SELECT pid, backend_start, state, query_start FROM pg_stat_activity WHERE pid = ANY(%s)'
 SIGNAL_SQL = {
     'cancel': 'SELECT pid, pg_cancel_backend(pid) AS signalled FROM unnest(%s::integer[]) AS pid',
     'terminate': 'SELECT pid, pg_terminate_backend(pid) AS signalled FROM unnest(%s::integer[]) AS pid',
@@ -375,7 +375,7 @@ def signal(client: t.Any, kind: str, pids: list[int]) -> dict[int, bool]:
 def poll(check: t.Callable[[], set[int]], timeout: float) -> set[int]:
     """Call check() until it returns an empty set or timeout passes; return its last answer.
 
-    The first check runs at once; sleeps start at 10 ms and double up to 250 ms, so a
+    The first check runs at once; sleeps start at 10 ms and double up to 50 ms, so a
     backend that exits quickly costs almost nothing and a slow one few queries.
     """
     clock, sleep = _clock, _sleep
@@ -384,7 +384,7 @@ def poll(check: t.Callable[[], set[int]], timeout: float) -> set[int]:
     remaining = check()
     while remaining and clock() < deadline:
         sleep(min(delay, max(deadline - clock(), 0)))
-        delay = min(delay * 2, 0.25)
+        delay = min(delay * 2, 0.05)
         remaining = check()
     return remaining
 
@@ -398,10 +398,17 @@ def still_present(client: t.Any, sessions: list[dict[str, t.Any]]) -> set[int]:
     return {r['pid'] for r in rows if r['pid'] in started and r['backend_start'] == started[r['pid']]}
 
 
-def still_matching(client: t.Any, sessions: list[dict[str, t.Any]], flt: SessionFilter) -> set[int]:
-    """Pids of the given sessions that still exist and still match the filters."""
-    started = {s['pid']: s.get('backend_start') for s in sessions}
-    if not started:
+def still_running(client: t.Any, sessions: list[dict[str, t.Any]]) -> set[int]:
+    """Pids whose original backend is still running the statement it ran when selected.
+
+    A cancel has worked once that statement ended -- whatever the session's filters
+    would say about it now -- so compare the statement's identity, not the filters.
+    """
+    before = {s['pid']: s for s in sessions}
+    if not before:
         return set()
-    return {s['pid'] for s in flt.select(fetch_sessions(client))
-            if s['pid'] in started and s.get('backend_start') == started[s['pid']]}
+    rows = client.query(PRESENT_SQL, (sorted(before),))
+    return {r['pid'] for r in rows if r['pid'] in before
+            and r['backend_start'] == before[r['pid']].get('backend_start')
+            and r.get('state') in ('active', 'fastpath function call')
+            and r.get('query_start') == before[r['pid']].get('query_start')}

@@ -16,7 +16,7 @@ description:
     O(protected_users) or of O(protected_applications). If more sessions remain than O(max_sessions), it fails without
     signalling anything and returns the matching sessions as evidence.
   - All selected sessions are signalled with one statement; the module then polls C(pg_stat_activity) until they are
-    gone (or no longer match, for cancellations) and reports survivors.
+    gone (for cancellations: until the statement that was running has ended) and reports survivors.
 author:
   - TRDR Hub SRE (@trdrhub)
 options:
@@ -32,9 +32,10 @@ options:
     default: terminate
   grace:
     description:
-      - Seconds to wait after C(pg_cancel_backend) for cancelled sessions to stop matching the filters (their
-        statement ended or their state changed). Used by O(mode=cancel) and O(mode=cancel_then_terminate).
-      - A cancelled session that stops matching counts as done; with O(mode=cancel) its backend stays alive by design.
+      - Seconds to wait after C(pg_cancel_backend) for the cancelled statements to end (the session is no longer
+        active, or is running a newer statement). Used by O(mode=cancel) and O(mode=cancel_then_terminate).
+      - A cancelled session whose statement ended counts as done, whatever the filters now say about it; with
+        O(mode=cancel) its backend stays alive by design.
       - Sessions that were idle (or idle in a transaction) when selected have no statement to cancel and are not waited
         for - O(mode=cancel_then_terminate) terminates them at once and O(mode=cancel) reports them as V(survived).
       - Must be V(0) or more.
@@ -100,9 +101,9 @@ notes:
   - To see other roles' states, timestamps and query texts (which the filters need), the login role needs
     C(pg_read_all_stats) or C(pg_monitor); otherwise those sessions show no state or duration and rarely match.
   - Through a pooler such as PgBouncer the module detects the pooler and fails before signalling anything.
-  - With O(mode=cancel_then_terminate) and a filter on O(states) or O(min_duration), a cancelled statement inside an
-    explicit transaction leaves the session idle in an aborted transaction and no longer matching, so it is not
-    terminated even though it keeps its locks until the client rolls back. Use O(mode=terminate) to release locks.
+  - With O(mode=cancel_then_terminate), a cancelled statement inside an explicit transaction leaves the session idle
+    in an aborted transaction; it counts as cancelled and is not terminated, although it keeps its locks until the
+    client rolls back. Use O(mode=terminate) to release locks.
 seealso:
   - module: trdrhub.incident.pg_activity_info
   - name: Server signaling functions
@@ -262,8 +263,8 @@ sessions:
       description:
         - V(would_signal) in check mode or when the run failed before signalling.
         - V(terminated) the backend exited after C(pg_terminate_backend).
-        - V(cancelled) the statement was cancelled and the session no longer matches the filters.
-        - V(survived) still present (terminate) or still matching (cancel) after the wait.
+        - V(cancelled) the statement was cancelled (it ended within O(grace)); the session stays connected.
+        - V(survived) still present (terminate) or still running the same statement (cancel) after the wait.
         - V(gone) the session ended before it was signalled.
         - V(signal_failed) the server did not signal a backend that still exists.
       type: str
@@ -292,7 +293,7 @@ excluded:
       type: str
       sample: "protected application pg_dump (matches 'pg_dump' in protected_applications)"
 survivors:
-  description: Pids still present (terminate) or still matching (cancel) when the wait ended.
+  description: Pids still present (terminate) or still running the cancelled statement (cancel) when the wait ended.
   returned: always
   type: list
   elements: int
@@ -354,8 +355,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._sessions import 
     poll,
     session_view,
     signal,
-    still_matching,
     still_present,
+    still_running,
 )
 
 MODES = ['cancel', 'terminate', 'cancel_then_terminate']
@@ -424,10 +425,13 @@ class SessionTerminator:
             'matched': len(selected), 'excluded': excluded, 'survivors': [], 'queries': client.queries}
         self.guard.enforce_cap(selected, {
             'sessions': list(views.values()), 'excluded': excluded, 'queries': client.queries})
+        if selected:
+            # Read-only, so check mode asks too: a missing privilege shows up in the
+            # evidence run, before anyone confirms a termination that cannot happen.
+            check_signal_privilege(client, selected)
         if self.check_mode or not selected:
             result['changed'] = bool(selected)
         else:
-            check_signal_privilege(client, selected)
             outcomes, result['changed'] = self._signal(client, selected)
             for pid, outcome in outcomes.items():
                 views[pid]['outcome'] = outcome
@@ -452,10 +456,10 @@ class SessionTerminator:
         to_terminate = selected
         if self.mode in ('cancel', 'cancel_then_terminate'):
             delivered, changed = self._send(client, 'cancel', selected, outcomes)
-            # A cancel only interrupts a running statement: idle sessions cannot
-            # stop matching, so waiting for them would just burn the grace period.
+            # A cancel only interrupts a running statement: idle sessions have none to
+            # end, so waiting for them would just burn the grace period.
             running = [s for s in delivered if s.get('state') not in IDLE_STATES]
-            matching = poll(lambda: still_matching(client, running, self.filter), self.params.get('grace', 5))
+            matching = poll(lambda: still_running(client, running), self.params.get('grace', 5))
             matching |= {s['pid'] for s in delivered if s.get('state') in IDLE_STATES}
             for session in delivered:
                 outcomes[session['pid']] = 'survived' if session['pid'] in matching else 'cancelled'

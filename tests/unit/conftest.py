@@ -167,7 +167,8 @@ class FakeServer:
         if sql == _sessions.SESSIONS_SQL:
             return [dict(copy.deepcopy(s), own_pid=self.backend_pid) for s in self.sessions]
         if sql == _sessions.PRESENT_SQL:
-            return [{'pid': s['pid'], 'backend_start': s['backend_start']} for s in self.sessions if s['pid'] in args[0]]
+            return [{'pid': s['pid'], 'backend_start': s['backend_start'], 'state': s.get('state'),
+                     'query_start': s.get('query_start')} for s in self.sessions if s['pid'] in args[0]]
         if sql == _sessions.PRIVILEGE_SQL:
             return [{'role': self.role, 'is_superuser': self.is_superuser,
                      'has_signal_backend': self.has_signal_backend,

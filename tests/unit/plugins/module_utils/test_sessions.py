@@ -220,8 +220,8 @@ def test_poll_returns_at_once_when_done(fake_clock):
 
 def test_poll_backs_off_and_gives_up(fake_clock):
     assert _sessions.poll(lambda: {11}, 1.0) == {11}
-    assert fake_clock.sleeps[:4] == [0.01, 0.02, 0.04, 0.08]
-    assert max(fake_clock.sleeps) <= 0.25
+    assert fake_clock.sleeps[:4] == [0.01, 0.02, 0.04, 0.05]
+    assert max(fake_clock.sleeps) <= 0.05
     assert sum(fake_clock.sleeps) == pytest.approx(1.0)
 
 

@@ -222,3 +222,22 @@ def test_missing_psycopg2_is_reported(run_module, monkeypatch):
     result = run_module(module, args(users=['x']))
     assert result['failed'] is True
     assert 'psycopg2' in result['msg']
+
+
+def test_cancel_counts_as_done_when_the_statement_ended_even_if_filters_still_match(run_module, fake_server):
+    # Only a user filter: after the cancel the session is idle but still "matches" it.
+    fake_server.add(11, state='active')
+    result = run_module(module, args(users=['trdrhub_app'], mode='cancel_then_terminate', grace=3))
+    assert fake_server.signals == [('cancel', [11])]
+    assert by_pid(result)[11]['outcome'] == 'cancelled'
+    assert result['survivors'] == []
+    assert 11 in fake_server.pids()
+
+
+def test_check_mode_reports_a_missing_signal_privilege(run_module, fake_server):
+    fake_server.add(11, state='active')
+    fake_server.has_signal_backend = False
+    result = run_module(module, args(users=["trdrhub_app"]), check_mode=True)
+    assert result["failed"] is True
+    assert 'pg_signal_backend' in result['msg']
+    assert fake_server.signals == []
