@@ -1,0 +1,134 @@
+"""Run one module task through the real ``ansible-playbook`` and hand back its result.
+
+The task's registered result is written to a file by a second task (forced out of
+check mode), so the test sees exactly what a playbook would register, while the
+captured stdout/stderr is what an operator would see on the terminal.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NAMESPACE, NAME = "trdrhub", "incident"
+
+
+def collections_root() -> Path:
+    """TRDRHUB_COLLECTIONS_ROOT (holds ansible_collections/), else <repo>/.collections, linked on demand.
+
+    A checkout that already sits at .../ansible_collections/trdrhub/incident is used where it is.
+    """
+    override = os.environ.get("TRDRHUB_COLLECTIONS_ROOT")
+    if override:
+        root = Path(override).resolve()
+        if not (root / "ansible_collections" / NAMESPACE / NAME).exists():
+            raise RuntimeError(f"TRDRHUB_COLLECTIONS_ROOT={override} has no ansible_collections/{NAMESPACE}/{NAME}")
+        return root
+    if REPO_ROOT.parent.name == NAMESPACE and REPO_ROOT.parent.parent.name == "ansible_collections":
+        return REPO_ROOT.parent.parent.parent   # already installed in place (ansible-test layout)
+    root = REPO_ROOT / ".collections"
+    link = root / "ansible_collections" / NAMESPACE / NAME
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink():  # dangling
+            link.unlink()
+        try:
+            link.symlink_to(REPO_ROOT, target_is_directory=True)
+        except FileExistsError:  # another process linked it first
+            pass
+    return root
+
+
+@dataclass
+class AnsibleRun:
+    result: dict
+    output: str
+    rc: int
+    argv: list = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.result.get("failed"))
+
+    def __getitem__(self, key):
+        return self.result[key]
+
+    def get(self, key, default=None):
+        return self.result.get(key, default)
+
+    def by_pid(self) -> dict:
+        """{pid: session entry} of the result's ``sessions``."""
+        return {s["pid"]: s for s in self.result.get("sessions", [])}
+
+    def outcomes(self) -> dict:
+        """{pid: outcome} of the result's ``sessions``."""
+        return {s["pid"]: s.get("outcome") for s in self.result.get("sessions", [])}
+
+    def excluded(self) -> dict:
+        """{pid: reason} of the result's ``excluded``."""
+        return {s["pid"]: s.get("reason") for s in self.result.get("excluded", [])}
+
+
+class AnsibleRunner:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.bindir = Path(sys.executable).parent
+        self.root = collections_root()
+        self.count = 0
+
+    def env(self, extra: dict | None = None) -> dict:
+        env = dict(os.environ)
+        env.update({
+            "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+            "ANSIBLE_COLLECTIONS_PATH": str(self.root),
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_LOCAL_TEMP": str(self.workdir / "tmp"),
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        })
+        env.update(extra or {})
+        return env
+
+    def run(self, module: str, args: dict, *, check: bool = False, diff: bool = False, verbosity: int = 0,
+            timeout: float = 90, extra_env: dict | None = None) -> AnsibleRun:
+        """Run ``trdrhub.incident.<module>`` once with ``args``; a failed task is returned, not raised."""
+        self.count += 1
+        run_dir = Path(tempfile.mkdtemp(prefix=f"run{self.count}-", dir=self.workdir))
+        result_path = run_dir / "result.json"
+        fqcn = module if "." in module else f"{NAMESPACE}.{NAME}.{module}"
+        playbook = [{
+            "name": "integration test",
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {"name": "module under test", fqcn: args, "register": "itest_result", "ignore_errors": True},
+                {"name": "save the registered result", "ansible.builtin.copy": {
+                    "content": "{{ itest_result | to_json }}", "dest": str(result_path), "mode": "0600"},
+                 "check_mode": False, "diff": False},
+            ],
+        }]
+        (run_dir / "playbook.yml").write_text(json.dumps(playbook, indent=1))
+        (run_dir / "hosts.ini").write_text(
+            f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+        argv = [str(self.bindir / "ansible-playbook"), "-i", str(run_dir / "hosts.ini"), str(run_dir / "playbook.yml")]
+        if check:
+            argv.append("--check")
+        if diff:
+            argv.append("--diff")
+        if verbosity:
+            argv.append("-" + "v" * verbosity)
+        proc = subprocess.run(argv, cwd=str(REPO_ROOT), env=self.env(extra_env), capture_output=True, text=True,
+                              timeout=timeout, check=False)
+        output = proc.stdout + proc.stderr
+        if not result_path.exists():
+            raise AssertionError(f"ansible-playbook produced no result (rc={proc.returncode}):\n{output}")
+        result_text = result_path.read_text()
+        # The result file is output too: a secret must not reach it either.
+        return AnsibleRun(json.loads(result_text), output + "\n" + result_text, proc.returncode, argv)
