@@ -13,14 +13,16 @@ for forbidden in '^\.venv' '^\.collections' '^build/' '^incidents/' '^tests/harn
     exit 1
   fi
 done
-for required in galaxy.yml MANIFEST.json meta/runtime.yml plugins/modules/pg_terminate_sessions.py \
+for required in MANIFEST.json meta/runtime.yml plugins/modules/pg_terminate_sessions.py \
                 playbooks/contain_db.yml roles/contain_db/tasks/main.yml; do
   grep -qx "$required" <<<"$listing" || { echo "artifact lacks $required" >&2; exit 1; }
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$venv/ansible-galaxy" collection install --offline -p "$tmp" "$tarball" >/dev/null
-export ANSIBLE_COLLECTIONS_PATH="$tmp" ANSIBLE_CONFIG=/dev/null
-(cd "$tmp" && "$venv/ansible-doc" trdrhub.incident.pg_terminate_sessions >/dev/null)
-(cd "$tmp" && "$venv/ansible-playbook" trdrhub.incident.contain_db --syntax-check -i localhost, >/dev/null)
+[ -n "${KEEP_TMP:-}" ] && trap - EXIT
+"$venv/ansible-galaxy" collection install --offline --force -p "$tmp" "$tarball" >/dev/null
+: > "$tmp/ansible.cfg"
+export ANSIBLE_COLLECTIONS_PATH="$tmp" ANSIBLE_CONFIG="$tmp/ansible.cfg"
+(cd / && "$venv/ansible-doc" trdrhub.incident.pg_terminate_sessions >/dev/null)
+(cd / && "$venv/ansible-playbook" trdrhub.incident.contain_db --syntax-check -i localhost, >/dev/null)
 echo "artifact OK: $(basename "$tarball") ($(wc -l <<<"$listing") entries), installs and resolves"

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Database containment drill (runbook P1 phase 3.2) against a throwaway PostgreSQL.
 
     make drill            # or: python scripts/drill.py [--long 20] [--idle 10]
@@ -78,7 +77,7 @@ def run_playbook(env: dict, extra_args: list) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--long", type=int, default=20, help="long-running queries to inject (20)")
     parser.add_argument("--idle", type=int, default=10, help="sessions idle in transaction to inject (10)")
     parser.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS",

@@ -114,3 +114,32 @@ def test_mode_cancel_then_terminate(ansible, sessions, monitor, base, app):
     monitor.assert_killed(killed=[stubborn], alive=[polite])
     assert polite.result() == "QueryCanceled"
     assert res["elapsed_s"] >= 1 * 0.9
+
+
+def test_cancel_with_only_an_application_filter_counts_the_ended_statement(ansible, sessions, monitor, base, app):
+    """The session still matches the application filter after its cancel, yet the cancel worked."""
+    running = sessions.active(app + "-api")
+
+    res = ansible.run(MODULE, {**base, "mode": "cancel_then_terminate", "grace": 3})
+
+    assert not res.failed, res.output
+    assert res.outcomes() == {running.pid: "cancelled"}, res["sessions"]
+    assert res["survivors"] == []
+    assert res["elapsed_s"] < 3
+    monitor.assert_killed(alive=[running])
+    assert running.result() == "QueryCanceled"
+
+
+def test_pids_pin_the_termination_to_approved_sessions(ansible, sessions, monitor, base, app):
+    approved = sessions.active(app + "-api")
+    unseen = sessions.active(app + "-api")
+
+    res = ansible.run(MODULE, {**base, "pids": [approved.pid]})
+    assert not res.failed, res.output
+    assert res.outcomes() == {approved.pid: "terminated"}
+    monitor.assert_killed(killed=[approved], alive=[unseen])
+
+    res = ansible.run(MODULE, {**base, "pids": []})
+    assert not res.failed, res.output
+    assert res["changed"] is False and res["matched"] == 0
+    monitor.assert_killed(alive=[unseen])

@@ -254,7 +254,7 @@ class Incident:
         """Queries that run far too long (the incident): killed by containment."""
         return [self._spawn(label, INCIDENT, APP_ROLE, application_name, "active",
                             lambda: self._app_conn(application_name), self._sleep_query(seconds))
-                for _ in range(count)]
+                for _i in range(count)]
 
     def idle_in_transaction(self, count: int = 10, label: str = "idle-in-transaction",
                             application_name: str = "trdrhub-worker") -> list[Session]:
@@ -274,7 +274,7 @@ class Incident:
 
         return [self._spawn(label, INCIDENT, APP_ROLE, application_name, "idle in transaction",
                             lambda: self._app_conn(application_name), work)
-                for _ in range(count)]
+                for _i in range(count)]
 
     def short_queries(self, count: int = 1, interval: float = 0.2, label: str = "short-queries",
                       application_name: str = "trdrhub-api") -> list[Session]:
@@ -290,7 +290,7 @@ class Incident:
 
         return [self._spawn(label, MUST_SURVIVE, APP_ROLE, application_name, "idle",
                             lambda: self._app_conn(application_name), work)
-                for _ in range(count)]
+                for _i in range(count)]
 
     def maintenance(self, seconds: float = 120, label: str = "superuser-maintenance",
                     application_name: str = "maintenance") -> Session:

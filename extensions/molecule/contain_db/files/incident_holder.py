@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Hold a database incident open between molecule's prepare, converge and verify steps.
 
     incident_holder.py start STATE_FILE [--long N] [--idle N]   # returns once sessions are in place
@@ -90,7 +89,7 @@ def stop(args) -> int:
         return 0
     try:
         os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
+        for _i in range(100):
             os.kill(pid, 0)
             time.sleep(0.1)
         os.kill(pid, signal.SIGKILL)
@@ -102,7 +101,7 @@ def stop(args) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("action", choices=("start", "stop", "hold"))
     parser.add_argument("state")
     parser.add_argument("--long", type=int, default=4)
