@@ -32,15 +32,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:
-    # Runs in the child after any uid switch: the service must not outlive a
-    # harness that was SIGKILLed (a crashed pytest must not leak servers).
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
-    os.setpgrp()
+def _die_with_parent(signum: int) -> Callable[[], None]:
+    def preexec() -> None:
+        # Runs in the child after any uid switch: the service must not outlive a
+        # harness that was SIGKILLed (a crashed pytest must not leak servers).
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signum)
+        except OSError:
+            pass
+        os.setpgrp()
+    return preexec
 
 
 class ServiceProcess:
@@ -63,7 +65,7 @@ class ServiceProcess:
             kwargs["extra_groups"] = []
         self.proc = subprocess.Popen(
             list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=str(self.workdir), env=env, preexec_fn=_die_with_parent, **kwargs,
+            cwd=str(self.workdir), env=env, preexec_fn=_die_with_parent(self.stop_signal), **kwargs,
         )
         log.close()
         _LIVE.append(self)
