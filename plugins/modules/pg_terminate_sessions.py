@@ -16,7 +16,7 @@ description:
     O(protected_users) or of O(protected_applications). If more sessions remain than O(max_sessions), it fails without
     signalling anything and returns the matching sessions as evidence.
   - All selected sessions are signalled with one statement; the module then polls C(pg_stat_activity) until they are
-    gone (for cancellations: until the statement that was running has ended) and reports survivors.
+    gone (for cancellations, until the statement that was running has ended) and reports survivors.
 author:
   - TRDR Hub SRE (@trdrhub)
 options:
