@@ -6,7 +6,7 @@ tarball=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv/bin"
 listing=$(tar -tzf "$tarball")
-for forbidden in '^\.venv' '^\.collections' '^build/' '^incidents/' '^tests/harness' '^\.git/' '__pycache__' '^tests/output'; do
+for forbidden in '^\.ruff_cache' '^\.pytest_cache' '^\.venv' '^\.collections' '^build/' '^incidents/' '^tests/harness' '^\.git/' '__pycache__' '^tests/output'; do
   if grep -qE "$forbidden" <<<"$listing"; then
     echo "artifact contains files matching $forbidden:" >&2
     grep -E "$forbidden" <<<"$listing" | head >&2

@@ -18,7 +18,7 @@ cp "$root/scripts/get_pip_standin.py" "$HOME/.ansible/test/cache/get_pip_${pipve
 mkdir -p "$dest"
 rsync -a --delete --exclude .git --exclude .collections --exclude '.venv*' --exclude build \
   --exclude tests/output --exclude incidents --exclude .pytest_cache --exclude __pycache__ \
-  --exclude .ansible --exclude .cache "$root/" "$dest/"
+  --exclude .ansible --exclude .cache --exclude .ruff_cache "$root/" "$dest/"
 cd "$dest"
 git init -q . 2>/dev/null || true
 git add -A >/dev/null 2>&1 || true
