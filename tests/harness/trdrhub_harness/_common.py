@@ -100,7 +100,8 @@ class ServiceProcess:
                 proc.wait(timeout=15)
         if self in _LIVE:
             _LIVE.remove(self)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.workdir is not None:  # None: attached to a server this process does not own
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     stop_signal = signal.SIGTERM
 

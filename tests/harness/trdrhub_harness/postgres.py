@@ -72,6 +72,29 @@ class PostgresServer(ServiceProcess):
                 self.proc.wait(timeout=10)
         return self
 
+    @classmethod
+    def attach(cls, environ: Optional[dict] = None) -> "PostgresServer":
+        """A server started elsewhere (``python -m trdrhub_harness run``), from its TRDRHUB_PG_* variables.
+
+        The result has the same client interface; stopping it leaves the server alone.
+        """
+        env = os.environ if environ is None else environ
+        try:
+            port = int(env["TRDRHUB_PG_PORT"])
+        except (KeyError, ValueError):
+            raise HarnessError("TRDRHUB_PG_PORT is not set: run under "
+                               "`python -m trdrhub_harness run --services postgres -- ...`") from None
+        server = cls.__new__(cls)
+        server.workdir = server.proc = server.log_path = None
+        server.host = env.get("TRDRHUB_PG_HOST", "127.0.0.1")
+        server.port = port
+        server.socket_dir = env.get("TRDRHUB_PG_SOCKET_DIR") or None
+        server.superuser = env.get("TRDRHUB_PG_USER", "postgres")
+        server.password = env.get("TRDRHUB_PG_PASSWORD") or None
+        server.bindir = env.get("TRDRHUB_PG_BINDIR", "")
+        server.os_user = None
+        return server
+
     def _probe(self) -> bool:
         self.connect().close()
         return True
@@ -80,8 +103,11 @@ class PostgresServer(ServiceProcess):
     def connect(self, dbname: str = "postgres", user: Optional[str] = None, password: Optional[str] = None,
                 application_name: Optional[str] = None, host: Optional[str] = None, autocommit: bool = True):
         """A psycopg2 connection; superuser over the unix socket unless told otherwise."""
-        params = {"dbname": dbname, "user": user or self.superuser, "port": self.port,
-                  "host": host or self.socket_dir, "connect_timeout": 5}
+        user = user or self.superuser
+        if password is None and user == self.superuser and not self.socket_dir:
+            password = self.password
+        params = {"dbname": dbname, "user": user, "port": self.port,
+                  "host": host or self.socket_dir or self.host, "connect_timeout": 5}
         if password is not None:
             params["password"] = password
         if application_name:

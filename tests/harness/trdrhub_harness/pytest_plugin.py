@@ -16,25 +16,10 @@ from .postgres import PostgresServer
 from .redis import RedisServer
 
 
-def _external_postgres():
-    if not os.environ.get("TRDRHUB_PG_PORT"):
-        return None
-    server = PostgresServer.__new__(PostgresServer)
-    server.host = os.environ.get("TRDRHUB_PG_HOST", "127.0.0.1")
-    server.port = int(os.environ["TRDRHUB_PG_PORT"])
-    server.socket_dir = os.environ.get("TRDRHUB_PG_SOCKET_DIR", server.host)
-    server.superuser = os.environ.get("TRDRHUB_PG_USER", "postgres")
-    server.password = os.environ.get("TRDRHUB_PG_PASSWORD")
-    server.bindir = os.environ.get("TRDRHUB_PG_BINDIR", "")
-    server.proc = None
-    return server
-
-
 @pytest.fixture(scope="session")
 def pg_server():
-    external = _external_postgres()
-    if external is not None:
-        yield external
+    if os.environ.get("TRDRHUB_PG_PORT"):
+        yield PostgresServer.attach()
         return
     with PostgresServer() as server:
         yield server.start()

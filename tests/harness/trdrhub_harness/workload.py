@@ -34,6 +34,8 @@ from typing import Self
 import psycopg2
 from psycopg2 import sql
 
+from .postgres import PostgresServer
+
 APP_ROLE = "trdrhub_app"
 OPS_ROLE = "trdrhub_ops"
 # Drill-only passwords for a throwaway server; production passwords live in a vault.
@@ -408,49 +410,6 @@ class Incident:
         self.close()
 
 
-# --------------------------------------------------------------------------------------
-# A PostgresServer look-alike for helpers started under `python -m trdrhub_harness run`.
-
-
-class EnvPostgres:
-    """Connection facts from TRDRHUB_PG_* variables, with the harness server's interface."""
-
-    def __init__(self, environ: dict | None = None) -> None:
-        env = os.environ if environ is None else environ
-        try:
-            self.host = env.get("TRDRHUB_PG_HOST", "127.0.0.1")
-            self.port = int(env["TRDRHUB_PG_PORT"])
-        except (KeyError, ValueError) as exc:
-            raise RuntimeError("TRDRHUB_PG_PORT is not set: run under `python -m trdrhub_harness run"
-                               " --services postgres -- ...`") from exc
-        self.socket_dir = env.get("TRDRHUB_PG_SOCKET_DIR") or None
-        self.superuser = env.get("TRDRHUB_PG_USER", "postgres")
-        self.password = env.get("TRDRHUB_PG_PASSWORD") or None
-
-    def connect(self, dbname: str = "postgres", user: str | None = None, password: str | None = None,
-                application_name: str | None = None, host: str | None = None, autocommit: bool = True):
-        user = user or self.superuser
-        if password is None and user == self.superuser:
-            password = self.password
-        params = {"dbname": dbname, "user": user, "port": self.port,
-                  "host": host or self.socket_dir or self.host, "connect_timeout": 5}
-        if password is not None:
-            params["password"] = password
-        if application_name:
-            params["application_name"] = application_name
-        conn = psycopg2.connect(**params)
-        conn.autocommit = autocommit
-        return conn
-
-    def dsn(self, dbname: str = "postgres", user: str | None = None, password: str | None = None) -> str:
-        user = user or self.superuser
-        if password is None and user == self.superuser:
-            password = self.password
-        parts = [f"host={self.host}", f"port={self.port}", f"dbname={dbname}", f"user={user}"]
-        if password is not None:
-            parts.append(f"password={password}")
-        return " ".join(parts)
-
-
-def postgres_from_env(environ: dict | None = None) -> EnvPostgres:
-    return EnvPostgres(environ)
+def postgres_from_env(environ: dict | None = None) -> PostgresServer:
+    """The harness PostgreSQL that ``python -m trdrhub_harness run`` started, from TRDRHUB_PG_*."""
+    return PostgresServer.attach(environ)
