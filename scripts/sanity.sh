@@ -8,7 +8,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 py="$venv/bin/python"
 pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 core=$("$py" -c 'import ansible.release as r; print(r.__version__)')
-dest="$root/build/sanity-$core/ansible_collections/trdrhub/incident"
+# A private copy per run, so that concurrent runs cannot clobber each other.
+mkdir -p "$root/build"
+work=$(mktemp -d "$root/build/sanity-$core.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+dest="$work/ansible_collections/trdrhub/incident"
 
 # ansible-test fetches get-pip.py from the internet; seed its cache with the offline stand-in.
 pipver=$(sed -n "s/^ *pip='\([0-9.]*\)',.*/\1/p" "$("$py" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py" | head -n1)
@@ -16,7 +20,7 @@ mkdir -p "$HOME/.ansible/test/cache"
 cp "$root/scripts/get_pip_standin.py" "$HOME/.ansible/test/cache/get_pip_${pipver//./_}.py"
 
 mkdir -p "$dest"
-rsync -a --delete --exclude .git --exclude .collections --exclude '.venv*' --exclude build \
+rsync -a --exclude .git --exclude .collections --exclude '.venv*' --exclude build \
   --exclude tests/output --exclude incidents --exclude .pytest_cache --exclude __pycache__ \
   --exclude .ansible --exclude .cache --exclude .ruff_cache "$root/" "$dest/"
 cd "$dest"
