@@ -19,6 +19,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -117,8 +118,10 @@ def main(argv=None) -> int:
                                                                          by_pid[r["pid"]].label, r["pid"]))])
 
                 rule("3. Running the containment playbook")
+                # The incident ledger of the run goes to a throwaway directory, not into the checkout.
+                ledger_dir = tempfile.mkdtemp(prefix="trdrhub-drill-ledger-")
                 env = {**os.environ, **svc.env(), "TRDRHUB_PG_OPS_PASSWORD": creds["ops"]["password"],
-                       "ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1"}
+                       "ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1", "TRDRHUB_LEDGER_DIR": ledger_dir}
                 extra = ["-" + "v" * args.verbose] if args.verbose else []
                 for value in args.extra_vars:
                     extra += ["-e", value]
@@ -163,6 +166,11 @@ def main(argv=None) -> int:
     say(f"  incident sessions terminated: {incident_killed} of {args.long + args.idle}")
     say(f"  must-survive sessions alive:  {survivors_ok} of "
         f"{sum(1 for s in inc.sessions if s.kind == MUST_SURVIVE)}")
+    ledgers = sorted(Path(ledger_dir).glob("*/ledger.jsonl"))
+    for ledger in ledgers:
+        say(f"  incident ledger: {ledger} ({len(ledger.read_bytes().splitlines())} entries)")
+    if not ledgers:
+        problems.append(f"no incident ledger was written under {ledger_dir}")
     say("  timings: " + ", ".join(f"{name} {secs:.1f}s" for name, secs in timings.items())
         + f", total {total:.1f}s")
     if problems:

@@ -92,8 +92,14 @@ class AnsibleRunner:
             "ANSIBLE_LOCAL_TEMP": str(self.workdir / "tmp"),
             "ANSIBLE_RETRY_FILES_ENABLED": "0",
             "PYTHONDONTWRITEBYTECODE": "1",
+            # The incident ledger callback (enabled in ansible.cfg) never writes into the checkout.
+            "TRDRHUB_LEDGER_DIR": str(self.workdir / "incidents"),
         })
-        env.update(extra or {})
+        for key, value in (extra or {}).items():   # None removes a variable
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         return env
 
     def run(self, module: str, args: dict, *, check: bool = False, diff: bool = False, verbosity: int = 0,
@@ -132,3 +138,28 @@ class AnsibleRunner:
         result_text = result_path.read_text()
         # The result file is output too: a secret must not reach it either.
         return AnsibleRun(json.loads(result_text), output + "\n" + result_text, proc.returncode, argv)
+
+    def playbook_argv(self, playbook, *args) -> list:
+        return [str(self.bindir / "ansible-playbook"), str(playbook), *[str(a) for a in args]]
+
+    def start_playbook(self, playbook, *args, extra_env: dict | None = None, cwd=None) -> subprocess.Popen:
+        """Start ``ansible-playbook playbook args...`` (stdout and stderr together); the caller waits."""
+        return subprocess.Popen(self.playbook_argv(playbook, *args), cwd=str(cwd or REPO_ROOT), env=self.env(extra_env),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def run_playbook(self, playbook, *args, extra_env: dict | None = None, cwd=None, timeout: float = 180) -> "PlaybookRun":
+        """Run a whole playbook; a failed play is returned, not raised."""
+        proc = self.start_playbook(playbook, *args, extra_env=extra_env, cwd=cwd)
+        try:
+            output = proc.communicate(timeout=timeout)[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output = proc.communicate()[0]
+            raise AssertionError(f"ansible-playbook {playbook} still running after {timeout}s:\n{output}") from None
+        return PlaybookRun(proc.returncode, output)
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    output: str

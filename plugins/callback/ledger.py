@@ -1,0 +1,496 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: ledger
+type: notification
+short_description: Record every task of an incident playbook in the hash-chained incident ledger
+version_added: 0.1.0
+author:
+  - TRDR Hub SRE (@trdrhub)
+description:
+  - Appends one ledger entry per task result (ok, changed, failed, unreachable and, unless O(record_skipped=false),
+    skipped) and one at the start and at the end of the playbook run, to the ledger of the incident the task belongs
+    to. Entries are hash-chained, so removing, editing or reordering one is detected by
+    M(trdrhub.incident.audit_chain_verify).
+  - "The incident is the first non-empty one of the variables C(trdrhub_incident_id), C(incident_id) and
+    C(contain_db_incident_id) of the task's host (any variable source: extra vars, inventory, play, role, set_fact),
+    else O(incident_id). A task result without an incident id is NOT recorded: the callback warns once and repeats at
+    the end how many results went unrecorded. It never invents an id."
+  - Each entry holds the actor (AWX/Tower user, Rundeck user, else the operating-system user), host, play, task, the
+    module's FQCN, changed/failed, the task's arguments with every secret removed, and a short result summary
+    (status, message, return code, number of items or sessions). The phase is the C(trdrhub_phase) variable, else
+    inferred from the role or playbook name (C(contain_db) is V(contain), C(verify_audit) is V(verify)).
+  - "Never recorded: the values of C(no_log) options (AnsibleModule's sanitised C(invocation) is used and redacted
+    again), anything of a task with C(no_log: true) (its arguments become C(<censored: no_log task>), its result is
+    dropped), the values of variables whose names look secret wherever they appear, passwords in URLs and
+    connection strings, and the values of extra variables (only their names are recorded)."
+  - Internal actions are not recorded - O(skip_actions), by default C(set_fact), C(include_*), C(import_*) and
+    C(meta) - and neither is a successful M(trdrhub.incident.ledger_record), which writes its own entry.
+  - "A ledger that cannot be written never stops the play: an incident must not be left half contained because the
+    record keeper failed. Every entry that could not be written is reported with an error at once, and the end of the
+    run repeats how many were lost and why. The last line of the run names each ledger written, the number of
+    entries and its head (sequence number and hash)."
+requirements:
+  - Enabled with C(callbacks_enabled = trdrhub.incident.ledger) in C(ansible.cfg) or E(ANSIBLE_CALLBACKS_ENABLED).
+  - psycopg2 on the controller for O(backend=postgres).
+options:
+  backend:
+    description:
+      - V(file) appends to C(<dir>/<incident_id>/ledger.jsonl), serialised with a file lock.
+      - V(postgres) appends to O(table) in the database of O(dsn), serialised with an advisory lock.
+    type: str
+    choices: [file, postgres]
+    default: file
+    env:
+      - name: TRDRHUB_LEDGER_BACKEND
+    ini:
+      - section: callback_trdrhub_ledger
+        key: backend
+  dir:
+    description:
+      - Directory holding one sub-directory per incident, for the V(file) backend.
+      - A relative path is taken from the playbook's directory, or from the current directory when the playbook belongs
+        to an installed collection.
+    type: str
+    default: incidents
+    env:
+      - name: TRDRHUB_LEDGER_DIR
+    ini:
+      - section: callback_trdrhub_ledger
+        key: dir
+  dsn:
+    description:
+      - libpq connection string or URL of the ledger database, for the V(postgres) backend.
+      - A secret - only taken from the environment, never from C(ansible.cfg); never shown in messages.
+    type: str
+    env:
+      - name: TRDRHUB_LEDGER_DSN
+  table:
+    description:
+      - Ledger table (V(name) or V(schema.name)) for the V(postgres) backend; created when it does not exist.
+    type: str
+    default: trdrhub_incident_ledger
+    env:
+      - name: TRDRHUB_LEDGER_TABLE
+    ini:
+      - section: callback_trdrhub_ledger
+        key: table
+  incident_id:
+    description:
+      - Incident for task results whose host has none of the incident variables.
+    type: str
+    env:
+      - name: TRDRHUB_INCIDENT_ID
+  record_skipped:
+    description:
+      - Record skipped tasks too, with C(data.status=skipped) and the skip reason. A skipped guard is evidence of the
+        path the play took.
+    type: bool
+    default: true
+    env:
+      - name: TRDRHUB_LEDGER_RECORD_SKIPPED
+    ini:
+      - section: callback_trdrhub_ledger
+        key: record_skipped
+  skip_actions:
+    description:
+      - Actions never recorded. Short names mean C(ansible.builtin.<name>).
+    type: list
+    elements: str
+    default: [set_fact, include_tasks, include_role, import_tasks, import_role, meta]
+    env:
+      - name: TRDRHUB_LEDGER_SKIP_ACTIONS
+    ini:
+      - section: callback_trdrhub_ledger
+        key: skip_actions
+  connect_timeout:
+    description:
+      - Seconds to wait for the ledger database. After a failed connection the callback waits 30 seconds before it tries
+        again, so an unreachable database slows the play down once, not at every task.
+    type: int
+    default: 5
+    env:
+      - name: TRDRHUB_LEDGER_CONNECT_TIMEOUT
+    ini:
+      - section: callback_trdrhub_ledger
+        key: connect_timeout
+"""
+
+import collections
+import os
+import socket
+import time
+import typing as t
+import uuid
+
+from ansible import context
+from ansible.plugins.callback import CallbackBase
+from ansible.release import __version__ as ANSIBLE_VERSION
+from ansible.template import Templar
+from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+    PgIncidentError,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
+    HAS_PSYCOPG2,
+    PHASES,
+    RECORD_MODULE,
+    FileLedger,
+    LedgerError,
+    PgLedger,
+    detect_actor,
+    pg_params,
+    resolve_root,
+    utc_now,
+    validate_incident_id,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+    PgClient,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
+    Redactor,
+    is_secret_key,
+)
+
+INCIDENT_VARS = ('trdrhub_incident_id', 'incident_id', 'contain_db_incident_id')
+NO_LOG_ARGS = '<censored: no_log task>'
+RUN_ENV = 'TRDRHUB_LEDGER_RUN'
+MSG_MAX = 500
+RETRY_AFTER = 30.0
+# Role or playbook name fragments -> phase, first match wins.
+PHASE_HINTS = (
+    ('review', ('review', 'postmortem', 'post_mortem', 'retro')),
+    ('communicate', ('communicat', 'notify', 'statuspage', 'slack', 'pagerduty', 'announce')),
+    ('verify', ('verify', 'audit', 'check_health', 'healthcheck')),
+    ('recover', ('recover', 'restore', 'rollback', 'failover')),
+    ('contain', ('contain', 'terminate', 'isolate', 'block')),
+    ('investigate', ('investigat', 'diagnos', 'forensic', 'evidence')),
+    ('triage', ('triage',)),
+    ('detect', ('detect', 'alert')),
+)
+_RESULT_INTERNAL = frozenset(('invocation', 'warnings', 'deprecations', 'exception', 'results', 'diff'))
+
+
+def infer_phase(name: str | None) -> str | None:
+    name = os.path.basename(str(name or '')).lower()
+    for phase, hints in PHASE_HINTS:
+        if any(hint in name for hint in hints):
+            return phase
+    return None
+
+
+def canonical_action(action: str | None) -> str:
+    """``set_fact``, ``ansible.legacy.set_fact`` and ``ansible.builtin.set_fact`` are the same action."""
+    action = str(action or '')
+    if '.' not in action:
+        return f'ansible.builtin.{action}'
+    if action.startswith('ansible.legacy.'):
+        return 'ansible.builtin.' + action.rsplit('.', 1)[1]
+    return action
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = 'notification'
+    CALLBACK_NAME = 'trdrhub.incident.ledger'
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, display: t.Any = None, options: t.Any = None) -> None:
+        super().__init__(display=display, options=options)
+        self.run_id = uuid.uuid4().hex[:12]
+        # ledger_record (forked workers) adds it to its entries, tying explicit events to this run.
+        os.environ[RUN_ENV] = self.run_id
+        self.redactor = Redactor()
+        self.playbook_path: str | None = None
+        self.playbook_dir: str | None = None
+        self.started_at = utc_now()
+        self.play: t.Any = None
+        self.actor, self.provenance = detect_actor()
+        self.extra_var_names: list[str] = []
+        self.written: dict[str, dict[str, t.Any]] = {}   # incident -> location, entries, head
+        self.pending: dict[str, list[tuple[str, dict[str, t.Any]]]] = {}   # host -> results without an incident id
+        self.lost: collections.Counter[str] = collections.Counter()
+        self._learned: set[tuple[t.Any, ...]] = set()
+        self._file: FileLedger | None = None
+        self._pg: PgLedger | None = None
+        self._pg_down_until = 0.0
+
+    # ---------------------------------------------------------------- ansible events
+
+    def v2_playbook_on_start(self, playbook: t.Any) -> None:
+        self.playbook_path = getattr(playbook, '_file_name', None)
+        self.playbook_dir = getattr(playbook, '_basedir', None)
+        self.started_at = utc_now()
+
+    def v2_playbook_on_play_start(self, play: t.Any) -> None:
+        self.play = play
+        try:
+            extra = dict(play.get_variable_manager().extra_vars)
+        except Exception:   # pylint: disable=broad-exception-caught
+            extra = {}
+        self.actor, self.provenance = detect_actor(os.environ, extra)
+        self.extra_var_names = sorted(str(k) for k in extra)
+
+    def v2_runner_on_ok(self, result: t.Any) -> None:
+        self._record(result, 'changed' if result.is_changed() else 'ok')
+
+    def v2_runner_on_failed(self, result: t.Any, ignore_errors: bool = False) -> None:
+        self._record(result, 'failed', ignored=ignore_errors)
+
+    def v2_runner_on_unreachable(self, result: t.Any) -> None:
+        self._record(result, 'unreachable')
+
+    def v2_runner_on_skipped(self, result: t.Any) -> None:
+        if self.get_option('record_skipped'):
+            self._record(result, 'skipped')
+
+    def v2_playbook_on_stats(self, stats: t.Any) -> None:
+        try:
+            self._finish(stats)
+        except Exception as exc:   # pylint: disable=broad-exception-caught
+            self._display.error(f'trdrhub.incident.ledger: could not close the ledger: {self._reason(exc)}')
+        finally:
+            if self._pg is not None:
+                self._pg.client.close()
+
+    # ---------------------------------------------------------------- recording
+
+    def _record(self, result: t.Any, status: str, ignored: bool = False) -> None:
+        """Never raises: a ledger failure is reported, the play goes on."""
+        task, host = result.task, result.host.get_name()
+        what = f'task "{task.get_name()}" on {host}'
+        try:
+            action = self._action(task)
+            if action in {canonical_action(a) for a in self.get_option('skip_actions') or []}:
+                return
+            if action == RECORD_MODULE and status != 'failed':
+                if status != 'skipped' and not self._check_mode(task):
+                    self._count_recorded(result.result)
+                return   # ledger_record wrote its own entry
+            variables = self._variables(result.host, task)
+            self._learn(variables, result.host, task)
+            fields = self._task_fields(result, status, ignored, action, variables)
+            incident = self._incident(variables)
+        except Exception as exc:   # pylint: disable=broad-exception-caught
+            self._lost(what, self._reason(exc))
+            return
+        if incident is None:
+            # Held until this host has an incident id (contain_db chooses one in its first tasks);
+            # observed_at keeps when it happened, ts will say when it was written.
+            fields['data']['observed_at'] = utc_now()
+            self.pending.setdefault(host, []).append((what, fields))
+            return
+        for earlier, held in self.pending.pop(host, []):
+            self._append(incident, held, earlier)
+        self._append(incident, fields, what)
+
+    def _append(self, incident: str, fields: dict[str, t.Any], what: str) -> None:
+        try:
+            incident = validate_incident_id(incident)
+            if incident not in self.written:
+                self._write(incident, self._start_fields())
+            self._write(incident, fields)
+        except Exception as exc:   # pylint: disable=broad-exception-caught
+            self._lost(f'{what} (incident {incident})', self._reason(exc))
+
+    def _write(self, incident: str, fields: dict[str, t.Any]) -> dict[str, t.Any]:
+        ledger = self._ledger()
+        entry = ledger.append(incident, fields)
+        state = self.written.setdefault(incident, {'location': ledger.location(incident), 'entries': 0})
+        state['entries'] += 1
+        state['head'] = (entry['seq'], entry['hash'])
+        return entry
+
+    def _count_recorded(self, res: t.Mapping[str, t.Any]) -> None:
+        """An entry ledger_record appended to this callback's ledger counts in this run's summary."""
+        entry = res.get('entry')
+        if not isinstance(entry, dict):
+            return
+        incident = entry.get('incident_id')
+        state = self.written.get(incident)
+        if state is not None and state['location'] == res.get('ledger'):
+            state['entries'] += 1
+            if entry.get('seq', 0) > state['head'][0]:
+                state['head'] = (entry['seq'], entry['hash'])
+
+    def _ledger(self) -> t.Any:
+        if self.get_option('backend') != 'postgres':
+            if self._file is None:
+                self._file = FileLedger(resolve_root(self.get_option('dir'), self.playbook_dir))
+            return self._file
+        if self._pg is not None and not self._pg.client.conn.closed:
+            return self._pg
+        if time.monotonic() < self._pg_down_until:
+            raise LedgerError('the ledger database was unreachable moments ago; the next attempt is '
+                              f'{self._pg_down_until - time.monotonic():.0f}s away')
+        if not HAS_PSYCOPG2:
+            raise LedgerError('the postgres ledger backend needs psycopg2 on the controller')
+        if not self.get_option('dsn'):
+            raise LedgerError('backend postgres needs TRDRHUB_LEDGER_DSN (the connection string of the ledger database)')
+        params = pg_params({'dsn': self.get_option('dsn'), 'connect_timeout': self.get_option('connect_timeout')}, {})
+        try:
+            self._pg = PgLedger(PgClient(params), self.get_option('table'))
+        except Exception:
+            self._pg_down_until = time.monotonic() + RETRY_AFTER
+            raise
+        return self._pg
+
+    # ---------------------------------------------------------------- entry content
+
+    def _task_fields(self, result: t.Any, status: str, ignored: bool, action: str,
+                     variables: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        task, res = result.task, result.result
+        no_log = bool(res.get('_ansible_no_log')) or 'censored' in res or task.no_log is True
+        data: dict[str, t.Any] = self._base_data()
+        data['status'] = status
+        role = task._role.get_name() if task._role else None
+        if role:
+            data['role'] = role
+        if self._check_mode(task):
+            data['check_mode'] = True
+        delegated = (res.get('_ansible_delegated_vars') or {}).get('ansible_delegated_host')
+        if delegated:
+            data['delegated_to'] = str(delegated)
+        if ignored:
+            data['ignored'] = True
+        if no_log:
+            args: t.Any = NO_LOG_ARGS
+        else:
+            invocation = (res.get('invocation') or {}).get('module_args')
+            raw = invocation if isinstance(invocation, dict) else task.args or {}
+            args = self.redactor.clean({k: v for k, v in raw.items() if not str(k).startswith('_ansible_')})
+            data.update(self._summary(res))
+        return {'event': 'task', 'phase': self._phase(variables, task), 'actor': self.actor,
+                'host': result.host.get_name(), 'play': self.play.get_name() if self.play else None,
+                'task': task.name or action, 'module': action, 'changed': status == 'changed',
+                'failed': status in ('failed', 'unreachable'), 'args': args, 'data': data}
+
+    def _summary(self, res: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        out: dict[str, t.Any] = {}
+        if res.get('msg'):
+            msg = self.redactor.text(res['msg'])
+            out['msg'] = msg if len(msg) <= MSG_MAX else msg[:MSG_MAX - 3] + '...'
+        for key in ('rc', 'skip_reason'):
+            if res.get(key) is not None:
+                out[key] = self.redactor.redact(res[key])
+        if isinstance(res.get('results'), list):
+            out['items'] = len(res['results'])
+        counts = {str(k): len(v) for k, v in res.items()
+                  if isinstance(v, list) and not str(k).startswith('_') and k not in _RESULT_INTERNAL}
+        if counts:
+            out['counts'] = counts
+        return out
+
+    def _base_data(self) -> dict[str, t.Any]:
+        data: dict[str, t.Any] = {'run': self.run_id}
+        data.update({k: v for k, v in self.provenance.items() if v is not None})
+        return data
+
+    def _start_fields(self) -> dict[str, t.Any]:
+        args = context.CLIARGS
+        data = self._base_data()
+        data.update(
+            playbook=self.playbook_path, started_at=self.started_at, check_mode=bool(args.get('check')),
+            diff=bool(args.get('diff')), limit=args.get('subset'), tags=list(args.get('tags') or []),
+            skip_tags=list(args.get('skip_tags') or []), extra_vars=self.extra_var_names,
+            inventory=[self.redactor.text(i) for i in args.get('inventory') or []],
+            ansible_version=ANSIBLE_VERSION, controller=socket.gethostname(),
+        )
+        return {'event': 'playbook_start', 'phase': infer_phase(self.playbook_path), 'actor': self.actor,
+                'play': self.play.get_name() if self.play else None, 'args': {}, 'data': data}
+
+    def _finish(self, stats: t.Any) -> None:
+        hosts = {h: stats.summarize(h) for h in sorted(stats.processed)}
+        for incident in list(self.written):
+            data = self._base_data()
+            data.update(stats=hosts, entries=self.written[incident]['entries'] + 1,
+                        not_recorded=self._unrecorded() + sum(self.lost.values()))
+            fields = {'event': 'playbook_end', 'phase': infer_phase(self.playbook_path), 'actor': self.actor,
+                      'play': self.play.get_name() if self.play else None, 'args': {}, 'data': data,
+                      'changed': any(s.get('changed') for s in hosts.values()),
+                      'failed': any(s.get('failures') or s.get('unreachable') for s in hosts.values())}
+            self._append(incident, fields, what='the end of the playbook')
+        self._report()
+
+    def _report(self) -> None:
+        for incident, state in self.written.items():
+            seq, digest = state['head']
+            self._display.display(f'INCIDENT LEDGER {incident}: {state["entries"]} entries written to {state["location"]}; '
+                                  f'head seq {seq} hash {digest}')
+        if self._unrecorded():
+            hosts = ', '.join(sorted(self.pending))
+            self._display.warning(f'trdrhub.incident.ledger: {self._unrecorded()} task result(s) of {hosts} were NOT '
+                                  'recorded: no incident id (set trdrhub_incident_id or TRDRHUB_INCIDENT_ID).')
+        if self.lost:
+            reasons = '; '.join(f'{n}x {reason}' for reason, n in self.lost.most_common(3))
+            self._display.error(f'trdrhub.incident.ledger: {sum(self.lost.values())} ledger entries were NOT '
+                                f'recorded, the ledger is incomplete for this run: {reasons}')
+
+    # ---------------------------------------------------------------- variables
+
+    def _variables(self, host: t.Any, task: t.Any) -> dict[str, t.Any]:
+        if self.play is None:
+            return {}
+        return self.play.get_variable_manager().get_vars(play=self.play, host=host, task=task, include_hostvars=False)
+
+    def _render(self, value: t.Any, variables: t.Mapping[str, t.Any]) -> t.Any:
+        if not isinstance(value, str) or ('{{' not in value and '{%' not in value):
+            return value
+        try:
+            return Templar(loader=self.play.get_loader(), variables=variables).template(value)
+        except Exception:   # pylint: disable=broad-exception-caught
+            return None
+
+    def _incident(self, variables: t.Mapping[str, t.Any]) -> str | None:
+        for name in INCIDENT_VARS:
+            value = self._render(variables.get(name), variables)
+            if value not in (None, ''):
+                return str(value)
+        return self.get_option('incident_id') or None
+
+    def _phase(self, variables: t.Mapping[str, t.Any], task: t.Any) -> str | None:
+        phase = self._render(variables.get('trdrhub_phase'), variables)
+        if phase in PHASES:
+            return phase
+        role = task._role.get_name(include_role_fqcn=False) if task._role else None
+        return infer_phase(role) or infer_phase(self.playbook_path)
+
+    def _learn(self, variables: t.Mapping[str, t.Any], host: t.Any, task: t.Any) -> None:
+        """Learn the values of secret-looking variables once per play, host and role."""
+        key = (id(self.play), host.get_name(), task._role.get_name() if task._role else None)
+        if key in self._learned:
+            return
+        self._learned.add(key)
+        for name, value in variables.items():
+            if is_secret_key(name) and value not in (None, ''):
+                rendered = self._render(value, variables)
+                self.redactor.learn(rendered, secret=True)
+
+    @staticmethod
+    def _check_mode(task: t.Any) -> bool:
+        return task.check_mode if isinstance(task.check_mode, bool) else bool(context.CLIARGS.get('check'))
+
+    @staticmethod
+    def _action(task: t.Any) -> str:
+        resolved = getattr(task, '_resolved_action', None)
+        if not resolved and '{' not in str(task.action):
+            try:
+                resolved = task.resolved_action
+            except Exception:   # pylint: disable=broad-exception-caught
+                resolved = None
+        return canonical_action(resolved or task.action)
+
+    # ---------------------------------------------------------------- failures
+
+    def _unrecorded(self) -> int:
+        return sum(len(held) for held in self.pending.values())
+
+    def _lost(self, what: str, reason: str) -> None:
+        self.lost[reason[:300]] += 1
+        self._display.error(f'trdrhub.incident.ledger: NOT recorded: {what}: {reason}')
+
+    def _reason(self, exc: BaseException) -> str:
+        text = str(exc) if isinstance(exc, PgIncidentError) else f'{type(exc).__name__}: {exc}'
+        return self.redactor.text(text)

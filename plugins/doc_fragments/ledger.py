@@ -1,0 +1,37 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Documentation of LEDGER_BACKEND_ARGS in module_utils/_ledger.py."""
+
+    DOCUMENTATION = r"""
+options:
+  backend:
+    description:
+      - Where the incident ledger is kept.
+      - V(file) - a JSON-lines file C(<root>/<incident_id>/ledger.jsonl) on the Ansible controller.
+      - V(postgres) - a table (O(table)) reached with the PostgreSQL connection options.
+      - When omitted, the backend the C(trdrhub.incident.ledger) callback uses (its C(backend) setting, E(TRDRHUB_LEDGER_BACKEND)),
+        else V(file).
+    type: str
+    choices: [file, postgres]
+  root:
+    description:
+      - Directory holding one sub-directory per incident, for the V(file) backend.
+      - A relative path is taken from the playbook's directory (from the current directory for a playbook of an installed
+        collection).
+      - When omitted, the directory the C(trdrhub.incident.ledger) callback uses (its C(dir) setting, E(TRDRHUB_LEDGER_DIR)),
+        else V(incidents).
+    type: path
+    aliases: [dir]
+  table:
+    description:
+      - Table of the V(postgres) backend, V(name) or V(schema.name). Created on the first append when it does not exist.
+      - When omitted, the callback's C(table) setting (E(TRDRHUB_LEDGER_TABLE)), else V(trdrhub_incident_ledger).
+    type: str
+notes:
+  - For the V(postgres) backend without any connection option, the connection string in E(TRDRHUB_LEDGER_DSN) is used.
+"""
