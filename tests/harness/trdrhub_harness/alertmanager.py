@@ -1,9 +1,17 @@
-"""A throwaway Prometheus Alertmanager (API v2), clustering disabled."""
+"""A throwaway Prometheus Alertmanager (API v2), clustering disabled.
+
+``AlertmanagerServer(basic_auth={"user": "password"})`` also requires HTTP basic
+auth, through Alertmanager's own ``--web.config.file`` (bcrypt-hashed passwords).
+"""
 from __future__ import annotations
 
+import base64
+import json
 import urllib.request
+import warnings
+from typing import Dict, Optional
 
-from ._common import ServiceProcess, find_binary, free_port
+from ._common import HarnessError, ServiceProcess, find_binary, free_port
 
 _CONFIG = """\
 route:
@@ -20,27 +28,42 @@ receivers:
 class AlertmanagerServer(ServiceProcess):
     name = "alertmanager"
 
-    def __init__(self) -> None:
+    def __init__(self, basic_auth: Optional[Dict[str, str]] = None) -> None:
         super().__init__()
         self.binary = find_binary(["prometheus-alertmanager", "alertmanager"], "TRDRHUB_ALERTMANAGER")
         self.host = "127.0.0.1"
         self.port = 0
+        self.basic_auth = dict(basic_auth or {})
 
     def start(self) -> "AlertmanagerServer":
         config = self.workdir / "alertmanager.yml"
         config.write_text(_CONFIG)
         (self.workdir / "data").mkdir()
         self.port = free_port()
-        self._spawn([
+        argv = [
             self.binary, f"--config.file={config}", f"--storage.path={self.workdir / 'data'}",
             f"--web.listen-address={self.host}:{self.port}", "--cluster.listen-address=",
             "--log.level=warn",
-        ])
+        ]
+        if self.basic_auth:
+            web_config = self.workdir / "web.yml"
+            users = {user: bcrypt_hash(password) for user, password in self.basic_auth.items()}
+            web_config.write_text(json.dumps({"basic_auth_users": users}))  # JSON is YAML
+            argv.append(f"--web.config.file={web_config}")
+        self._spawn(argv)
         self._wait_ready(self._probe)
         return self
 
+    def auth_header(self) -> Dict[str, str]:
+        """An Authorization header for the first basic-auth user; empty without basic auth."""
+        if not self.basic_auth:
+            return {}
+        user, password = next(iter(self.basic_auth.items()))
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
     def _probe(self) -> bool:
-        with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as resp:  # noqa: S310 - loopback only
+        req = urllib.request.Request(self.url + "/-/ready", headers=self.auth_header())
+        with urllib.request.urlopen(req, timeout=1) as resp:  # noqa: S310 - loopback only
             return resp.status == 200
 
     @property
@@ -49,3 +72,24 @@ class AlertmanagerServer(ServiceProcess):
 
     def env(self) -> dict:
         return {"TRDRHUB_ALERTMANAGER_URL": self.url}
+
+
+def bcrypt_hash(password: str) -> str:
+    """A bcrypt hash for --web.config.file: the bcrypt package, else libcrypt through ``crypt`` (Python < 3.13)."""
+    try:
+        import bcrypt
+    except ImportError:
+        pass
+    else:
+        # Cost 4 (the minimum): a throwaway test server, and Alertmanager checks it on every request.
+        return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt  # noqa: PLC0415 - removed in Python 3.13, only a fallback
+        hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
+    except (ImportError, AttributeError, OSError):
+        hashed = None
+    if not hashed or not hashed.startswith("$2"):
+        raise HarnessError("basic_auth needs a bcrypt hash: pip install bcrypt (requirements-dev.txt)")
+    return hashed
