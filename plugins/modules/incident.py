@@ -1,0 +1,409 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: incident
+short_description: Open, update, acknowledge, assign, set the status of and resolve an incident record kept in the incident ledger
+version_added: 0.1.0
+description:
+  - Manages the record of one incident - title, priority and response deadline, impact, status, incident commander,
+    acknowledgement, references to other systems, resolution. O(incident_id) is the correlation id used everywhere
+    (ledger, status page, PagerDuty C(dedup_key), Alertmanager silences, evidence bundles).
+  - "The record is kept only in the incident's hash-chained ledger - the one the C(trdrhub.incident.ledger) callback
+    and M(trdrhub.incident.ledger_record) write. Every change is one ledger entry, event C(incident), whose C(data)
+    holds C(action), C(actions), C(changes) (C({field: {before, after}})), the whole C(record) after the change, the
+    O(note) and who made it. The current record is the C(record) of the last such entry; the history is the ledger."
+  - Before the record is trusted, every entry of the ledger is checked - its hash, its sequence number and its link to
+    the entry before. A ledger that does not verify is refused with one message that names
+    M(trdrhub.incident.audit_chain_verify).
+  - "Declarative and idempotent: options that are left out keep their value; when the record already holds what the
+    task asks for, nothing is appended and RV(changed=false). Otherwise one entry is appended, named after its most
+    significant action - V(resolve), V(reopen), V(open), V(assign_commander), V(acknowledge), V(status), V(update).
+    Its ledger phase is V(triage) for V(open), V(reopen), V(acknowledge) and V(assign_commander), V(recover) for
+    V(resolve), and for V(status) and V(update) follows the status reached - V(investigate) (investigating,
+    identified), V(recover) (monitoring) or V(review) (resolved)."
+  - "Opening a new incident requires O(title); its status starts at V(investigating) unless O(status) says otherwise.
+    V(resolved) is reached only with O(state=resolved). O(state=open) on a resolved incident fails unless
+    O(reopen=true)."
+  - The response deadline is computed from O(priority) as M(trdrhub.incident.incident_assess) does (the same policy
+    table, changed with O(policy)), counted from O(detected_at), or from the time the incident was opened when that is
+    not known. The duration of a resolved incident is counted the same way, up to its resolution.
+  - Free text (O(title), O(summary), O(note), O(resolution), O(commander)) and O(references) lose their secrets before
+    they are compared or stored - values of secret-looking keys, passwords in URLs, tokens and the values of the
+    play's secret-looking variables - exactly as for M(trdrhub.incident.ledger_record).
+  - Runs on the Ansible controller (an action plugin), whatever host the task targets, and reads and writes where
+    the ledger callback writes unless the ledger options say otherwise. The read, the decision and the append happen
+    under the ledger's lock, so two concurrent runs never both change the same old record.
+  - To look a record up without changing anything, run the module with only O(incident_id) (and the ledger options),
+    best in check mode. Such a task never reopens a resolved incident; it fails when the incident has no record.
+author:
+  - TRDR Hub SRE (@trdrhub)
+options:
+  incident_id:
+    description:
+      - The incident, for example V(INC-2025-0042). It names the ledger, so it may only contain letters, digits, V(.),
+        V(_) and V(-) (at most 128, no V(..)).
+    type: str
+    required: true
+  state:
+    description:
+      - V(open) opens the incident when it has no record yet, or updates the open record.
+      - V(resolved) resolves it (status V(resolved), C(resolved_at), C(duration_seconds)), or updates a resolved record
+        (for example its O(resolution) or O(references)). A record must exist.
+    type: str
+    choices: [open, resolved]
+    default: open
+  title:
+    description:
+      - One-line title. Required to open a new incident.
+    type: str
+  summary:
+    description:
+      - What is known so far, for the timeline and the post-mortem.
+    type: str
+  priority:
+    description:
+      - Priority, usually RV(trdrhub.incident.incident_assess#module:priority). Sets RV(incident.response_deadline).
+    type: str
+    choices: [P1, P2, P3, P4]
+  impact:
+    description:
+      - Impact categories, replacing the recorded ones - V(customer-facing), V(internal), V(data_integrity),
+        V(data_loss), V(security), V(compliance), V(cosmetic) or a category added in O(policy). C(-) and C(_) are
+        interchangeable; they are stored in the policy's spelling and order, each once.
+    type: list
+    elements: str
+  status:
+    description:
+      - Status of the response, the Statuspage vocabulary - V(investigating), V(identified), V(monitoring).
+      - V(resolved) is set with O(state=resolved) only.
+    type: str
+    choices: [investigating, identified, monitoring, resolved]
+  commander:
+    description:
+      - The incident commander, for example V(ic:maria). An empty string removes the assignment.
+    type: str
+  acknowledged:
+    description:
+      - Whether a responder has acknowledged the incident. Setting it records C(acknowledged_at) and C(acknowledged_by)
+        (the person running the task); V(false) withdraws the acknowledgement.
+    type: bool
+  detected_at:
+    description:
+      - When the incident was detected, ISO 8601 (V(2025-01-15T14:30:00Z)); a time without offset is UTC. The response
+        deadline and the duration are counted from it.
+    type: str
+  references:
+    description:
+      - Identifiers in other systems, merged key by key into the recorded ones - for example C(statuspage_incident_id),
+        C(pagerduty_dedup_key), C(silence_ids), C(ticket). A key set to null is removed.
+    type: dict
+  resolution:
+    description:
+      - How the incident was resolved; with O(state=resolved) only.
+    type: str
+  note:
+    description:
+      - Free text stored with the ledger entry of this change (C(data.note)), for example why the priority changed.
+      - It is not part of the record and is not a change by itself - a note alone appends nothing; use
+        M(trdrhub.incident.ledger_record) for a note without a change.
+    type: str
+  reopen:
+    description:
+      - With O(state=open), reopen a resolved incident. Its resolution, C(resolved_at) and duration are cleared (they
+        stay in the ledger's history), C(reopen_count) counts up and the status goes back to V(investigating) unless
+        O(status) says otherwise.
+    type: bool
+    default: false
+  policy:
+    description:
+      - Changes to the priority policy table, as O(trdrhub.incident.incident_assess#module:policy) takes them, for the
+        response deadline and the impact categories. Keep it in inventory so every run uses the same.
+    type: dict
+    default: {}
+extends_documentation_fragment:
+  - trdrhub.incident.ledger
+  - trdrhub.incident.postgres
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the ledger and returns the record as it would be and the changes; appends nothing and creates no ledger
+        directory or table. RV(entry) is null.
+  diff_mode:
+    support: full
+    details:
+      - Shows the record before and after, one field a line.
+  platform:
+    platforms: posix
+  action:
+    support: full
+    details:
+      - Runs on the controller. The PostgreSQL connection options are used from the controller too.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+notes:
+  - The connection options (O(login_host), O(dsn), ...) are only used with O(backend=postgres).
+  - Times in the record are ISO 8601 UTC to the second (V(2025-01-15T14:30:00Z)).
+  - The C(trdrhub.incident.ledger) callback also records the task itself (event C(task)); the entry this module appends
+    is the record's.
+seealso:
+  - module: trdrhub.incident.ledger_record
+  - module: trdrhub.incident.incident_assess
+  - module: trdrhub.incident.audit_chain_verify
+  - plugin: trdrhub.incident.ledger
+    plugin_type: callback
+"""
+
+EXAMPLES = r"""
+- name: Open the incident
+  trdrhub.incident.incident:
+    incident_id: INC-2025-0042
+    title: API returns 503 on /health/ready
+    priority: P1
+    impact: [customer-facing]
+    detected_at: "2025-01-15T14:30:00Z"
+    summary: Readiness fails since 14:30 UTC; database checks time out
+  register: inc
+
+- name: Tell the responder when the response is due
+  ansible.builtin.debug:
+    msg: "{{ inc.incident.priority }}: respond by {{ inc.incident.response_deadline }}"
+
+- name: Assign the incident commander and acknowledge
+  trdrhub.incident.incident:
+    incident_id: INC-2025-0042
+    commander: ic:maria
+    acknowledged: true
+    note: Maria took command on the bridge call
+
+- name: Cause found; record the status page incident
+  trdrhub.incident.incident:
+    incident_id: INC-2025-0042
+    status: identified
+    references:
+      statuspage_incident_id: p31zjtct2jer
+      pagerduty_dedup_key: INC-2025-0042
+
+- name: Resolve
+  trdrhub.incident.incident:
+    incident_id: INC-2025-0042
+    state: resolved
+    resolution: Runaway sessions terminated; connection pool size raised to 40
+
+- name: Read the current record, changing nothing
+  trdrhub.incident.incident:
+    incident_id: INC-2025-0042
+  check_mode: true
+  register: current
+
+- name: Keep the record in the PostgreSQL ledger (connection from TRDRHUB_LEDGER_DSN)
+  trdrhub.incident.incident:
+    incident_id: INC-2025-0043
+    backend: postgres
+    title: Notifications not delivered
+    priority: P2
+"""
+
+RETURN = r"""
+changed:
+  description: V(true) when the record changed (in check mode - would change) and an entry was (would be) appended.
+  returned: always
+  type: bool
+  sample: true
+incident:
+  description:
+    - The record after the task (in check mode, as it would be). Unchanged when nothing changed.
+  returned: success
+  type: dict
+  contains:
+    incident_id:
+      description: The incident.
+      type: str
+      sample: INC-2025-0042
+    state:
+      description: V(open) or V(resolved).
+      type: str
+      sample: open
+    status:
+      description: V(investigating), V(identified), V(monitoring) or V(resolved).
+      type: str
+      sample: investigating
+    title:
+      description: Title.
+      type: str
+      sample: API returns 503 on /health/ready
+    summary:
+      description: Summary; null when never given.
+      type: str
+      sample: Readiness fails since 14:30 UTC
+    priority:
+      description: V(P1) to V(P4); null when never given.
+      type: str
+      sample: P1
+    response_deadline:
+      description: When the response is due (ISO 8601 UTC); null without a priority.
+      type: str
+      sample: "2025-01-15T14:45:00Z"
+    impact:
+      description: Impact categories.
+      type: list
+      elements: str
+      sample: [customer-facing]
+    commander:
+      description: Incident commander; null when none is assigned.
+      type: str
+      sample: ic:maria
+    commander_assigned_at:
+      description: When the commander was assigned.
+      type: str
+      sample: "2025-01-15T14:36:10Z"
+    acknowledged:
+      description: Whether the incident is acknowledged.
+      type: bool
+      sample: true
+    acknowledged_at:
+      description: When it was acknowledged; null when it is not.
+      type: str
+      sample: "2025-01-15T14:36:10Z"
+    acknowledged_by:
+      description: Who acknowledged it (the actor, for example V(awx:alice)).
+      type: str
+      sample: awx:alice
+    detected_at:
+      description: Detection time; null when not given.
+      type: str
+      sample: "2025-01-15T14:30:00Z"
+    opened_at:
+      description: When the record was opened.
+      type: str
+      sample: "2025-01-15T14:33:02Z"
+    opened_by:
+      description: Who opened it - V(awx:<user>), V(rundeck:<user>) or V(local:<os user>).
+      type: str
+      sample: awx:alice
+    references:
+      description: Identifiers in other systems.
+      type: dict
+      sample: {statuspage_incident_id: p31zjtct2jer, silence_ids: [9f2b8a5c-8c1e-4a56-9a3e-3b0c3f2a6a11]}
+    resolution:
+      description: How it was resolved; null while open.
+      type: str
+      sample: Runaway sessions terminated
+    resolved_at:
+      description: When it was resolved; null while open.
+      type: str
+      sample: "2025-01-15T15:12:40Z"
+    resolved_by:
+      description: Who resolved it.
+      type: str
+      sample: awx:alice
+    duration_seconds:
+      description: Seconds from detection (or opening) to resolution; null while open.
+      type: int
+      sample: 2560
+    reopened_at:
+      description: When it was last reopened; null when never.
+      type: str
+      sample: null
+    reopen_count:
+      description: How many times it was reopened.
+      type: int
+      sample: 0
+    revision:
+      description: Number of C(incident) entries in the ledger, this change included.
+      type: int
+      sample: 3
+    updated_at:
+      description: Time of the last change.
+      type: str
+      sample: "2025-01-15T14:36:10Z"
+    updated_by:
+      description: Who made the last change.
+      type: str
+      sample: awx:alice
+changes:
+  description: The fields that changed (would change), each with C(before) and C(after); empty when nothing changed.
+  returned: success
+  type: dict
+  sample: {commander: {before: null, after: "ic:maria"}, acknowledged: {before: false, after: true}}
+entry:
+  description:
+    - The ledger entry appended, exactly as stored (fields in C(docs/ledger.md)); C(data) holds C(action), C(actions),
+      C(changes), C(record) and C(note).
+    - Null when nothing was appended, and in check mode.
+  returned: success
+  type: dict
+  sample: {seq: 7, event: incident, phase: triage, data: {action: assign_commander}}
+ledger:
+  description: The ledger read - the file path (V(file) backend) or the table name (V(postgres)).
+  returned: success
+  type: str
+  sample: /srv/incidents/INC-2025-0042/ledger.jsonl
+backend:
+  description: The backend used, V(file) or V(postgres).
+  returned: success
+  type: str
+  sample: file
+incident_dir:
+  description: The incident's directory under O(root).
+  returned: success
+  type: str
+  sample: /srv/incidents/INC-2025-0042
+"""
+
+import os
+import platform
+import typing as t
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+    PgIncidentError,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident import (
+    INCIDENT_ARGS,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident_store import (
+    manage_incident,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
+    LEDGER_BACKEND_ARGS,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+    POSTGRES_COMMON_ARGS,
+    POSTGRES_MUTUALLY_EXCLUSIVE,
+)
+
+
+def argument_spec() -> dict[str, t.Any]:
+    spec = dict(POSTGRES_COMMON_ARGS)
+    spec.update(LEDGER_BACKEND_ARGS)
+    spec.update(INCIDENT_ARGS)
+    return spec
+
+
+def main() -> None:
+    # Normally the action plugin of the same name does this on the controller; this path
+    # runs when the module is executed directly on a host (for example by ansible-test).
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
+        supports_check_mode=True,
+    )
+    try:
+        result = manage_incident(module.params, check_mode=module.check_mode, want_diff=module._diff,
+                                 base_dir=os.getcwd(), context={'host': platform.node() or None})
+    except PgIncidentError as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+    else:
+        module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,184 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The incident record: fold, plan (changes, actions, idempotence), tamper detection, errors, storage."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+from ansible_collections.trdrhub.incident.plugins.module_utils import _incident, _incident_store, _ledger
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident import IncidentError, fold, plan, verify_entries
+
+UTC = datetime.timezone.utc
+T0 = datetime.datetime(2025, 1, 15, 14, 33, 0, tzinfo=UTC)
+T1 = T0 + datetime.timedelta(minutes=10)
+T2 = T0 + datetime.timedelta(minutes=40)
+SECRET = 'Incident-Secret-7f3a'
+
+
+def params(**kw):
+    return dict({'incident_id': 'INC-9', 'state': 'open', 'reopen': False, 'policy': {}}, **kw)
+
+
+def opened(**kw):
+    record, changes, actions = plan(None, params(title='API down', priority='P1', detected_at='2025-01-15T14:30:00Z', **kw),
+                                    actor='local:oncall', now=T0)
+    return record
+
+
+def test_open_sets_the_record_and_the_deadline_from_detection():
+    record, changes, actions = plan(None, params(title='API down', priority='P1', impact=['customer_facing', 'security',
+                                                                                       'customer-facing'],
+                                                 detected_at='2025-01-15T15:30:00+01:00'), actor='local:oncall', now=T0)
+    assert actions == ['open']
+    assert record['state'] == 'open' and record['status'] == 'investigating' and record['revision'] == 1
+    assert record['detected_at'] == '2025-01-15T14:30:00Z' and record['response_deadline'] == '2025-01-15T14:45:00Z'
+    assert record['impact'] == ['customer-facing', 'security']
+    assert (record['opened_at'], record['opened_by']) == ('2025-01-15T14:33:00Z', 'local:oncall')
+    assert changes['title'] == {'before': None, 'after': 'API down'} and 'acknowledged' not in changes
+
+
+def test_deadline_counts_from_opening_without_detection_time():
+    record, _c, _a = plan(None, params(title='x', priority='P2'), actor='a', now=T0)
+    assert record['detected_at'] is None and record['response_deadline'] == '2025-01-15T15:33:00Z'
+
+
+def test_same_request_again_changes_nothing():
+    record = opened()
+    again, changes, actions = plan(record, params(title='API down', priority='P1', detected_at='2025-01-15T14:30:00Z'),
+                                   actor='someone-else', now=T1)
+    assert (changes, actions) == ({}, []) and again == record
+
+
+def test_commander_and_acknowledgement():
+    record = opened()
+    after, changes, actions = plan(record, params(commander='ic:maria', acknowledged=True), actor='awx:bob', now=T1)
+    assert actions == ['assign_commander', 'acknowledge']
+    assert _incident.dominant(actions) == 'assign_commander'
+    assert (after['acknowledged_at'], after['acknowledged_by']) == ('2025-01-15T14:43:00Z', 'awx:bob')
+    assert after['revision'] == 2 and set(changes) == {'commander', 'commander_assigned_at', 'acknowledged',
+                                                       'acknowledged_at', 'acknowledged_by'}
+    assert _incident.phase_of('assign_commander', after) == 'triage'
+
+
+def test_status_priority_and_references():
+    record = opened(references={'silence_ids': ['a']})
+    after, changes, actions = plan(record, params(status='identified', priority='P2',
+                                                  references={'statuspage_incident_id': 'sp1', 'silence_ids': None}),
+                                   actor='a', now=T1)
+    assert actions == ['status', 'update']
+    assert after['references'] == {'statuspage_incident_id': 'sp1'}
+    assert changes['response_deadline'] == {'before': '2025-01-15T14:45:00Z', 'after': '2025-01-15T15:30:00Z'}
+    assert _incident.phase_of('status', after) == 'investigate'
+
+
+def test_resolve_reopen_and_their_errors():
+    record = opened()
+    resolved, changes, actions = plan(record, params(state='resolved', resolution='pool raised'), actor='a', now=T2)
+    assert actions == ['resolve'] and resolved['status'] == 'resolved'
+    assert resolved['duration_seconds'] == 43 * 60 and resolved['resolved_at'] == '2025-01-15T15:13:00Z'
+    assert _incident.phase_of('resolve', resolved) == 'recover'
+    # resolving again is idempotent; a later resolution text is an update
+    assert plan(resolved, params(state='resolved', resolution='pool raised'), actor='a', now=T2)[1] == {}
+    with pytest.raises(IncidentError, match='Set reopen: true'):
+        plan(resolved, params(title='API down'), actor='a', now=T2)
+    reopened, changes, actions = plan(resolved, params(reopen=True), actor='a', now=T2)
+    assert actions == ['reopen'] and reopened['state'] == 'open' and reopened['reopen_count'] == 1
+    assert reopened['resolution'] is None and reopened['duration_seconds'] is None
+    assert plan(reopened, params(reopen=True), actor='a', now=T2)[1] == {}
+
+
+@pytest.mark.parametrize('current, kw, message', [
+    (None, {}, 'opening it needs a title'),
+    (None, {'state': 'resolved'}, 'nothing to resolve'),
+    ('open', {'status': 'resolved'}, 'status resolved is set with state=resolved'),
+    ('open', {'state': 'resolved', 'status': 'monitoring'}, 'cannot be combined with status monitoring'),
+    ('open', {'resolution': 'x'}, 'resolution is given with state=resolved only'),
+    ('open', {'impact': ['outage']}, "impact 'outage' is not one of"),
+    ('open', {'detected_at': 'yesterday'}, 'detected_at must be an ISO 8601 time'),
+])
+def test_bad_requests_are_one_clear_message(current, kw, message):
+    with pytest.raises(IncidentError, match=message):
+        plan(opened() if current else None, params(**kw), actor='a', now=T1)
+
+
+def _chain(*records_or_events):
+    entries, prev = [], None
+    for number, item in enumerate(records_or_events, start=1):
+        fields = {'event': 'incident', 'data': {'record': item}} if isinstance(item, dict) else {'event': item}
+        entry = _ledger.make_entry('INC-9', number, prev, fields)
+        entries.append(entry)
+        prev = entry['hash']
+    return entries
+
+
+def test_fold_takes_the_last_record_and_counts_revisions():
+    first = opened()
+    second = dict(first, commander='ic:maria')
+    entries = _chain('playbook_start', first, 'task', second, 'playbook_end')
+    verify_entries(entries, 'INC-9', 'here', 'audit_chain_verify')
+    record = fold(entries, 'INC-9')
+    assert record['commander'] == 'ic:maria' and record['revision'] == 2
+    assert fold(_chain('task'), 'INC-9') is None
+
+
+@pytest.mark.parametrize('tamper, problem', [
+    (lambda e: e[1]['data']['record'].update(priority='P4'), 'entry 2 does not match its hash'),
+    (lambda e: e.pop(1), 'entry 2 has sequence number 3'),
+    (lambda e: e[2].update(prev_hash='0' * 64), 'entry 3 does not link'),
+    (lambda e: e[0].update(incident_id='INC-X'), "entry 1 belongs to incident 'INC-X'"),
+])
+def test_a_tampered_ledger_is_refused(tamper, problem):
+    entries = _chain('playbook_start', opened(), 'task')
+    tamper(entries)
+    with pytest.raises(IncidentError, match=problem) as info:
+        verify_entries(entries, 'INC-9', '/x/ledger.jsonl', 'trdrhub.incident.audit_chain_verify (...)')
+    assert 'tampered' in str(info.value) and 'audit_chain_verify' in str(info.value)
+
+
+def test_render_is_one_field_a_line():
+    text = _incident.render(opened(commander='ic:maria'))
+    assert 'commander: "ic:maria"\n' in text and 'impact: []\n' in text and 'priority: P1\n' in text
+    assert _incident.render(None) == ''
+
+
+# -- storage, file backend ---------------------------------------------------------------------------
+@pytest.fixture
+def manage(tmp_path, monkeypatch):
+    monkeypatch.setattr(_ledger.getpass, 'getuser', lambda: 'oncall')
+    env = {}
+
+    def run(check_mode=False, **kw):
+        return _incident_store.manage_incident(dict(params(root=str(tmp_path)), **kw), check_mode=check_mode,
+                                               want_diff=True, env=env, secrets=[SECRET])
+    run.path = tmp_path / 'INC-9' / 'ledger.jsonl'
+    return run
+
+
+def test_file_backend_check_apply_rerun(manage):
+    predicted = manage(check_mode=True, title='API down', priority='P1')
+    assert predicted['changed'] and predicted['entry'] is None and not manage.path.parent.exists()
+    assert predicted['diff']['before'] == '' and 'title: API down' in predicted['diff']['after']
+    applied = manage(title='API down', priority='P1', note=f'password={SECRET}')
+    assert applied['changed'] and applied['entry']['seq'] == 1 and applied['entry']['event'] == 'incident'
+    assert applied['entry']['data']['action'] == 'open' and applied['entry']['phase'] == 'triage'
+    again = manage(title='API down', priority='P1')
+    assert not again['changed'] and again['entry'] is None and again['incident'] == applied['incident']
+    assert len(manage.path.read_text().splitlines()) == 1 and SECRET not in manage.path.read_text()
+    looked_up = manage(check_mode=True)
+    assert looked_up['incident'] == applied['incident'] and not looked_up['changed']
+
+
+def test_file_backend_refuses_a_tampered_ledger(manage):
+    manage(title='API down', priority='P1')
+    entry = json.loads(manage.path.read_text())
+    entry['data']['record']['priority'] = 'P4'
+    manage.path.write_text(json.dumps(entry) + '\n')
+    with pytest.raises(IncidentError, match='does not verify.*source: ledger_file'):
+        manage(commander='ic:maria')
+    manage.path.write_text('{"seq": 1')
+    with pytest.raises(_ledger.LedgerError, match='does not end with a complete entry'):
+        manage(commander='ic:maria')
