@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from .alertmanager import AlertmanagerServer
+from .k8sapi import K8sApiServer
 from .postgres import PostgresServer
 from .redis import RedisServer
 
@@ -42,3 +43,14 @@ def alertmanager_server():
         return
     with AlertmanagerServer() as server:
         yield server.start()
+
+
+@pytest.fixture
+def k8s_api():
+    """A fresh Kubernetes API double (TLS, bearer tokens) per test; seed it through ``k8s_api.state``.
+
+    ``k8s_api.token`` is accepted, ``k8s_api.forbidden_token`` authenticates but may do nothing (403).
+    """
+    forbidden = "itest-k8s-forbidden-" + os.urandom(8).hex()
+    with K8sApiServer(tls=True, forbidden_tokens={forbidden: "system:serviceaccount:trdrhub-system:nobody"}) as api:
+        yield api

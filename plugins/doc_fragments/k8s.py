@@ -1,0 +1,68 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Documentation of K8S_AUTH_ARGS in module_utils/_k8s.py (how to reach and authenticate to the API server)."""
+
+    DOCUMENTATION = r"""
+options:
+  kubeconfig:
+    description:
+      - Path of the kubeconfig file to use; several files separated by C(:) are merged like C(kubectl) does.
+      - When omitted, E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG), then C(~/.kube/config) if it exists; without any of
+        them the pod's service account (in-cluster configuration) is used.
+      - The file is only read, never rewritten (refreshed tokens are not persisted).
+      - Cannot be combined with O(host).
+    type: path
+  context:
+    description:
+      - Context of the kubeconfig to use.
+      - When omitted, E(K8S_AUTH_CONTEXT), else the kubeconfig's C(current-context).
+      - An unknown context fails with the list of contexts the kubeconfig has.
+    type: str
+  host:
+    description:
+      - URL of the API server, for example V(https://10.0.0.1:6443), to connect without a kubeconfig.
+      - When omitted, E(K8S_AUTH_HOST), unless O(kubeconfig) or O(context) is set.
+      - Use it with O(api_key) (a service-account token), O(ca_cert) and O(validate_certs).
+    type: str
+  api_key:
+    description:
+      - Bearer token to authenticate with, for example a service-account token.
+      - When omitted, E(K8S_AUTH_API_KEY). With a kubeconfig or in a pod it replaces the credentials found there.
+      - Never shown in results or error messages.
+    type: str
+  validate_certs:
+    description:
+      - Verify the API server's TLS certificate.
+      - When omitted, E(K8S_AUTH_VERIFY_SSL) (or E(K8S_AUTH_VALIDATE_CERTS)), else the kubeconfig's
+        C(insecure-skip-tls-verify), else V(true).
+    type: bool
+    aliases: [verify_ssl]
+  ca_cert:
+    description:
+      - PEM file with the certificate authority of the API server.
+      - When omitted, E(K8S_AUTH_SSL_CA_CERT) (or E(K8S_AUTH_CA_CERT)), else the kubeconfig's
+        C(certificate-authority), else the pod's service-account CA, else the system's trust store.
+    type: path
+    aliases: [ssl_ca_cert]
+  request_timeout:
+    description:
+      - Seconds to wait for each answer of the API server. A connection error is retried once.
+    type: float
+    default: 10
+notes:
+  - The option names and E(K8S_AUTH_*) environment variables are those of the C(kubernetes.core) collection, so
+    inventories written for it work unchanged; this collection does not need C(kubernetes.core).
+  - Client-certificate and exec-plugin (cloud provider) credentials are supported through a kubeconfig.
+  - Proxies are taken from the kubeconfig's C(proxy-url) or the E(HTTPS_PROXY), E(HTTP_PROXY) and E(NO_PROXY)
+    environment variables.
+  - Every failure is one message that names the API server and the request and quotes the server's C(Status)
+    message - unreachable, TLS verification failed, authentication failed (C(401)), permission denied (C(403)),
+    not found - and never contains a token.
+requirements:
+  - kubernetes (the official Python client) on the host that runs the module
+"""

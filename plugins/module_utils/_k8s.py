@@ -1,0 +1,425 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils file is private to this collection; its API may change without notice.
+
+"""Kubernetes API connection shared by the collection's Kubernetes modules.
+
+The option spec lives here once (``K8S_AUTH_ARGS``) and is documented once in the
+``trdrhub.incident.k8s`` doc fragment. Options not set fall back to the environment
+variables the ``kubernetes.core`` collection reads (``K8S_AUTH_*``), then to
+``KUBECONFIG`` / ``~/.kube/config``, then to the pod's service account, the order
+``kubectl`` uses. The collection talks to the API through the official ``kubernetes``
+client's ``ApiClient`` and never depends on ``kubernetes.core``.
+
+Objects are read as the API server's JSON (``_preload_content=False``) rather than
+the client's generated models: the answer is exactly what ``kubectl get -o json``
+shows, and a field the models do not know (a newer server) cannot break a read.
+
+Every failure becomes one ``K8sError`` whose text is the final ``msg``: it names the
+API server, the request and the server's own ``Status`` message, and never contains
+a token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import traceback
+import typing as t
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+    condense,
+    transport_reason,
+)
+
+try:
+    import kubernetes
+    import urllib3
+    import yaml
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+except ImportError:
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR = None
+
+MASK = '********'
+DEFAULT_KUBECONFIG = '~/.kube/config'
+# Where a pod finds its service account; module attributes so tests can point them elsewhere.
+IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token'
+IN_CLUSTER_CA = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt'
+# A connection error is retried once; a dead API server must not hold an incident playbook for minutes.
+CONNECT_RETRIES = 1
+
+K8S_AUTH_ARGS: dict[str, dict[str, t.Any]] = {
+    'kubeconfig': {'type': 'path'},
+    'context': {'type': 'str'},
+    'host': {'type': 'str'},
+    'api_key': {'type': 'str', 'no_log': True},
+    'validate_certs': {'type': 'bool', 'aliases': ['verify_ssl']},
+    'ca_cert': {'type': 'path', 'aliases': ['ssl_ca_cert']},
+    'request_timeout': {'type': 'float', 'default': 10},
+}
+# host names the API server itself; a kubeconfig context names it too, so both at once is ambiguous.
+K8S_AUTH_MUTUALLY_EXCLUSIVE: list[list[str]] = [['host', 'kubeconfig'], ['host', 'context']]
+
+# Same variable names as kubernetes.core, so an inventory written for it works unchanged.
+ENV = {
+    'kubeconfig': ('K8S_AUTH_KUBECONFIG',),
+    'context': ('K8S_AUTH_CONTEXT',),
+    'host': ('K8S_AUTH_HOST',),
+    'api_key': ('K8S_AUTH_API_KEY',),
+    'validate_certs': ('K8S_AUTH_VERIFY_SSL', 'K8S_AUTH_VALIDATE_CERTS'),
+    'ca_cert': ('K8S_AUTH_SSL_CA_CERT', 'K8S_AUTH_CA_CERT'),
+}
+_FALSE = ('0', 'false', 'no', 'off', 'n')
+_BEARER = re.compile(r'(?i)(bearer\s+)[^\s,;"\']+')
+
+
+class K8sError(Exception):
+    """Base class: ``str(exc)`` is the final ``msg``; ``details`` are extra result keys."""
+
+    def __init__(self, msg: str, **details: t.Any) -> None:
+        super().__init__(msg)
+        self.details: dict[str, t.Any] = details
+
+
+class K8sConfigError(K8sError):
+    """No usable connection settings: bad kubeconfig, unknown context, missing in-cluster files."""
+
+
+class K8sUnreachableError(K8sError):
+    """No HTTP answer from the API server: refused, DNS, timeout, TLS handshake."""
+
+
+class K8sAuthError(K8sError):
+    """401 (who are you?) or 403 (not allowed); ``status`` tells which."""
+
+
+class K8sNotFoundError(K8sError):
+    """404 for an object; the message quotes the server's Status message."""
+
+
+class K8sApiError(K8sError):
+    """Any other error answer, or an answer that is not Kubernetes JSON."""
+
+
+class K8sInputError(K8sError):
+    """An option value is invalid in a way argument_spec cannot express."""
+
+
+def scrub(text: str, secrets: t.Iterable[str | None] = ()) -> str:
+    """Known secrets masked, and any ``Bearer <token>`` an exception text might carry."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return _BEARER.sub(r'\g<1>' + MASK, text)
+
+
+def display_url(url: str) -> str:
+    """The URL without user:password@, for messages and results."""
+    parts = urlsplit(url or '')
+    if '@' not in parts.netloc:
+        return url
+    return urlunsplit((parts.scheme, '***@' + parts.netloc.rpartition('@')[2], parts.path, parts.query, parts.fragment))
+
+
+def _env(name: str, environ: t.Mapping[str, str]) -> str | None:
+    for var in ENV[name]:
+        if environ.get(var):
+            return environ[var]
+    return None
+
+
+class ConnectionSettings:
+    """Where and how to connect, resolved from options, environment and defaults.
+
+    ``source`` is ``host`` (O(host), optionally with a token), ``kubeconfig``
+    or ``in_cluster``. ``api_key`` replaces whatever credentials the source has.
+    """
+
+    def __init__(self, params: t.Mapping[str, t.Any], environ: t.Mapping[str, str] | None = None) -> None:
+        environ = os.environ if environ is None else environ
+        self.environ = environ
+        explicit_kubeconfig = bool(params.get('kubeconfig') or params.get('context'))
+        self.host: str | None = params.get('host') or (None if explicit_kubeconfig else _env('host', environ))
+        self.api_key: str | None = params.get('api_key') or _env('api_key', environ)
+        self.ca_cert: str | None = params.get('ca_cert') or _env('ca_cert', environ)
+        verify = params.get('validate_certs')
+        if verify is None and _env('validate_certs', environ) is not None:
+            verify = str(_env('validate_certs', environ)).strip().lower() not in _FALSE
+        self.validate_certs: bool | None = verify
+        timeout = params.get('request_timeout')
+        self.timeout = float(10 if timeout is None else timeout)
+        if self.timeout <= 0:
+            raise K8sInputError(f'request_timeout must be more than 0, got {self.timeout:g}')
+        self.kubeconfig: str | None = None
+        self.context: str | None = None
+        if self.host:
+            self.source = 'host'
+            self._check_host()
+            return
+        kubeconfig = params.get('kubeconfig') or _env('kubeconfig', environ) or environ.get('KUBECONFIG')
+        self.context = params.get('context') or _env('context', environ)
+        default = os.path.expanduser(DEFAULT_KUBECONFIG)
+        if kubeconfig or self.context or os.path.exists(default):
+            self.source = 'kubeconfig'
+            self.kubeconfig = kubeconfig or default
+        elif environ.get('KUBERNETES_SERVICE_HOST'):
+            self.source = 'in_cluster'
+        else:
+            raise K8sConfigError('No Kubernetes connection settings: set kubeconfig (or K8S_AUTH_KUBECONFIG / KUBECONFIG), '
+                                 f'or host and api_key (or K8S_AUTH_HOST / K8S_AUTH_API_KEY); {DEFAULT_KUBECONFIG} does '
+                                 'not exist and this is not a pod with a service account')
+
+    def _check_host(self) -> None:
+        parts = urlsplit(self.host or '')
+        if parts.scheme not in ('http', 'https') or not parts.hostname:
+            raise K8sInputError(f'host must be an http:// or https:// URL of the API server, got {display_url(self.host or "")!r}')
+        if parts.username or parts.password:
+            raise K8sInputError('host must not contain credentials; use api_key')
+        self.host = (self.host or '').rstrip('/')
+
+    def describe(self) -> dict[str, t.Any]:
+        """What the result reports about the connection (never a credential)."""
+        return {'source': self.source, 'kubeconfig': self.kubeconfig, 'context': self.context}
+
+
+def build_configuration(settings: ConnectionSettings) -> t.Any:
+    """A ``kubernetes.client.Configuration`` for the settings; config errors become K8sConfigError."""
+    cfg = kubernetes.client.Configuration()
+    secrets = [settings.api_key]
+    if settings.source == 'host':
+        cfg.host = settings.host
+    elif settings.source == 'in_cluster':
+        try:
+            InClusterConfigLoader(token_filename=IN_CLUSTER_TOKEN, cert_filename=IN_CLUSTER_CA,
+                                  environ=settings.environ).load_and_set(cfg)
+        except (ConfigException, OSError) as exc:
+            raise K8sConfigError(f'Cannot use the pod service account ({IN_CLUSTER_TOKEN}): '
+                                 f'{scrub(condense(str(exc)), secrets)}') from None
+    else:
+        load_kubeconfig(cfg, settings)
+    if settings.api_key:
+        # 'authorization' is the key both older and current clients read for BearerToken auth.
+        cfg.api_key = {'authorization': f'Bearer {settings.api_key}'}
+        cfg.api_key_prefix = {}
+        cfg.refresh_api_key_hook = None
+    if settings.validate_certs is not None:
+        cfg.verify_ssl = settings.validate_certs
+    if settings.ca_cert:
+        if not os.path.isfile(settings.ca_cert):
+            raise K8sConfigError(f'ca_cert {settings.ca_cert} does not exist or is not a file')
+        cfg.ssl_ca_cert = settings.ca_cert
+    cfg.retries = CONNECT_RETRIES
+    return cfg
+
+
+def load_kubeconfig(cfg: t.Any, settings: ConnectionSettings) -> None:
+    """Load the kubeconfig (a path or a KUBECONFIG-style list) and context into ``cfg``."""
+    path = settings.kubeconfig or ''
+    files = [os.path.expanduser(p) for p in path.split(os.pathsep) if p]
+    if not any(os.path.isfile(f) for f in files):
+        raise K8sConfigError(f'kubeconfig {path} does not exist or is not a file')
+    where = f'kubeconfig {path}'
+    names, current = kubeconfig_contexts(files, where)
+    if settings.context and settings.context not in names:
+        raise K8sConfigError(f'context {settings.context!r} is not in {where}; it has: {", ".join(names) or "no contexts"}')
+    if not settings.context and not current:
+        raise K8sConfigError(f'{where} has no current-context; set context to one of: {", ".join(names) or "(none)"}')
+    settings.context = settings.context or current
+    try:
+        kubernetes.config.load_kube_config(config_file=os.pathsep.join(files), context=settings.context,
+                                           client_configuration=cfg, persist_config=False)
+    except Exception as exc:  # noqa: BLE001 - exec plugins and auth providers raise anything
+        raise K8sConfigError(f'Cannot use {where}{_context_text(settings)}: {config_reason(exc, [settings.api_key])}') from None
+
+
+def kubeconfig_contexts(files: list[str], where: str) -> tuple[list[str], str | None]:
+    """Context names of the kubeconfig files (merged like kubectl: first file wins) and the current one."""
+    names: list[str] = []
+    current: str | None = None
+    for path in files:
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, encoding='utf-8') as handle:
+                data = yaml.safe_load(handle)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise K8sConfigError(f'Cannot read {where}: {config_reason(exc)}') from None
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            raise K8sConfigError(f'Cannot use {where}: {path} is not a kubeconfig (a YAML mapping)')
+        for context in data.get('contexts') or []:
+            name = context.get('name') if isinstance(context, dict) else None
+            if name and str(name) not in names:
+                names.append(str(name))
+        current = current or (str(data['current-context']) if data.get('current-context') else None)
+    return names, current
+
+
+def _context_text(settings: ConnectionSettings) -> str:
+    return f' (context {settings.context})' if settings.context else ''
+
+
+def config_reason(exc: BaseException, secrets: t.Iterable[str | None] = ()) -> str:
+    """The reason of a kubeconfig failure, without the file content a YAML error quotes."""
+    problem = getattr(exc, 'problem', None)
+    mark = getattr(exc, 'problem_mark', None)
+    if problem is not None:
+        where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark is not None else ''
+        return f'not valid YAML: {problem}{where}'
+    return scrub(condense(str(exc) or type(exc).__name__), secrets)
+
+
+def status_message(body: str | bytes | None) -> tuple[str, str]:
+    """(message, reason) of a Kubernetes Status answer; the condensed text otherwise."""
+    if isinstance(body, bytes):
+        body = body.decode('utf-8', 'replace')
+    text = body or ''
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return condense(text)[:300], ''
+    if isinstance(data, dict) and data.get('kind') == 'Status':
+        return condense(str(data.get('message') or '')), str(data.get('reason') or '')
+    return condense(text)[:300], ''
+
+
+class K8sClient:
+    """An ApiClient for one cluster, plus the requests made (reported as ``requests``).
+
+    Reads go through ``list``/``get`` of the resources in ``RESOURCES``; write
+    actions (patch, scale) belong here as further methods, so that every call
+    shares the error mapping and the request log.
+    """
+
+    # resource -> (API class, method suffix, API prefix, namespaced)
+    RESOURCES: dict[str, tuple[str, str, str]] = {
+        'deployments': ('AppsV1Api', 'deployment', '/apis/apps/v1'),
+        'replicasets': ('AppsV1Api', 'replica_set', '/apis/apps/v1'),
+        'pods': ('CoreV1Api', 'pod', '/api/v1'),
+    }
+
+    def __init__(self, params: t.Mapping[str, t.Any], environ: t.Mapping[str, str] | None = None,
+                 api_client: t.Any = None) -> None:
+        self.settings = ConnectionSettings(params, environ)
+        self.requests: list[str] = []
+        if api_client is None:
+            api_client = kubernetes.client.ApiClient(build_configuration(self.settings))
+            api_client.user_agent = 'trdrhub.incident (ansible module)'
+        self.api_client = api_client
+        self.host = display_url(str(api_client.configuration.host))
+        self._apis: dict[str, t.Any] = {}
+
+    def describe(self) -> dict[str, t.Any]:
+        return dict(self.settings.describe(), api_server=self.host)
+
+    def _api(self, name: str) -> t.Any:
+        if name not in self._apis:
+            self._apis[name] = getattr(kubernetes.client, name)(self.api_client)
+        return self._apis[name]
+
+    def list(self, resource: str, namespace: str, label_selector: str | None = None) -> dict[str, t.Any]:
+        api, kind, prefix = self.RESOURCES[resource]
+        query = f'?{urlencode({"labelSelector": label_selector})}' if label_selector else ''
+        kwargs = {'label_selector': label_selector} if label_selector else {}
+        return self.call(f'GET {prefix}/namespaces/{quote(namespace)}/{resource}{query}',
+                         getattr(self._api(api), f'list_namespaced_{kind}'), namespace, **kwargs)
+
+    def get(self, resource: str, namespace: str, name: str) -> dict[str, t.Any]:
+        api, kind, prefix = self.RESOURCES[resource]
+        return self.call(f'GET {prefix}/namespaces/{quote(namespace)}/{resource}/{quote(name)}',
+                         getattr(self._api(api), f'read_namespaced_{kind}'), name, namespace)
+
+    def version(self) -> dict[str, t.Any]:
+        return self.call('GET /version', self._api('VersionApi').get_code)
+
+    def call(self, request: str, method: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> t.Any:
+        """Run one API method and return the parsed JSON; every failure becomes a K8sError."""
+        self.requests.append(request)
+        secrets = [self.settings.api_key]
+        try:
+            resp = method(*args, _preload_content=False, _request_timeout=self.settings.timeout, **kwargs)
+            body = resp.data
+        except ApiException as exc:
+            raise self.api_error(exc, request) from None
+        except urllib3.exceptions.SSLError as exc:
+            raise self.tls_error(exc, request) from None
+        except urllib3.exceptions.MaxRetryError as exc:
+            if isinstance(exc.reason, urllib3.exceptions.SSLError):
+                raise self.tls_error(exc, request) from None
+            raise K8sUnreachableError(f'Cannot reach the Kubernetes API at {self.host}: {request} failed: '
+                                      f'{scrub(transport_reason(exc), secrets)}') from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise K8sUnreachableError(f'Cannot reach the Kubernetes API at {self.host}: {request} failed: '
+                                      f'{scrub(transport_reason(exc), secrets)}') from None
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise K8sApiError(f'{self.host} is not a Kubernetes API server: {request} answered something that is not '
+                              f'JSON: {scrub(condense(body.decode("utf-8", "replace"))[:120], secrets)!r}') from None
+
+    def tls_error(self, exc: BaseException, request: str) -> K8sUnreachableError:
+        return K8sUnreachableError(f'TLS handshake with the Kubernetes API at {self.host} failed for {request}: '
+                                   f'{scrub(transport_reason(exc), [self.settings.api_key])} (set ca_cert to the CA of '
+                                   'the API server, or validate_certs=false to skip verification)')
+
+    def api_error(self, exc: t.Any, request: str) -> K8sError:
+        status = int(getattr(exc, 'status', 0) or 0)
+        if status == 0:
+            # The client reports a TLS failure as status 0 with the urllib3 error text as reason.
+            reason = scrub(condense(str(getattr(exc, 'reason', '') or '')), [self.settings.api_key])
+            return K8sUnreachableError(f'TLS handshake with the Kubernetes API at {self.host} failed for {request}: {reason} '
+                                       '(set ca_cert to the CA of the API server, or validate_certs=false to skip '
+                                       'verification)')
+        message, reason = status_message(getattr(exc, 'body', None))
+        message = scrub(message, [self.settings.api_key])
+        said = f': {message}' if message else ''
+        head = f'the Kubernetes API at {self.host} answered {request} with {status} {getattr(exc, "reason", "") or reason}'.rstrip()
+        if status == 401:
+            return K8sAuthError(f'Authentication failed: {head}{said} - the credentials are missing, wrong or expired '
+                                f'(check {self._credentials_source()})', status=status)
+        if status == 403:
+            return K8sAuthError(f'Permission denied: {head}{said} - grant the account RBAC permission for this request',
+                                status=status)
+        if status == 404:
+            return K8sNotFoundError(f'Not found: {head}{said}', status=status)
+        return K8sApiError(f'Request failed: {head}{said}', status=status)
+
+    def _credentials_source(self) -> str:
+        if self.settings.api_key:
+            return 'api_key / K8S_AUTH_API_KEY'
+        if self.settings.source == 'kubeconfig':
+            return f'the user of kubeconfig {self.settings.kubeconfig}{_context_text(self.settings)}'
+        if self.settings.source == 'in_cluster':
+            return 'the pod service account token'
+        return 'api_key / K8S_AUTH_API_KEY: none is set'
+
+    def close(self) -> None:
+        close = getattr(self.api_client, 'close', None)
+        if close is not None:
+            close()
+
+
+def selector_text(selector: t.Mapping[str, t.Any] | None) -> str:
+    """A LabelSelector object (matchLabels, matchExpressions) as a labelSelector query string."""
+    selector = selector or {}
+    parts = [f'{k}={v}' for k, v in sorted((selector.get('matchLabels') or {}).items())]
+    for expr in selector.get('matchExpressions') or []:
+        key, op, values = expr.get('key'), expr.get('operator'), sorted(expr.get('values') or [])
+        if op == 'In':
+            parts.append(f'{key} in ({",".join(values)})')
+        elif op == 'NotIn':
+            parts.append(f'{key} notin ({",".join(values)})')
+        elif op == 'Exists':
+            parts.append(str(key))
+        elif op == 'DoesNotExist':
+            parts.append(f'!{key}')
+    return ','.join(parts)

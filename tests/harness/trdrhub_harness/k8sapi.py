@@ -1,0 +1,619 @@
+"""A stateful Kubernetes API double: an in-process HTTP(S) server the official client talks to.
+
+No Kubernetes API server can run in the test environment, so this serves the part of
+the API the collection reads, with the API server's wire format: discovery
+(``/version``, ``/api``, ``/apis``), ``apps/v1`` Deployments and ReplicaSets and
+``v1`` Pods (list with ``labelSelector``, get), ``resourceVersion`` on every object
+and list, bearer-token authentication (401), a forbidden token (403) and ``Status``
+objects for every error.
+
+    state = ClusterState()
+    state.add_deployment("trdrhub-api", replicas=3, revisions=[{"api": "api:1"}, {"api": "api:2"}])
+    with K8sApiServer(state, tls=True) as api:
+        api.write_kubeconfig(tmp_path / "kubeconfig")
+
+What it does not do, it refuses with a Status (405 for other verbs, 400 for watch
+and field selectors) rather than pretending. Extension points, kept deliberately
+small:
+
+- a new resource is one ``Resource`` entry in ``RESOURCES`` (Secrets: ``v1``,
+  ``secrets``, ``Secret``); routing, discovery, RBAC messages follow from it;
+- a new verb or subresource is one entry in ``K8sApiServer.routes`` keyed by
+  (method, shape), for example ``("PATCH", "object")`` or ``("GET", "scale")``,
+  whose handler changes ``ClusterState`` under its lock;
+- ``ClusterState.derive_deployment_status`` computes a Deployment's status from
+  its ReplicaSets and pods: a simulated Deployment controller would create and
+  scale ReplicaSets and pods and then call it.
+"""
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import json
+import re
+import shutil
+import ssl
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .certs import TestCA
+
+UTC = datetime.timezone.utc
+NAMESPACE = "trdrhub-system"
+REVISION = "deployment.kubernetes.io/revision"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+SERVER_VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.0-trdrhub-double", "gitCommit": "0" * 40,
+                  "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23.0",
+                  "compiler": "gc", "platform": "linux/amd64"}
+
+
+@dataclass(frozen=True)
+class Resource:
+    group_version: str
+    plural: str
+    kind: str
+    verbs: Tuple[str, ...] = ("get", "list")
+
+    @property
+    def group(self) -> str:
+        return self.group_version.rpartition("/")[0] if "/" in self.group_version else ""
+
+    @property
+    def prefix(self) -> str:
+        return f"/apis/{self.group_version}" if self.group else f"/api/{self.group_version}"
+
+
+RESOURCES: Dict[str, Resource] = {r.plural: r for r in (
+    Resource("apps/v1", "deployments", "Deployment"),
+    Resource("apps/v1", "replicasets", "ReplicaSet"),
+    Resource("v1", "pods", "Pod"),
+)}
+
+
+def timestamp(when: datetime.datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SelectorError(ValueError):
+    pass
+
+
+_TERM = re.compile(r"^\s*(?P<key>[A-Za-z0-9./_-]+)\s+(?P<op>in|notin)\s+\((?P<values>[^)]*)\)\s*$")
+_EQ = re.compile(r"^\s*(?P<key>[A-Za-z0-9./_-]+)\s*(?P<op>==|!=|=)\s*(?P<value>[A-Za-z0-9._-]*)\s*$")
+_EXISTS = re.compile(r"^\s*(?P<neg>!?)\s*(?P<key>[A-Za-z0-9./_-]+)\s*$")
+
+
+def parse_selector(text: str) -> List[Callable[[Dict[str, str]], bool]]:
+    """A labelSelector string as predicates over a label dict (equality- and set-based syntax)."""
+    terms, depth, current = [], 0, ""
+    for ch in text or "":
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            terms.append(current)
+            current = ""
+        else:
+            current += ch
+    if current.strip() or terms:
+        terms.append(current)
+    preds = []
+    for term in terms:
+        match = _TERM.match(term)
+        if match:
+            key, values = match["key"], {v.strip() for v in match["values"].split(",") if v.strip()}
+            if match["op"] == "in":
+                preds.append(lambda labels, k=key, vs=values: labels.get(k) in vs)
+            else:
+                preds.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)
+            continue
+        match = _EQ.match(term)
+        if match:
+            key, value = match["key"], match["value"]
+            if match["op"] == "!=":
+                preds.append(lambda labels, k=key, v=value: labels.get(k) != v)
+            else:
+                preds.append(lambda labels, k=key, v=value: labels.get(k) == v)
+            continue
+        match = _EXISTS.match(term)
+        if match:
+            key = match["key"]
+            if match["neg"]:
+                preds.append(lambda labels, k=key: k not in labels)
+            else:
+                preds.append(lambda labels, k=key: k in labels)
+            continue
+        raise SelectorError(f"unable to parse requirement: {term.strip()!r}")
+    return preds
+
+
+class ClusterState:
+    """Objects by resource and (namespace, name), with a cluster-wide resourceVersion counter.
+
+    Every read returns deep copies; every change goes through ``put`` (which bumps the
+    resourceVersion) under ``lock``, so handlers running in server threads and a test
+    seeding objects never see half-written state.
+    """
+
+    def __init__(self, now: Optional[datetime.datetime] = None) -> None:
+        self.lock = threading.RLock()
+        self.now = now or datetime.datetime.now(UTC).replace(microsecond=0)
+        self.resource_version = 1000
+        self.objects: Dict[str, Dict[Tuple[str, str], dict]] = {plural: {} for plural in RESOURCES}
+
+    # -- storage -------------------------------------------------------------
+    def put(self, plural: str, obj: dict) -> dict:
+        """Create or replace an object; assigns uid, creationTimestamp and a new resourceVersion."""
+        res = RESOURCES[plural]
+        with self.lock:
+            meta = obj.setdefault("metadata", {})
+            meta.setdefault("namespace", NAMESPACE)
+            key = (meta["namespace"], meta["name"])
+            old = self.objects[plural].get(key)
+            meta.setdefault("uid", (old or {}).get("metadata", {}).get("uid") or str(uuid.uuid4()))
+            meta.setdefault("creationTimestamp", timestamp(self.now))
+            self.resource_version += 1
+            meta["resourceVersion"] = str(self.resource_version)
+            obj["kind"], obj["apiVersion"] = res.kind, res.group_version
+            self.objects[plural][key] = copy.deepcopy(obj)
+            return copy.deepcopy(obj)
+
+    def get(self, plural: str, namespace: str, name: str) -> Optional[dict]:
+        with self.lock:
+            obj = self.objects[plural].get((namespace, name))
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def list(self, plural: str, namespace: Optional[str] = None, selector: str = "") -> Tuple[List[dict], str]:
+        """(items, list resourceVersion); raises SelectorError for a selector that does not parse."""
+        preds = parse_selector(selector)
+        with self.lock:
+            items = [copy.deepcopy(obj) for (ns, _name), obj in sorted(self.objects[plural].items())
+                     if (namespace is None or ns == namespace)
+                     and all(p(obj["metadata"].get("labels") or {}) for p in preds)]
+            return items, str(self.resource_version)
+
+    def delete(self, plural: str, namespace: str, name: str) -> Optional[dict]:
+        with self.lock:
+            return self.objects[plural].pop((namespace, name), None)
+
+    def owned(self, plural: str, owner: dict) -> List[dict]:
+        uid = owner["metadata"]["uid"]
+        items, _rv = self.list(plural, owner["metadata"]["namespace"])
+        return [o for o in items if any(ref.get("uid") == uid for ref in o["metadata"].get("ownerReferences") or [])]
+
+    # -- seeding helpers -----------------------------------------------------
+    def add_deployment(self, name: str, namespace: str = NAMESPACE, replicas: int = 3,
+                       revisions: Optional[List[Dict[str, str]]] = None, ready: Optional[int] = None,
+                       change_causes: Optional[List[Optional[str]]] = None, labels: Optional[Dict[str, str]] = None,
+                       minutes_between: int = 30) -> dict:
+        """A Deployment rolled out through ``revisions`` (container -> image, oldest first).
+
+        Every revision gets a ReplicaSet (old ones scaled to 0); the newest runs
+        ``replicas`` pods of which ``ready`` (default: all) pass their readiness probe.
+        """
+        revisions = revisions or [{"api": f"ghcr.io/trdrhub/{name}:1.0.0"}]
+        causes = list(change_causes or []) + [None] * len(revisions)
+        first = self.now - datetime.timedelta(minutes=minutes_between * len(revisions))
+        dep = {"metadata": {"name": name, "namespace": namespace, "generation": len(revisions),
+                            "labels": {"app": name, "app.kubernetes.io/part-of": "trdrhub", **(labels or {})},
+                            "annotations": {REVISION: str(len(revisions))},
+                            "creationTimestamp": timestamp(first)},
+               "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                        "template": _template(name, revisions[-1]), "progressDeadlineSeconds": 600,
+                        "strategy": {"type": "RollingUpdate",
+                                     "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}},
+               "status": {}}
+        dep = self.put("deployments", dep)
+        for number, images in enumerate(revisions, start=1):
+            created = first + datetime.timedelta(minutes=minutes_between * (number - 1))
+            current = number == len(revisions)
+            rs = self.add_replicaset(dep, number, images, replicas if current else 0, created, causes[number - 1])
+            if current:
+                for index in range(replicas):
+                    self.add_pod(rs, index, ready=index < (replicas if ready is None else ready))
+        return self.derive_deployment_status(namespace, name)
+
+    def add_replicaset(self, dep: dict, revision: int, images: Dict[str, str], replicas: int,
+                       created: datetime.datetime, change_cause: Optional[str] = None) -> dict:
+        name = dep["metadata"]["name"]
+        pth = hashlib.sha256(json.dumps([name, images], sort_keys=True).encode()).hexdigest()[:10]
+        annotations = {REVISION: str(revision)}
+        if change_cause:
+            annotations[CHANGE_CAUSE] = change_cause
+        labels = {"app": name, "pod-template-hash": pth}
+        rs = {"metadata": {"name": f"{name}-{pth}", "namespace": dep["metadata"]["namespace"], "labels": labels,
+                           "annotations": annotations, "creationTimestamp": timestamp(created),
+                           "ownerReferences": [_owner(dep)], "generation": 1},
+              "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
+                       "template": _template(name, images, pth)},
+              "status": {"replicas": replicas, "readyReplicas": 0, "availableReplicas": 0, "observedGeneration": 1}}
+        return self.put("replicasets", rs)
+
+    def add_pod(self, rs: dict, index: int, ready: bool = True) -> dict:
+        meta = rs["metadata"]
+        suffix = hashlib.sha256(f"{meta['name']}/{index}".encode()).hexdigest()[:5]
+        started = self.now - datetime.timedelta(minutes=20)
+        containers = rs["spec"]["template"]["spec"]["containers"]
+        statuses = [{"name": c["name"], "image": c["image"], "imageID": f"{c['image']}@sha256:{'ab' * 32}",
+                     "ready": ready, "started": True, "restartCount": 0,
+                     "state": {"running": {"startedAt": timestamp(started)}}, "lastState": {}} for c in containers]
+        pod = {"metadata": {"name": f"{meta['name']}-{suffix}", "namespace": meta["namespace"],
+                            "labels": dict(rs["spec"]["template"]["metadata"]["labels"]),
+                            "ownerReferences": [_owner(rs)], "creationTimestamp": timestamp(started)},
+               "spec": {"nodeName": f"node-{index % 3 + 1}.trdrhub.internal", "containers": copy.deepcopy(containers)},
+               "status": {"phase": "Running", "startTime": timestamp(started), "podIP": f"10.42.0.{index + 10}",
+                          "conditions": _pod_conditions(ready, started), "containerStatuses": statuses}}
+        return self.put("pods", pod)
+
+    def crashloop_pod(self, deployment: str, namespace: str = NAMESPACE, container: str = "api", restarts: int = 7,
+                      last_reason: str = "Error", exit_code: int = 1) -> dict:
+        """Turn one ready pod of the Deployment's current revision into a crash-looping one.
+
+        ``last_reason="OOMKilled", exit_code=137`` is a container killed for its memory limit.
+        """
+        with self.lock:
+            pod = next(p for p in self._current_pods(namespace, deployment) if _pod_ready(p))
+            finished = self.now - datetime.timedelta(seconds=40)
+            for cs in pod["status"]["containerStatuses"]:
+                if cs["name"] != container:
+                    continue
+                cs.update(ready=False, started=False, restartCount=restarts, state={"waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off 5m0s restarting failed container={container} pod={pod['metadata']['name']}"}},
+                    lastState={"terminated": {"reason": last_reason, "exitCode": exit_code,
+                                              "startedAt": timestamp(finished - datetime.timedelta(seconds=20)),
+                                              "finishedAt": timestamp(finished)}})
+            pod["status"]["conditions"] = _pod_conditions(False, self.now - datetime.timedelta(minutes=20))
+            pod = self.put("pods", pod)
+            self.derive_deployment_status(namespace, deployment)
+            return pod
+
+    def stall_rollout(self, deployment: str, images: Dict[str, str], namespace: str = NAMESPACE, new_pods: int = 1,
+                      waiting_reason: str = "ImagePullBackOff", change_cause: Optional[str] = None) -> dict:
+        """Start a rollout to ``images`` whose new pods never become ready, past its progress deadline."""
+        with self.lock:
+            dep = self.get("deployments", namespace, deployment)
+            revision = int(dep["metadata"]["annotations"][REVISION]) + 1
+            dep["metadata"]["generation"] += 1
+            dep["metadata"]["annotations"][REVISION] = str(revision)
+            dep["spec"]["template"] = _template(deployment, images)
+            dep = self.put("deployments", dep)
+            rs = self.add_replicaset(dep, revision, images, new_pods, self.now - datetime.timedelta(minutes=15),
+                                     change_cause)
+            for index in range(new_pods):
+                pod = self.add_pod(rs, 100 + index, ready=False)
+                for cs in pod["status"]["containerStatuses"]:
+                    cs.update(started=False, state={"waiting": {
+                        "reason": waiting_reason, "message": f'Back-off pulling image "{cs["image"]}"'}})
+                pod["status"]["phase"] = "Pending"
+                self.put("pods", pod)
+            return self.derive_deployment_status(namespace, deployment, progress_deadline_exceeded=True)
+
+    def derive_deployment_status(self, namespace: str, name: str, progress_deadline_exceeded: Optional[bool] = None) -> dict:
+        """Recompute the status of a Deployment and its ReplicaSets from their pods.
+
+        ``progress_deadline_exceeded`` stays as it was unless given (time does not pass here).
+        """
+        with self.lock:
+            dep = self.get("deployments", namespace, name)
+            revision = dep["metadata"]["annotations"].get(REVISION)
+            total = updated = ready = 0
+            new_rs = ""
+            for rs in self.owned("replicasets", dep):
+                pods = [p for p in self.owned("pods", rs) if not p["metadata"].get("deletionTimestamp")]
+                rs_ready = sum(1 for p in pods if _pod_ready(p))
+                rs["status"].update(replicas=len(pods), readyReplicas=rs_ready, availableReplicas=rs_ready,
+                                    fullyLabeledReplicas=len(pods))
+                self.put("replicasets", rs)
+                total += len(pods)
+                ready += rs_ready
+                if rs["metadata"]["annotations"].get(REVISION) == revision:
+                    updated = len(pods)
+                    new_rs = rs["metadata"]["name"]
+            replicas = dep["spec"]["replicas"]
+            max_unavailable = replicas * 25 // 100
+            old = {c["type"]: c for c in dep["status"].get("conditions") or []}
+            stamp = timestamp(self.now)
+            available = {"type": "Available", "lastUpdateTime": stamp, "lastTransitionTime": stamp}
+            if ready >= replicas - max_unavailable:
+                available.update(status="True", reason="MinimumReplicasAvailable", message="Deployment has minimum availability.")
+            else:
+                available.update(status="False", reason="MinimumReplicasUnavailable",
+                                 message="Deployment does not have minimum availability.")
+            exceeded = progress_deadline_exceeded
+            if exceeded is None:
+                exceeded = (old.get("Progressing") or {}).get("reason") == "ProgressDeadlineExceeded"
+            progressing = {"type": "Progressing", "lastUpdateTime": stamp, "lastTransitionTime": stamp}
+            if exceeded:
+                progressing.update(status="False", reason="ProgressDeadlineExceeded",
+                                   message=f'ReplicaSet "{new_rs}" has timed out progressing.')
+            elif updated == replicas and total == updated and ready == replicas:
+                progressing.update(status="True", reason="NewReplicaSetAvailable",
+                                   message=f'ReplicaSet "{new_rs}" has successfully progressed.')
+            else:
+                progressing.update(status="True", reason="ReplicaSetUpdated", message=f'ReplicaSet "{new_rs}" is progressing.')
+            dep["status"] = {"observedGeneration": dep["metadata"]["generation"], "replicas": total,
+                             "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready,
+                             "unavailableReplicas": max(total - ready, replicas - ready, 0),
+                             "conditions": [available, progressing]}
+            for key in ("readyReplicas", "availableReplicas", "unavailableReplicas"):
+                if not dep["status"][key]:
+                    del dep["status"][key]  # the API server omits zero counts
+            return self.put("deployments", dep)
+
+    def _current_pods(self, namespace: str, deployment: str) -> List[dict]:
+        dep = self.get("deployments", namespace, deployment)
+        revision = dep["metadata"]["annotations"].get(REVISION)
+        for rs in self.owned("replicasets", dep):
+            if rs["metadata"]["annotations"].get(REVISION) == revision:
+                return self.owned("pods", rs)
+        return []
+
+
+def _owner(obj: dict) -> dict:
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": obj["metadata"]["name"],
+            "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+
+
+def _template(name: str, images: Dict[str, str], pod_template_hash: Optional[str] = None) -> dict:
+    labels = {"app": name}
+    if pod_template_hash:
+        labels["pod-template-hash"] = pod_template_hash
+    return {"metadata": {"labels": labels},
+            "spec": {"containers": [{"name": c, "image": image, "resources": {"limits": {"memory": "512Mi"}}}
+                                    for c, image in images.items()]}}
+
+
+def _pod_conditions(ready: bool, since: datetime.datetime) -> List[dict]:
+    stamp = timestamp(since)
+    flag = "True" if ready else "False"
+    conds = [{"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp},
+             {"type": "Initialized", "status": "True", "lastTransitionTime": stamp},
+             {"type": "ContainersReady", "status": flag, "lastTransitionTime": stamp},
+             {"type": "Ready", "status": flag, "lastTransitionTime": stamp}]
+    if not ready:
+        for cond in conds[2:]:
+            cond["reason"] = "ContainersNotReady"
+    return conds
+
+
+def _pod_ready(pod: dict) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions") or [])
+
+
+def status_object(code: int, reason: str, message: str, details: Optional[dict] = None) -> dict:
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "code": code}
+    if details:
+        body["details"] = details
+    return body
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, reason: str, message: str, details: Optional[dict] = None) -> None:
+        super().__init__(message)
+        self.status = status_object(code, reason, message, details)
+
+
+_LIST_PARAMS = {"labelSelector", "pretty", "timeoutSeconds", "resourceVersion", "resourceVersionMatch", "allowWatchBookmarks"}
+
+
+class K8sApiServer:
+    """The HTTP(S) front of a ``ClusterState`` on a free loopback port, in a background thread.
+
+    ``tokens`` maps accepted bearer tokens to user names; ``forbidden_tokens`` are
+    valid tokens of a user without any RBAC permission on resources (403).
+    """
+
+    def __init__(self, state: Optional[ClusterState] = None, tls: bool = False,
+                 tokens: Optional[Dict[str, str]] = None, forbidden_tokens: Optional[Dict[str, str]] = None) -> None:
+        self.state = state or ClusterState()
+        self.tls = tls
+        self.token = "itest-k8s-" + uuid.uuid4().hex
+        self.tokens = dict(tokens) if tokens is not None else {self.token: "system:serviceaccount:trdrhub-system:oncall"}
+        self.forbidden_tokens = dict(forbidden_tokens or {})
+        self.forbidden_token: Optional[str] = next(iter(self.forbidden_tokens), None)
+        self.requests: List[Tuple[str, str, str]] = []  # (method, path with query, user or "-")
+        self.workdir = Path(tempfile.mkdtemp(prefix="trdrhub-k8sapi-"))
+        self.ca_path: Optional[Path] = None
+        self.routes: Dict[Tuple[str, str], Callable[[str, Optional[str], Resource, Optional[str], dict], dict]] = {
+            ("GET", "collection"): self._list,
+            ("GET", "object"): self._get,
+        }
+        self._httpd: Optional[ThreadingHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+
+    # -- lifecycle -----------------------------------------------------------
+    def start(self) -> "K8sApiServer":
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        if self.tls:
+            ca = TestCA("trdrhub k8s double CA")
+            ca.ca.write(self.workdir, "ca")
+            server = ca.issue("localhost", ("localhost", "127.0.0.1")).write(self.workdir, "server")
+            self.ca_path = ca.ca.cert_path
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(server.cert_path), str(server.key_path))
+            self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="k8s-api-double", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "K8sApiServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "not started"
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def write_kubeconfig(self, path, token: Optional[str] = None, context: str = "trdrhub-double",
+                         namespace: str = NAMESPACE, extra_contexts: Optional[Dict[str, str]] = None,
+                         current: bool = True) -> Path:
+        """A kubeconfig for this server; ``extra_contexts`` maps more context names to their tokens."""
+        path = Path(path)
+        cluster: Dict[str, Any] = {"server": self.url}
+        if self.ca_path is not None:
+            cluster["certificate-authority"] = str(self.ca_path)
+        contexts = {context: token or self.token, **(extra_contexts or {})}
+        config = {"apiVersion": "v1", "kind": "Config", "preferences": {},
+                  "clusters": [{"name": "double", "cluster": cluster}],
+                  "users": [{"name": f"user-{name}", "user": {"token": tok}} for name, tok in contexts.items()],
+                  "contexts": [{"name": name, "context": {"cluster": "double", "user": f"user-{name}", "namespace": namespace}}
+                               for name in contexts]}
+        if current:
+            config["current-context"] = context
+        path.write_text(json.dumps(config, indent=1))  # JSON is YAML
+        path.chmod(0o600)
+        return path
+
+    # -- request handling ----------------------------------------------------
+    def handle(self, method: str, raw_path: str, headers) -> Tuple[int, dict]:
+        parts = urlsplit(raw_path)
+        path, query = parts.path.rstrip("/") or "/", parse_qs(parts.query, keep_blank_values=True)
+        user, forbidden = self._authenticate(headers.get("Authorization"))
+        self.requests.append((method, raw_path, user or "-"))
+        try:
+            if user is None:
+                raise ApiError(401, "Unauthorized", "Unauthorized")
+            discovery = self._discovery(path)
+            if discovery is not None:
+                if method != "GET":
+                    raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on {path}")
+                return 200, discovery
+            shape, namespace, res, name = self._route(path)
+            verb = {"collection": "list", "object": "get"}.get(shape, shape) if method == "GET" else method.lower()
+            if forbidden:
+                raise self._forbidden(user, verb, res, namespace, name)
+            handler = self.routes.get((method, shape))
+            if handler is None:
+                raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource "
+                                                        f"({method} {res.plural})")
+            return 200, handler(method, namespace, res, name, query)
+        except ApiError as exc:
+            return exc.status["code"], exc.status
+
+    def _authenticate(self, header: Optional[str]) -> Tuple[Optional[str], bool]:
+        token = header[7:].strip() if header and header[:7].lower() == "bearer " else None
+        if token in self.tokens:
+            return self.tokens[token], False
+        if token in self.forbidden_tokens:
+            return self.forbidden_tokens[token], True
+        return None, False
+
+    @staticmethod
+    def _forbidden(user: str, verb: str, res: Resource, namespace: Optional[str], name: Optional[str]) -> ApiError:
+        what = f"{res.plural}.{res.group}" if res.group else res.plural
+        quoted = f' "{name}"' if name else ""
+        scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+        return ApiError(403, "Forbidden", f'{what}{quoted} is forbidden: User "{user}" cannot {verb} resource '
+                                          f'"{res.plural}" in API group "{res.group}"{scope}',
+                        {"name": name, "group": res.group, "kind": res.plural} if name else {"group": res.group, "kind": res.plural})
+
+    def _discovery(self, path: str) -> Optional[dict]:
+        groups: Dict[str, List[Resource]] = {}
+        for res in RESOURCES.values():
+            groups.setdefault(res.group_version, []).append(res)
+        if path == "/version":
+            return dict(SERVER_VERSION)
+        if path == "/api":
+            return {"kind": "APIVersions", "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.port}"}]}
+        if path == "/apis":
+            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": gv.split("/")[0], "versions": [{"groupVersion": gv, "version": gv.split("/")[1]}],
+                 "preferredVersion": {"groupVersion": gv, "version": gv.split("/")[1]}}
+                for gv in sorted(groups) if "/" in gv]}
+        for gv, members in groups.items():
+            if path == members[0].prefix:
+                return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": [
+                    {"name": r.plural, "singularName": r.kind.lower(), "namespaced": True, "kind": r.kind,
+                     "verbs": list(r.verbs)} for r in members]}
+        return None
+
+    @staticmethod
+    def _route(path: str) -> Tuple[str, Optional[str], Resource, Optional[str]]:
+        """(shape, namespace, resource, name) of a resource path; 404 for anything else."""
+        for res in RESOURCES.values():
+            if not path.startswith(res.prefix + "/"):
+                continue
+            rest = [unquote(p) for p in path[len(res.prefix) + 1:].split("/")]
+            namespace = None
+            if rest[0] == "namespaces" and len(rest) >= 3:
+                namespace, rest = rest[1], rest[2:]
+            if rest[0] != res.plural:
+                continue
+            if len(rest) == 1:
+                return "collection", namespace, res, None
+            if len(rest) == 2 and namespace is not None:
+                return "object", namespace, res, rest[1]
+            if len(rest) == 3 and namespace is not None:
+                return rest[2], namespace, res, rest[1]  # a subresource: served once a route exists for it
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def _list(self, method: str, namespace: Optional[str], res: Resource, name: Optional[str], query: dict) -> dict:
+        unsupported = sorted(set(query) - _LIST_PARAMS)
+        if unsupported:
+            raise ApiError(400, "BadRequest", f"the Kubernetes API double does not support {', '.join(unsupported)}")
+        try:
+            items, rv = self.state.list(res.plural, namespace, (query.get("labelSelector") or [""])[0])
+        except SelectorError as exc:
+            raise ApiError(400, "BadRequest", f"unable to parse requirement: {exc}") from None
+        for item in items:  # list items carry no kind/apiVersion, as from a real API server
+            item.pop("kind", None)
+            item.pop("apiVersion", None)
+        return {"kind": f"{res.kind}List", "apiVersion": res.group_version, "metadata": {"resourceVersion": rv},
+                "items": items}
+
+    def _get(self, method: str, namespace: Optional[str], res: Resource, name: Optional[str], query: dict) -> dict:
+        obj = self.state.get(res.plural, namespace or "", name or "")
+        if obj is None:
+            what = f"{res.plural}.{res.group}" if res.group else res.plural
+            raise ApiError(404, "NotFound", f'{what} "{name}" not found', {"name": name, "group": res.group, "kind": res.plural})
+        return obj
+
+
+def _handler_for(server: K8sApiServer):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "trdrhub-k8s-double"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            code, body = server.handle(self.command, self.path, self.headers)
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Audit-Id", str(uuid.uuid4()))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        def log_message(self, format, *args) -> None:  # noqa: A002 - signature of the base class
+            pass
+
+    return Handler
