@@ -1,0 +1,112 @@
+"""playbooks/triage.yml through real ansible-playbook: a real Alertmanager with a firing P1, a TRDR Hub health stub.
+
+Check mode first (nothing written, no silence), then the real run (incident opened with P1,
+deadline 15 minutes after the alert started, the alert silenced with the incident id), then
+a re-run that changes nothing.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+from _itest_ansible import REPO_ROOT
+from _itest_http import StubServer, TrdrHubHealth, expire_all, live_silences
+from _itest_ledger import check_chain, read_file_ledger
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+UTC = datetime.timezone.utc
+STARTED = (datetime.datetime.now(UTC) - datetime.timedelta(minutes=5)).replace(microsecond=0)
+STARTED_AT = STARTED.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def run_label():
+    return "itest-" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="module")
+def firing_p1(alertmanager_server, run_label):
+    url = alertmanager_server.url
+    body = [{"labels": {"alertname": "AllWorkersDown", "severity": "P1", "component": "queue", "service": "lcpilot",
+                        "itest_run": run_label},
+             "annotations": {"runbook_url": "https://runbooks.trdrhub.example/queue"},
+             "startsAt": STARTED.isoformat(), "endsAt": (STARTED + datetime.timedelta(hours=2)).isoformat()}]
+    requests.post(url + "/api/v2/alerts", json=body, timeout=10).raise_for_status()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = requests.get(url + "/api/v2/alerts", params={"filter": f'itest_run="{run_label}"'}, timeout=10).json()
+        if found and found[0]["status"]["state"] == "active":
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("Alertmanager never showed the alert as active")
+    yield url
+    expire_all(url, run_label)
+
+
+@pytest.fixture(scope="module")
+def health():
+    with StubServer(TrdrHubHealth().routes()) as server:
+        yield server
+
+
+@pytest.fixture
+def inventory(tmp_path, firing_p1, health, run_label):
+    host_vars = {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "trdrhub_base_url": health.url(), "trdrhub_alertmanager_url": firing_p1,
+        "triage_alert_filter": [f'itest_run="{run_label}"'],
+        "triage_silence_labels": ["alertname", "component", "service", "itest_run"],
+    }
+    path = tmp_path / "inventory.json"
+    path.write_text(json.dumps({"all": {"hosts": {"localhost": host_vars}}}))
+    return path
+
+
+def incident_events(ledger):
+    return [e for e in read_file_ledger(ledger) if e["event"] == "incident"] if ledger.exists() else []
+
+
+def test_triage_check_apply_rerun(ansible, inventory, firing_p1, run_label):
+    incident = "INC-TRIAGE-" + uuid.uuid4().hex[:6]
+    ledger = ansible.workdir / "incidents" / incident / "ledger.jsonl"
+    playbook = REPO_ROOT / "playbooks" / "triage.yml"
+    args = ("-i", inventory, "-e", f"trdrhub_incident_id={incident}")
+
+    check = ansible.run_playbook(playbook, *args, "--check")
+    assert check.rc == 0, check.output
+    assert incident_events(ledger) == [] and live_silences(firing_p1, run_label) == []
+    assert f"[{incident}] P1 Critical" in check.output and "would be opened/updated (check mode)" in check.output
+
+    first = ansible.run_playbook(playbook, *args)
+    assert first.rc == 0, first.output
+    [opened, acknowledged] = incident_events(ledger)
+    record = acknowledged["data"]["record"]
+    assert opened["data"]["action"] == "open" and acknowledged["data"]["action"] == "acknowledge"
+    assert (record["priority"], record["detected_at"], record["state"]) == ("P1", STARTED_AT, "open")
+    assert record["response_deadline"] == (STARTED + datetime.timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert record["title"].startswith("P1 Critical: alert AllWorkersDown")
+    assert record["acknowledged"] is True
+    [silence] = live_silences(firing_p1, run_label)
+    assert record["references"] == {"silence_ids": [silence["id"]]}
+    assert silence["createdBy"] == f"trdrhub.incident/{incident}"
+    assert silence["comment"].startswith(f"[{incident}]")
+    assert f"respond by {record['response_deadline']}" in first.output
+
+    again = ansible.run_playbook(playbook, *args)
+    assert again.rc == 0, again.output
+    assert incident_events(ledger) == [opened, acknowledged]
+    assert [s["id"] for s in live_silences(firing_p1, run_label)] == [silence["id"]]
+    assert "changed=0" in again.output and f"[{incident}] P1 Critical" in again.output
+
+    entries = read_file_ledger(ledger)
+    check_chain(entries, incident)
+    decisions = [e for e in entries if e["event"] == "decision"]
+    assert len(decisions) == 2 and decisions[-1]["data"]["priority"] == "P1"
+    assert decisions[-1]["data"]["silence_ids"] == [silence["id"]]
