@@ -1,0 +1,206 @@
+"""playbooks/investigate.yml (runbook phase 2) against the harness PostgreSQL and Redis and a local HTTPS server.
+
+The evidence is made real: a lock blocker, an Alembic version table behind the expected
+revision, a tampered audit table, a queue above its threshold, a failing readiness check
+and a certificate that expires in three days. The bundle must hold every collector, the
+summary must lead with those findings, and the database password must appear nowhere.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+import uuid
+
+import pytest
+import redis
+from _itest_audit import audit_rows, copy_rows, create_audit_table
+from _itest_http import StubServer, TrdrHubHealth
+from _itest_ledger import check_chain, read_file_ledger
+from trdrhub_harness import free_port
+from trdrhub_harness.certs import TestCA
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+REVISION = "0a1b2c3d4e5f"
+EXPECTED = "9f8e7d6c5b4a"
+SECTIONS = {"postgres", "migrations", "audit_chain", "redis", "health"}
+
+
+@pytest.fixture
+def evidence(pg_server, trdrhub_db, redis_server, sessions, lock_table, app):
+    """Version table, tampered audit table, a blocker and a queue backlog; cleaned up afterwards."""
+    suffix = uuid.uuid4().hex[:8]
+    version, audit = f"itest_inv_alembic_{suffix}", f"itest_inv_audit_{suffix}"
+    queue = f"itest:inv:{suffix}"
+    conn = pg_server.connect(dbname="trdrhub")
+    rds = _redis(redis_server)
+    try:
+        cur = conn.cursor()
+        cur.execute(f"CREATE TABLE {version} (version_num varchar(32) PRIMARY KEY)")
+        cur.execute(f"INSERT INTO {version} VALUES (%s)", (REVISION,))
+        create_audit_table(conn, audit)
+        copy_rows(conn, audit, audit_rows(12))
+        cur.execute(f"UPDATE {audit} SET action = 'delete' WHERE sequence_number = 5")   # hash no longer matches
+        cur.execute(f"GRANT SELECT ON {version}, {audit} TO {trdrhub_db['app']['user']}")
+        rds.rpush(queue, *[f"job-{i}" for i in range(7)])
+        sessions.lock_pair(app, lock_table, waiters=2, user=trdrhub_db["app"]["user"])
+        yield {"version_table": version, "audit_table": audit, "queue": queue}
+    finally:
+        rds.delete(queue)
+        conn.cursor().execute(f"DROP TABLE IF EXISTS {version}, {audit}")
+        conn.close()
+
+
+def _redis(server):
+    return redis.Redis.from_url(server.url)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("pki")
+    ca = TestCA()
+    ca.ca.write(directory, "ca")
+    return {"ca": str(ca.ca.cert_path), "near": ca.issue(valid_days=3).write(directory, "near")}
+
+
+@pytest.fixture
+def investigate(ansible, pg_server, trdrhub_db, tmp_path):
+    """Run the playbook for a fresh incident with extra vars; the incident's directory is run.dir."""
+    incident = "INC-INV-" + uuid.uuid4().hex[:6]
+    env = {"TRDRHUB_PG_HOST": pg_server.host, "TRDRHUB_PG_PORT": str(pg_server.port),
+           "TRDRHUB_PG_APP_PASSWORD": trdrhub_db["app"]["password"], "TRDRHUB_LEDGER_DIR": str(tmp_path / "incidents"),
+           "TRDRHUB_REDIS_URL": None, "TRDRHUB_BASE_URL": None}
+
+    def run(extra: dict, *args):
+        return ansible.run_playbook("playbooks/investigate.yml", "-i", "inventories/sandbox",
+                                    "-e", json.dumps({"trdrhub_incident_id": incident, **extra}), *args, extra_env=env)
+    run.incident = incident
+    run.dir = tmp_path / "incidents" / incident
+    return run
+
+
+def _bundle_dirs(incident_dir):
+    diagnostics = incident_dir / "diagnostics"
+    return sorted(p for p in diagnostics.iterdir()) if diagnostics.exists() else []
+
+
+def _mode(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_bundle_holds_every_collector_and_the_summary_leads_with_the_findings(
+        investigate, evidence, redis_server, pki, trdrhub_db):
+    health = TrdrHubHealth()
+    health.database = "error"
+    near = pki["near"]
+    with StubServer(routes=health.routes(), cert_file=str(near.cert_path), key_file=str(near.key_path)) as server:
+        run = investigate({
+            "investigate_version_table": evidence["version_table"], "investigate_expected_revision": [EXPECTED],
+            "investigate_audit_table": evidence["audit_table"],
+            "investigate_redis_url": redis_server.url, "investigate_redis_queues": [evidence["queue"]],
+            "investigate_base_url": server.url("localhost"), "investigate_http_ca_path": pki["ca"],
+            "investigate_thresholds": {"queue_backlog": 5},
+        })
+    assert run.rc == 0, run.output
+    (bundle_dir,) = _bundle_dirs(investigate.dir)
+    assert _mode(bundle_dir) == 0o750 and _mode(bundle_dir.parent) == 0o750
+    bundle_file, summary_file = bundle_dir / "bundle.json", bundle_dir / "summary.md"
+    assert _mode(bundle_file) == 0o640 and _mode(summary_file) == 0o640
+
+    bundle = json.loads(bundle_file.read_text())
+    assert bundle["incident_id"] == investigate.incident and bundle["check_mode"] is False
+    assert bundle["bundle_dir"] == str(bundle_dir)
+    sections = bundle["collectors"]
+    assert set(sections) == SECTIONS
+    for name, section in sections.items():
+        assert section["status"] == "ok", (name, section)
+        assert section["collected_at"] and section["error"] is None
+        assert "invocation" not in section["result"]
+    pg = sections["postgres"]["result"]
+    assert pg["blockers"] and pg["blockers"][0]["blocks"] == 2
+    assert sections["migrations"]["result"]["revisions"] == [REVISION]
+    assert sections["migrations"]["result"]["up_to_date"] is False
+    assert sections["audit_chain"]["result"]["violation_counts"] == {"hash_mismatch": 1}
+    assert sections["redis"]["result"]["queues"][evidence["queue"]]["length"] == 7
+    assert sections["health"]["result"]["tls"]["expiring_soon"] is True
+
+    titles = [f["title"] for f in bundle["findings"]]
+    assert [f["severity"] for f in bundle["findings"]][0] == "critical"
+    for expected in ("Audit chain violations: 1", "Health check failing: /health/ready answered 503",
+                     "1 session(s) blocking 2 other(s)", "Database migration not up to date",
+                     f"Queue backlog: {evidence['queue']} holds 7 item(s)"):
+        assert expected in titles, titles
+    assert any(t.startswith("TLS certificate expires soon") for t in titles), titles
+
+    summary = summary_file.read_text()
+    headline = summary.split("## Collectors")[0]
+    assert "## Headline findings" in headline and "Audit chain violations: 1" in headline
+    assert "Database migration not up to date" in headline and "Queue backlog" in headline
+    for title in ("## PostgreSQL activity", "## Migrations", "## Audit chain", "## Redis", "## Health and TLS"):
+        assert title in summary
+
+    flat = " ".join(run.output.split())
+    assert f"summary: {summary_file}" in flat and "Audit chain violations: 1" in flat
+
+    # The ledger names the bundle and its hash; the password is nowhere.
+    entries = read_file_ledger(investigate.dir / "ledger.jsonl")
+    check_chain(entries, investigate.incident)
+    (finding,) = [e for e in entries if e["event"] == "finding"]
+    assert finding["phase"] == "investigate" and finding["data"]["bundle_dir"] == str(bundle_dir)
+    assert finding["data"]["bundle_sha256"] == hashlib.sha256(bundle_file.read_bytes()).hexdigest()
+    assert finding["data"]["collectors"] == {name: "ok" for name in SECTIONS}
+    password = trdrhub_db["app"]["password"]
+    for text in (bundle_file.read_text(), summary, run.output, (investigate.dir / "ledger.jsonl").read_text()):
+        assert password not in text
+
+
+def test_a_failing_collector_is_recorded_and_the_play_completes(investigate, trdrhub_db):
+    dead_port, dead_api = free_port(), free_port()
+    run = investigate({"investigate_redis_host": "127.0.0.1", "investigate_redis_port": dead_port,
+                       "investigate_redis_password": "itest-redis-secret-" + uuid.uuid4().hex,
+                       "investigate_audit_table": "itest_no_audit_here", "investigate_base_url": "",
+                       "trdrhub_kubernetes_enabled": True, "investigate_k8s_host": f"https://127.0.0.1:{dead_api}",
+                       "investigate_k8s_api_key": "itest-k8s-token-" + uuid.uuid4().hex})
+    assert run.rc == 0, run.output
+    (bundle_dir,) = _bundle_dirs(investigate.dir)
+    bundle = json.loads((bundle_dir / "bundle.json").read_text())
+    sections = bundle["collectors"]
+    # No base URL: no health section. Kubernetes (trdrhub_kubernetes_enabled) cannot be reached.
+    assert set(sections) == {"postgres", "migrations", "audit_chain", "redis", "kubernetes"}
+    assert sections["kubernetes"]["status"] == "error" and sections["kubernetes"]["error"]
+    assert sections["redis"]["status"] == "error"
+    assert f"127.0.0.1:{dead_port}" in sections["redis"]["error"]
+    assert sections["audit_chain"]["status"] == "skipped"
+    assert sections["audit_chain"]["skip_reason"] == "table itest_no_audit_here does not exist in the database"
+    assert sections["postgres"]["status"] == "ok" and sections["migrations"]["status"] == "ok"
+    assert sections["migrations"]["result"]["up_to_date"] is True   # the workload's seeded revision
+    summary = (bundle_dir / "summary.md").read_text()
+    assert "Collector redis failed" in summary.split("## Collectors")[0]
+    assert "Skipped: table itest_no_audit_here does not exist in the database." in summary
+    assert "redis=error" in " ".join(run.output.split())
+    for text in ((bundle_dir / "bundle.json").read_text(), summary, run.output):
+        assert trdrhub_db["app"]["password"] not in text and "itest-redis-secret-" not in text
+        assert "itest-k8s-token-" not in text
+
+
+def test_check_mode_collects_but_writes_nothing(investigate):
+    run = investigate({}, "--check")
+    assert run.rc == 0, run.output
+    flat = " ".join(run.output.split())
+    assert "CHECK MODE: nothing was written" in flat
+    assert "collectors: audit_chain=ok, migrations=ok, postgres=ok" in flat
+    assert _bundle_dirs(investigate.dir) == []
+    ledger = investigate.dir / "ledger.jsonl"
+    if ledger.exists():   # the callback records the run; ledger_record adds nothing in check mode
+        assert not [e for e in read_file_ledger(ledger) if e["event"] == "finding"]
+
+
+@pytest.mark.parametrize("incident_id", ["", "../etc", "INC 1"])
+def test_an_invalid_incident_id_is_refused_before_anything_is_collected(ansible, incident_id, tmp_path):
+    run = ansible.run_playbook("playbooks/investigate.yml", "-i", "inventories/sandbox",
+                               "-e", json.dumps({"trdrhub_incident_id": incident_id}),
+                               extra_env={"TRDRHUB_LEDGER_DIR": str(tmp_path), "TRDRHUB_PG_PORT": "1"})
+    assert run.rc != 0
+    assert "investigate needs the incident id" in " ".join(run.output.split())
+    assert "pg_activity_info" not in run.output and not list(tmp_path.rglob("diagnostics"))
