@@ -15,6 +15,7 @@ from .alertmanager import AlertmanagerServer
 from .k8sapi import K8sApiServer
 from .postgres import PostgresServer
 from .redis import RedisServer
+from .statuspage import StatuspageServer
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +55,10 @@ def k8s_api():
     forbidden = "itest-k8s-forbidden-" + os.urandom(8).hex()
     with K8sApiServer(tls=True, forbidden_tokens={forbidden: "system:serviceaccount:trdrhub-system:nobody"}) as api:
         yield api
+
+
+@pytest.fixture(scope="session")
+def statuspage_server():
+    """The Statuspage REST v1 contract server (in-process); tests add their own page (``add_page``) and key (``add_key``)."""
+    with StatuspageServer() as server:
+        yield server
