@@ -30,9 +30,9 @@ def opened(**kw):
 
 
 def test_open_sets_the_record_and_the_deadline_from_detection():
-    record, changes, actions = plan(None, params(title='API down', priority='P1', impact=['customer_facing', 'security',
-                                                                                       'customer-facing'],
-                                                 detected_at='2025-01-15T15:30:00+01:00'), actor='local:oncall', now=T0)
+    impact = ['customer_facing', 'security', 'customer-facing']
+    record, changes, actions = plan(None, params(title='API down', priority='P1', impact=impact, detected_at='2025-01-15T15:30:00+01:00'),
+                                    actor='local:oncall', now=T0)
     assert actions == ['open']
     assert record['state'] == 'open' and record['status'] == 'investigating' and record['revision'] == 1
     assert record['detected_at'] == '2025-01-15T14:30:00Z' and record['response_deadline'] == '2025-01-15T14:45:00Z'
