@@ -62,3 +62,30 @@ def statuspage_server():
     """The Statuspage REST v1 contract server (in-process); tests add their own page (``add_page``) and key (``add_key``)."""
     with StatuspageServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pagerduty_server():
+    """The PagerDuty Events API v2 contract server (in-process); tests add their own key (``add_routing_key``)."""
+    from .pagerduty import PagerDutyServer
+
+    with PagerDutyServer() as server:
+        yield server.start()
+
+
+@pytest.fixture(scope="session")
+def slack_server():
+    """The Slack incoming-webhook contract server (in-process); tests add their own webhook (``add_webhook``)."""
+    from .slack import SlackServer
+
+    with SlackServer() as server:
+        yield server.start()
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    """A real SMTP server (aiosmtpd): STARTTLS with ``ca_path``, AUTH as ``username``/``password``, ``messages``."""
+    from .smtp import SmtpServer
+
+    with SmtpServer(refused={"unknown@customer.example"}) as server:
+        yield server.start()

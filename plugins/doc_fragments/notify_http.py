@@ -1,0 +1,45 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Documentation of NOTIFY_HTTP_ARGS in module_utils/_notify.py (TLS, timeout, retries of a notification POST)."""
+
+    DOCUMENTATION = r"""
+options:
+  validate_certs:
+    description:
+      - Verify the server's TLS certificate (chain and host name) for C(https://) URLs.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - PEM file with the certificate authorities that may sign the server certificate, for a TLS-intercepting proxy
+        or a private endpoint. Takes precedence over E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE).
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for the connection and for the answer.
+    type: float
+    default: 10
+  retries:
+    description:
+      - How many times the notification is sent again after an answer that says it was not accepted - C(429 Too Many
+        Requests) and, where the service allows it, C(5xx) - with exponential backoff starting at O(retry_delay)
+        seconds (at most 30 s between tries). A C(Retry-After) header is honoured; when it asks for more than 60
+        seconds the module gives up at once and says so.
+      - V(0) disables retries.
+    type: int
+    default: 2
+  retry_delay:
+    description:
+      - Seconds before the first retry; doubled for each further one.
+    type: float
+    default: 1
+notes:
+  - Proxies are taken from the standard E(HTTPS_PROXY), E(HTTP_PROXY) and E(NO_PROXY) environment variables.
+requirements:
+  - requests (Python package) on the host that runs the module
+"""

@@ -1,0 +1,173 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: slack_message
+short_description: Post an incident message to Slack through an incoming webhook
+version_added: 0.2.0
+description:
+  - Posts one message (O(text) and/or Block Kit O(blocks)) to the channel of a Slack incoming webhook.
+  - With O(incident_id) the text starts with C([<incident_id>]) (unless it already contains the id), so every message
+    of an incident can be found with Slack search.
+  - Slack allows about one message per second per webhook; a C(429) is retried after the C(Retry-After) Slack sends,
+    and so is a C(503). Other C(5xx) answers are not retried - Slack may have posted the message, and a retry could
+    post it twice.
+  - Every refusal fails with Slack's answer code explained, for example C(403 invalid_token) (the URL was revoked),
+    C(404 no_service), C(410 channel_is_archived), C(400 no_text). The webhook URL is never shown, only
+    C(https://hooks.slack.com/services/********).
+  - "Incoming webhooks cannot reply in a thread, edit or delete a message, or choose the channel: a webhook posts a new
+    message to the one channel chosen when it was created. Threaded incident updates need the Slack Web API
+    (C(chat.postMessage) with C(thread_ts) and a bot token), which this module does not use."
+  - "Not idempotent: Slack has no way to tell whether a message was already posted, so every run posts again and
+    reports C(changed)."
+author:
+  - TRDR Hub SRE (@trdrhub)
+options:
+  webhook_url:
+    description:
+      - The incoming webhook URL, C(https://hooks.slack.com/services/T.../B.../...). It is a secret - anyone with it
+        can post - so it is never shown in results or error messages.
+      - Taken from the E(SLACK_WEBHOOK_URL) environment variable when not set.
+    type: str
+    required: true
+  text:
+    description:
+      - Message text (Slack C(mrkdwn)). With O(blocks) it is the notification and accessibility fallback.
+      - One of O(text) and O(blocks) is required.
+    type: str
+  blocks:
+    description:
+      - Block Kit blocks, each a dict with a C(type), for example a C(section) with C(mrkdwn) text; see the examples.
+    type: list
+    elements: dict
+  incident_id:
+    description:
+      - TRDR Hub incident id, for example V(INC-2025-0042); prefixed to the text as C([<incident_id>]).
+    type: str
+extends_documentation_fragment:
+  - trdrhub.incident.notify_http
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Posts nothing; returns the payload that would be sent (RV(payload)) and reports C(changed).
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+seealso:
+  - module: trdrhub.incident.pagerduty_event
+  - module: trdrhub.incident.email_notify
+  - name: Slack incoming webhooks
+    description: Sending messages using incoming webhooks, and their error codes.
+    link: https://api.slack.com/messaging/webhooks
+"""
+
+EXAMPLES = r"""
+- name: Tell the incident channel
+  trdrhub.incident.slack_message:
+    webhook_url: "{{ vault_slack_incident_webhook }}"
+    incident_id: INC-2025-0042
+    text: ":rotating_light: P1 QueueLagCritical - workers scaled to 6, investigating"
+
+- name: A formatted update (webhook URL from SLACK_WEBHOOK_URL)
+  trdrhub.incident.slack_message:
+    incident_id: INC-2025-0042
+    text: P1 mitigated
+    blocks:
+      - type: section
+        text:
+          type: mrkdwn
+          text: "*INC-2025-0042 mitigated* - queue lag back under 60 s"
+      - type: context
+        elements:
+          - type: mrkdwn
+            text: "Runbook: <https://runbooks.trdrhub.example/queue-lag|queue lag>"
+"""
+
+RETURN = r"""
+payload:
+  description: The JSON body posted (or, in check mode, that would be posted).
+  returned: always
+  type: dict
+  sample: {"text": "[INC-2025-0042] P1 QueueLagCritical - investigating"}
+response:
+  description: Slack's answer, V(ok) on success; null in check mode.
+  returned: always
+  type: str
+  sample: ok
+webhook:
+  description: The webhook URL with its secret part masked.
+  returned: always
+  type: str
+  sample: https://hooks.slack.com/services/********
+attempts:
+  description: How many times the message was posted (more than 1 after C(429) or C(503)); 0 in check mode.
+  returned: always
+  type: int
+  sample: 1
+requests:
+  description: HTTP requests the module made, as C(METHOD /path) with the secret path masked.
+  returned: always
+  type: list
+  elements: str
+  sample: ["POST /services/********"]
+"""
+
+import typing as t
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+    HAS_REQUESTS,
+    REQUESTS_IMPORT_ERROR,
+    HttpApiError,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify import NOTIFY_HTTP_ARGS
+from ansible_collections.trdrhub.incident.plugins.module_utils._slack import (
+    SlackWebhook,
+    build_message,
+    display_webhook,
+    split_webhook,
+)
+
+
+def argument_spec() -> dict[str, t.Any]:
+    spec = dict(NOTIFY_HTTP_ARGS)
+    spec.update(
+        webhook_url={'type': 'str', 'required': True, 'no_log': True, 'fallback': (env_fallback, ['SLACK_WEBHOOK_URL'])},
+        text={'type': 'str'},
+        blocks={'type': 'list', 'elements': 'dict'},
+        incident_id={'type': 'str'},
+    )
+    return spec
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), required_one_of=[['text', 'blocks']], supports_check_mode=True)
+    if not HAS_REQUESTS:
+        module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
+    webhook = None
+    display = display_webhook(module.params['webhook_url'])
+    try:
+        message = build_message(module.params)
+        if module.check_mode:
+            split_webhook(module.params['webhook_url'])
+            module.exit_json(changed=True, payload=message, response=None, webhook=display, attempts=0, requests=[])
+        webhook = SlackWebhook(module.params)
+        answer = webhook.post(message)
+    except HttpApiError as exc:
+        module.fail_json(msg=str(exc), webhook=display, requests=webhook.requests if webhook else [],
+                         attempts=webhook.attempts if webhook else 0, **exc.details)
+    else:
+        module.exit_json(changed=True, payload=message, response=answer, webhook=display, attempts=webhook.attempts,
+                         requests=webhook.requests)
+    finally:
+        if webhook is not None:
+            webhook.close()
+
+
+if __name__ == '__main__':
+    main()
