@@ -65,19 +65,8 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.http_api
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details:
-      - The module only reads, so it runs unchanged in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action_group:
-    description: Use C(group/trdrhub.incident.alertmanager) in C(module_defaults) to set O(url) and the auth options once.
-    support: full
-    membership: [trdrhub.incident.alertmanager]
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.alertmanager_group
 notes:
   - TRDR Hub's Prometheus rules label alerts with C(severity) V(P1), V(P2) or V(P3); alerts without that label are
     counted as V(none) in RV(counts_by_severity).

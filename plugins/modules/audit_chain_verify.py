@@ -137,19 +137,8 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.postgres
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details:
-      - The module only reads, so it runs unchanged in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action_group:
-    description: Use C(group/trdrhub.incident.postgresql) in C(module_defaults) to set the connection options once.
-    support: full
-    membership: [trdrhub.incident.postgresql]
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.postgresql_group
 notes:
   - The connection options apply to the table sources only; O(source=ledger_file) ignores them, so they can stay in
     C(module_defaults).

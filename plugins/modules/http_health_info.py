@@ -88,15 +88,7 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.http_api
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details:
-      - The module only reads, so it runs unchanged in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - trdrhub.incident.attributes
 notes:
   - O(retries) applies to each endpoint; a C(503) from C(/health/ready) is retried too, then reported.
   - After the first endpoint that cannot be reached at all, the remaining ones are not requested; they report the same

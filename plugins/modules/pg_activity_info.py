@@ -27,19 +27,8 @@ extends_documentation_fragment:
   - trdrhub.incident.postgres
   - trdrhub.incident.postgres.session_filters
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details:
-      - The module only reads, so it runs unchanged in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action_group:
-    description: Use C(group/trdrhub.incident.postgresql) in C(module_defaults) to set the connection options once.
-    support: full
-    membership: [trdrhub.incident.postgresql]
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.postgresql_group
 notes:
   - The filters narrow RV(sessions), RV(long_running), RV(idle_in_transaction) and RV(blockers). RV(connections) always
     counts every client backend of the server and RV(stats) always covers the connected database.

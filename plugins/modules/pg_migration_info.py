@@ -45,19 +45,8 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.postgres
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details:
-      - The module only reads, so it runs unchanged in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action_group:
-    description: Use C(group/trdrhub.incident.postgresql) in C(module_defaults) to set the connection options once.
-    support: full
-    membership: [trdrhub.incident.postgresql]
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.postgresql_group
 notes:
   - The login role needs C(SELECT) on the version table (C(GRANT SELECT ON alembic_version TO trdrhub_ops)); without
     it the module fails and names the statement. Row estimates and sizes need no privilege on the tables.

@@ -72,19 +72,13 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.redis
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.redis_group
 attributes:
   check_mode:
     support: full
     details:
       - The module only reads, so it runs unchanged in check mode, O(wait_for) included.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action_group:
-    description: Use C(group/trdrhub.incident.redis) in C(module_defaults) to set the connection options once.
-    support: full
-    membership: [trdrhub.incident.redis]
 notes:
   - "Commands run: C(PING), C(INFO), C(TYPE), C(LLEN), C(XLEN), C(ZCARD), C(SCARD) and C(XINFO GROUPS). A least-privilege
     ACL user for it is C(ACL SETUSER trdrhub_monitor on >password resetkeys %R~* resetchannels -@all +ping +info +type
