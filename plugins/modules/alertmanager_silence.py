@@ -245,6 +245,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HttpNotFoundError,
     check_non_negative,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
+    run_worker,
+)
 
 DEFAULT_COMMENT = 'Acknowledged with trdrhub.incident'
 DEFAULT_CREATOR = 'trdrhub.incident'
@@ -445,20 +448,9 @@ def main() -> None:
     )
     if not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
-    client = None
-    try:
-        manager = SilenceManager(module.params, check_mode=module.check_mode, diff=module._diff)
-        client = AlertmanagerClient(module.params)
-        result = manager.run(client)
-    except HttpApiError as exc:
-        module.fail_json(msg=str(exc), requests=client.requests if client else [], **exc.details)
-    else:
-        for warning in manager.warnings:
-            module.warn(warning)
-        module.exit_json(**result)
-    finally:
-        if client is not None:
-            client.close()
+    run_worker(module, lambda: SilenceManager(module.params, check_mode=module.check_mode, diff=module._diff),
+               lambda manager: AlertmanagerClient(module.params), errors=(HttpApiError,),
+               error_extra=lambda client: {'requests': client.requests if client else []})
 
 
 if __name__ == '__main__':

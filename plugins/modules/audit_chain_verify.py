@@ -382,7 +382,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._chain_verify imp
     ChainVerifier,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
-    PgIncidentError,
     PgInputError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
@@ -391,6 +390,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import 
     POSTGRES_MUTUALLY_EXCLUSIVE,
     PSYCOPG2_IMPORT_ERROR,
     PgClient,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
+    run_worker,
 )
 
 SOURCES = {'table': 'trdrhub', 'ledger_file': 'ledger', 'ledger_table': 'ledger'}  # source -> its profile
@@ -479,21 +481,10 @@ def main() -> None:
     )
     if module.params['source'] != 'ledger_file' and not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
-    client = None
-    try:
-        verification = AuditChainVerification(module.params)
-        if verification.uses_database:
-            client = PgClient(module.params)
-        result = verification.run(client)
-    except PgIncidentError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    else:
-        if module.params['fail_on_violation'] and not result['is_valid']:
-            module.fail_json(msg=failure_message(result), **result)
-        module.exit_json(**result)
-    finally:
-        if client is not None:
-            client.close()
+    run_worker(module, lambda: AuditChainVerification(module.params),
+               lambda verification: PgClient(module.params) if verification.uses_database else None,
+               finish=lambda result, client: failure_message(result)
+               if module.params['fail_on_violation'] and not result['is_valid'] else None)
 
 
 if __name__ == '__main__':

@@ -287,6 +287,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HttpUnreachableError,
     check_non_negative,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
+    run_worker,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._tls import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
@@ -493,22 +496,11 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
     if module.params['base_url'].strip().lower().startswith('https:') and not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib('cryptography'), exception=CRYPTOGRAPHY_IMPORT_ERROR)
-    client = None
-    try:
-        probe = HealthProbe(module.params)
-        client = HttpClient(module.params, module.params['base_url'], service='', option='base_url')
-        result = probe.run(client)
-    except HttpApiError as exc:
-        module.fail_json(msg=str(exc), requests=client.requests if client else [], **exc.details)
-    else:
-        for warning in probe.warnings:
-            module.warn(warning)
-        if module.params['fail_on_unhealthy'] and not result['healthy']:
-            module.fail_json(msg=unhealthy_message(client.display, result), **result)
-        module.exit_json(**result)
-    finally:
-        if client is not None:
-            client.close()
+    run_worker(module, lambda: HealthProbe(module.params),
+               lambda probe: HttpClient(module.params, module.params['base_url'], service='', option='base_url'),
+               errors=(HttpApiError,), error_extra=lambda client: {'requests': client.requests if client else []},
+               finish=lambda result, client: unhealthy_message(client.display, result)
+               if module.params['fail_on_unhealthy'] and not result['healthy'] else None)
 
 
 if __name__ == '__main__':

@@ -340,15 +340,15 @@ import time
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
-    PgIncidentError,
-)
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
     HAS_PSYCOPG2,
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
     PSYCOPG2_IMPORT_ERROR,
     PgClient,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
+    run_worker,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._sessions import (
     SESSION_FILTER_ARGS,
@@ -465,20 +465,7 @@ def main() -> None:
     )
     if not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
-    client = None
-    try:
-        report = ActivityReport(module.params)
-        client = PgClient(module.params)
-        result = report.run(client)
-    except PgIncidentError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    else:
-        for warning in report.warnings:
-            module.warn(warning)
-        module.exit_json(**result)
-    finally:
-        if client is not None:
-            client.close()
+    run_worker(module, lambda: ActivityReport(module.params), lambda report: PgClient(module.params))
 
 
 if __name__ == '__main__':

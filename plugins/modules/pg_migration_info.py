@@ -216,7 +216,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._chain_sources im
     split_table,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
-    PgIncidentError,
     PgInputError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
@@ -225,6 +224,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import 
     POSTGRES_MUTUALLY_EXCLUSIVE,
     PSYCOPG2_IMPORT_ERROR,
     PgClient,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
+    run_worker,
 )
 
 try:
@@ -368,18 +370,7 @@ def main() -> None:
     )
     if not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
-    client = None
-    try:
-        report = MigrationReport(module.params)
-        client = PgClient(module.params)
-        result = report.run(client)
-    except PgIncidentError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    else:
-        module.exit_json(**result)
-    finally:
-        if client is not None:
-            client.close()
+    run_worker(module, lambda: MigrationReport(module.params), lambda report: PgClient(module.params))
 
 
 if __name__ == '__main__':

@@ -333,7 +333,6 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgConnectionError,
-    PgIncidentError,
     PgInputError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
@@ -342,6 +341,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import 
     POSTGRES_MUTUALLY_EXCLUSIVE,
     PSYCOPG2_IMPORT_ERROR,
     PgClient,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
+    run_worker,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._sessions import (
     GUARD_ARGS,
@@ -493,20 +495,8 @@ def main() -> None:
     )
     if not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
-    client = None
-    try:
-        terminator = SessionTerminator(module.params, check_mode=module.check_mode, diff=module._diff)
-        client = PgClient(module.params)
-        result = terminator.run(client)
-    except PgIncidentError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    else:
-        for warning in terminator.warnings:
-            module.warn(warning)
-        module.exit_json(**result)
-    finally:
-        if client is not None:
-            client.close()
+    run_worker(module, lambda: SessionTerminator(module.params, check_mode=module.check_mode, diff=module._diff),
+               lambda terminator: PgClient(module.params))
 
 
 if __name__ == '__main__':

@@ -525,6 +525,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._redis import (
     RedisInputError,
     RedisPermissionError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
+    run_worker,
+)
 
 LENGTH_COMMANDS = {'list': 'LLEN', 'stream': 'XLEN', 'zset': 'ZCARD', 'set': 'SCARD'}
 QUEUE_TYPES = ['auto'] + sorted(LENGTH_COMMANDS)
@@ -830,23 +833,7 @@ def main() -> None:
     )
     if not HAS_REDIS:
         module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMPORT_ERROR)
-    client = None
-    report = None
-    try:
-        report = RedisReport(module.params)
-        client = RedisClient(module.params)
-        result = report.run(client)
-    except PgIncidentError as exc:
-        for warning in report.warnings if report else []:
-            module.warn(warning)
-        module.fail_json(msg=str(exc), **exc.details)
-    else:
-        for warning in report.warnings:
-            module.warn(warning)
-        module.exit_json(**result)
-    finally:
-        if client is not None:
-            client.close()
+    run_worker(module, lambda: RedisReport(module.params), lambda report: RedisClient(module.params))
 
 
 if __name__ == '__main__':
