@@ -1,0 +1,209 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Approval policy, quorum, votes and the directory store, without Ansible or a clock."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import multiprocessing
+import os
+
+import pytest
+from ansible_collections.trdrhub.incident.plugins.module_utils import _approval as ap
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval_gate import (
+    Gate,
+    cast_vote,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval_store import (
+    DirStore,
+)
+
+T0 = datetime.datetime(2025, 1, 15, 14, 30, tzinfo=datetime.timezone.utc)
+
+
+def request(required=1, evidence=None, now=T0, timeout=60):
+    return ap.build_request(incident_id='INC-1', action='terminate_sessions', priority='P1', summary='s',
+                            evidence=evidence or {'pids': [1]}, requester='awx:alice', requester_data={'actor_source': 'awx'},
+                            required=required, rule_source='policy.P1.terminate_sessions', mode='store', timeout=timeout, now=now)
+
+
+def vote(req, who, decision='approve', at=T0):
+    return ap.build_vote(req, approver=who, decision=decision, comment=None, recorded_by=None, source='awx', now=at)
+
+
+@pytest.mark.parametrize('priority, action, required', [
+    ('P1', 'terminate_sessions', 1), ('P1', 'rotate_secrets', 2), ('P1', 'restore_db', 2), ('P1', 'anything_else', 1),
+    ('P3', 'rollback', 2), ('P3', 'block_ips', 1), ('P4', 'terminate_sessions', 2), ('P4', 'other', 2),
+])
+def test_default_policy(priority, action, required):
+    assert ap.rule(ap.effective_policy(), priority, action)[0] == required
+
+
+def test_policy_override_merges_per_priority():
+    policy = ap.effective_policy({'P1': {'terminate_sessions': 'automatic', 'timeout': 60}, 'p4': {'default': 3}})
+    assert ap.rule(policy, 'P1', 'terminate_sessions') == (0, 'policy.P1.terminate_sessions')
+    assert ap.rule(policy, 'P1', 'rotate_secrets')[0] == 2 and policy['P1']['timeout'] == 60
+    assert ap.rule(policy, 'P4', 'new_step') == (3, 'policy.P4.default')
+
+
+@pytest.mark.parametrize('override, message', [
+    ({'P5': {}}, 'priority must be one of'), ({'P1': {'Bad Name': 'one'}}, 'is not an action name'),
+    ({'P1': {'rollback': 'three'}}, 'must be automatic, one, two'), ({'P1': {'rollback': 9}}, 'between 0'),
+    ({'P1': {'timeout': 0}}, 'positive number'), ([], 'must be a dict'),
+])
+def test_bad_policy(override, message):
+    with pytest.raises(ap.ApprovalError, match=message):
+        ap.effective_policy(override)
+
+
+def test_identities_ignore_case_and_prefix():
+    assert ap.identity('awx:Alice') == ap.identity('local:alice') == ap.identity(' ALICE ')
+    assert ap.slug('rundeck:Bob') == 'bob' and ap.slug('Ann O/Neil') != ap.slug('Ann O_Neil')
+    with pytest.raises(ap.ApprovalError):
+        ap.identity('awx:')
+
+
+def test_quorum_one_deny_and_ignored_votes():
+    req = request(required=2)
+    assert ap.tally(req, [vote(req, 'bob')], T0)['status'] == 'pending'
+    done = ap.tally(req, [vote(req, 'bob'), vote(req, 'carol')], T0)
+    assert done['status'] == 'approved' and done['approvers'] == ['bob', 'carol']
+    assert ap.tally(req, [vote(req, 'bob'), vote(req, 'carol', 'deny'), vote(req, 'dave')], T0)['status'] == 'denied'
+    ignored = ap.tally(req, [vote(req, 'local:alice'), vote(req, 'bob'), vote(req, 'BOB'),
+                             dict(vote(req, 'erin'), evidence_hash='x')], T0)
+    assert ignored['status'] == 'pending' and ignored['approvers'] == ['bob']
+    assert [i['reason'] for i in ignored['ignored']] == ['the requester cannot vote (two-person rule)',
+                                                         'a second vote of the same person', 'cast on other evidence (evidence hash differs)']
+
+
+def test_expiry():
+    req = request(timeout=10)
+    late = T0 + datetime.timedelta(seconds=11)
+    assert ap.tally(req, [], late)['status'] == 'expired'
+    assert ap.tally(req, [vote(req, 'bob', at=late)], late)['status'] == 'expired'
+    with pytest.raises(ap.ApprovalError, match='expired'):
+        ap.check_vote(req, approver='bob', decision='approve', now=late)
+
+
+def test_check_vote_rules():
+    req = request()
+    ap.check_vote(req, approver='bob', decision='approve', given_hash=req['evidence_hash'][:12], now=T0)
+    for kwargs, message in (({'approver': 'Alice'}, 'two-person rule'),
+                            ({'approver': 'bob', 'runner': 'awx:alice', 'runner_source': 'awx'}, 'two-person rule'),
+                            ({'approver': 'bob', 'given_hash': '0' * 64}, 'evidence changed'),
+                            ({'approver': 'bob', 'given_hash': req['evidence_hash'][:6]}, 'evidence changed')):
+        with pytest.raises(ap.ApprovalError, match=message):
+            ap.check_vote(req, decision='approve', now=T0, **kwargs)
+    altered = dict(req, evidence={'pids': [1, 2]})
+    with pytest.raises(ap.ApprovalError, match='altered'):
+        ap.check_vote(altered, approver='bob', decision='approve', now=T0)
+    with pytest.raises(ap.ApprovalError, match='not pending'):
+        ap.check_vote(dict(req, status='denied'), approver='bob', decision='approve', now=T0)
+
+
+def test_evidence_is_redacted_before_hashing():
+    clean = ap.clean_evidence({'pids': [1], 'dsn': 'postgresql://u:pw@h/db', 'note': 'password=hunter2'})
+    assert clean['dsn'] == '<redacted>' and 'hunter2' not in json.dumps(clean)
+    assert ap.evidence_hash(clean) == ap.evidence_hash(json.loads(json.dumps(clean)))
+
+
+def _vote_in_child(args):
+    root, req, who = args
+    try:
+        DirStore(root).add_vote(req, vote(req, who))
+        return 'ok'
+    except ap.DuplicateVote:
+        return 'duplicate'
+
+
+def test_dir_store_concurrent_votes_never_clobber(tmp_path):
+    store = DirStore(str(tmp_path))
+    req = request(required=2, now=ap.utc_now())
+    store.create(req)
+    with pytest.raises(ap.ApprovalError, match='exists already'):
+        store.create(req)
+    ctx = multiprocessing.get_context('fork')
+    with ctx.Pool(8) as pool:
+        outcomes = pool.map(_vote_in_child, [(str(tmp_path), req, who) for who in ['bob'] * 6 + ['carol'] * 6])
+    assert sorted(outcomes) == ['duplicate'] * 10 + ['ok'] * 2
+    votes = store.votes(req)
+    assert sorted(v['approver'] for v in votes) == ['bob', 'carol']
+    assert ap.tally(req, votes)['status'] == 'approved'
+    assert not [n for n in os.listdir(store.location('INC-1')) if n.startswith('.tmp-')]
+    store.finish(req, 'approved', {'status': 'approved'})
+    assert store.get(req['request_id'])['status'] == 'approved' and store.pending() == []
+
+
+class Ledger:
+    def __init__(self):
+        self.entries = []
+
+    def __call__(self, kind, incident_id, msg, data, actor=None, phase=None):
+        self.entries.append((kind, data))
+        return {'seq': len(self.entries), 'hash': 'h'}
+
+
+class Clock:
+    def __init__(self):
+        self.now = ap.utc_now()
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += datetime.timedelta(seconds=seconds)
+
+
+def gate(tmp_path, clock, ask=None, **params):
+    base = {'incident_id': 'INC-1', 'action': 'terminate_sessions', 'priority': 'P1', 'evidence': {'pids': [1]},
+            'mode': 'store', 'poll_interval': 1, 'timeout': 5, 'root': str(tmp_path), 'store_backend': 'dir',
+            'requester': 'alice', 'fail_on_denied': True}
+    base.update(params)
+    return Gate(base, record=Ledger(), env={}, variables={}, context={}, ask=ask, now=clock, sleep=clock.sleep)
+
+
+def test_gate_times_out_as_a_denial(tmp_path):
+    clock = Clock()
+    g = gate(tmp_path, clock)
+    result = g.run()
+    assert result['status'] == 'expired' and result['failed'] and not result['approved']
+    assert [k for k, _ in g.record.entries] == ['request', 'outcome']
+
+
+def test_gate_automatic_and_auto_mode(tmp_path):
+    clock = Clock()
+    assert gate(tmp_path, clock, policy={'P1': {'terminate_sessions': 'automatic'}}).run()['approved'] is True
+    denied = gate(tmp_path, clock, mode='auto', fail_on_denied=False).run()
+    assert denied['approved'] is False and 'failed' not in denied and 'Mode auto' in denied['msg']
+
+
+def test_gate_check_mode_waits_for_nothing(tmp_path):
+    g = gate(tmp_path, Clock())
+    result = g.run(check_mode=True)
+    assert result['status'] == 'check_mode' and not result['approved'] and 'failed' not in result
+    assert g.record.entries == [] and not os.path.exists(tmp_path / 'INC-1')
+
+
+def test_prompt_refuses_the_requester_and_repeats(tmp_path):
+    answers = iter(['local:Alice', 'bob', 'yes', 'bob', 'carol', 'y'])
+    g = gate(tmp_path, Clock(), ask=lambda text: next(answers), mode='prompt', action='rotate_secrets')
+    result = g.run()
+    assert result['approved'] and result['approvers'] == ['bob', 'carol']
+    assert [k for k, _ in g.record.entries] == ['request', 'vote', 'vote', 'outcome']
+
+
+def test_preapproved_needs_the_workflow(tmp_path):
+    g = gate(tmp_path, Clock(), mode='preapproved')
+    g.variables = {'awx_job_id': 5}
+    result = g.run()
+    assert result['failed'] and 'awx_workflow_job_id not set' in result['msg']
+    by_var = gate(tmp_path, Clock(), mode='preapproved', preapproved_by='variable contain_db_confirm').run()
+    assert by_var['approved'] and by_var['approvers'] == ['variable contain_db_confirm']
+
+
+def test_cast_vote_refuses_unknown_requests(tmp_path):
+    with pytest.raises(ap.ApprovalError, match='No approval request req-000000000000'):
+        cast_vote({'request_id': 'req-000000000000', 'decision': 'approve', 'approver': 'bob', 'root': str(tmp_path),
+                   'store_backend': 'dir'}, env={})
