@@ -109,6 +109,10 @@ class K8sApiError(K8sError):
     """Any other error answer, or an answer that is not Kubernetes JSON."""
 
 
+class K8sConflictError(K8sApiError):
+    """409: the object changed since it was read (a stale resourceVersion precondition)."""
+
+
 class K8sInputError(K8sError):
     """An option value is invalid in a way argument_spec cannot express."""
 
@@ -295,10 +299,15 @@ def status_message(body: str | bytes | None) -> tuple[str, str]:
 class K8sClient:
     """An ApiClient for one cluster, plus the requests made (reported as ``requests``).
 
-    Reads go through ``list``/``get`` of the resources in ``RESOURCES``; write
-    actions (patch, scale) belong here as further methods, so that every call
-    shares the error mapping and the request log.
+    Reads go through ``list``/``get`` of the resources in ``RESOURCES``, writes through
+    ``patch`` (of the object or a subresource such as ``scale``), so that every call
+    shares the error mapping and the request log. Patches carry the raw JSON body; a
+    ``metadata.resourceVersion`` in it makes the API server refuse (409) a write to an
+    object that changed since it was read.
     """
+
+    PATCH_TYPES = {'merge': 'application/merge-patch+json', 'strategic': 'application/strategic-merge-patch+json',
+                   'json': 'application/json-patch+json'}
 
     # resource -> (API class, method suffix, API prefix, namespaced)
     RESOURCES: dict[str, tuple[str, str, str]] = {
@@ -333,10 +342,20 @@ class K8sClient:
         return self.call(f'GET {prefix}/namespaces/{quote(namespace)}/{resource}{query}',
                          getattr(self._api(api), f'list_namespaced_{kind}'), namespace, **kwargs)
 
-    def get(self, resource: str, namespace: str, name: str) -> dict[str, t.Any]:
+    def get(self, resource: str, namespace: str, name: str, subresource: str = '') -> dict[str, t.Any]:
         api, kind, prefix = self.RESOURCES[resource]
-        return self.call(f'GET {prefix}/namespaces/{quote(namespace)}/{resource}/{quote(name)}',
-                         getattr(self._api(api), f'read_namespaced_{kind}'), name, namespace)
+        sub = f'/{subresource}' if subresource else ''
+        return self.call(f'GET {prefix}/namespaces/{quote(namespace)}/{resource}/{quote(name)}{sub}',
+                         getattr(self._api(api), f'read_namespaced_{kind}{sub.replace("/", "_")}'), name, namespace)
+
+    def patch(self, resource: str, namespace: str, name: str, body: t.Any, patch_type: str = 'strategic',
+              subresource: str = '') -> dict[str, t.Any]:
+        """PATCH the object (or its ``subresource``) with a ``merge``, ``strategic`` or ``json`` patch."""
+        api, kind, prefix = self.RESOURCES[resource]
+        sub = f'/{subresource}' if subresource else ''
+        return self.call(f'PATCH {prefix}/namespaces/{quote(namespace)}/{resource}/{quote(name)}{sub}',
+                         getattr(self._api(api), f'patch_namespaced_{kind}{sub.replace("/", "_")}'), name, namespace, body,
+                         _content_type=self.PATCH_TYPES[patch_type])
 
     def version(self) -> dict[str, t.Any]:
         return self.call('GET /version', self._api('VersionApi').get_code)
@@ -391,6 +410,8 @@ class K8sClient:
                                 status=status)
         if status == 404:
             return K8sNotFoundError(f'Not found: {head}{said}', status=status)
+        if status == 409:
+            return K8sConflictError(f'Conflict: {head}{said}', status=status)
         return K8sApiError(f'Request failed: {head}{said}', status=status)
 
     def _credentials_source(self) -> str:

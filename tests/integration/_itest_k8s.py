@@ -51,6 +51,14 @@ class DoubleTarget:
         self.api.state.stall_rollout(name, {"api": "ghcr.io/trdrhub/api:does-not-exist"}, self.namespace,
                                      change_cause="deploy broken")
 
+    def read(self, name: str) -> dict:
+        """The Deployment as stored (its resourceVersion tells whether anything wrote to it)."""
+        return self.api.state.get("deployments", self.namespace, name)
+
+    def pod_names(self, name: str) -> set:
+        items, _rv = self.api.state.list("pods", self.namespace, f"app={name}")
+        return {p["metadata"]["name"] for p in items}
+
     def close(self) -> None:
         pass
 
@@ -91,7 +99,7 @@ class RealTarget:
 
     def add_deployment(self, name: str, replicas: int = 2, revisions: int = 1, container: str = "api") -> None:
         self.apps.create_namespaced_deployment(self.namespace, self._body(name, replicas, [{"name": container, "image": PAUSE_IMAGE}]))
-        self.wait(name, lambda d: _complete(d))
+        self.wait(name, _complete)
         for revision in range(2, revisions + 1):
             self._patch_template(name, revision)
             self.wait(name, lambda d, r=revision: _complete(d) and d["metadata"]["annotations"].get(
@@ -106,13 +114,20 @@ class RealTarget:
     def stall(self, name: str, replicas: int = 2) -> None:
         self.apps.create_namespaced_deployment(self.namespace, self._body(name, replicas, [{"name": "api", "image": PAUSE_IMAGE}],
                                                                           deadline=10))
-        self.wait(name, lambda d: _complete(d))
+        self.wait(name, _complete)
         self._patch_template(name, 2, [{"name": "api", "image": "registry.invalid/trdrhub/api:does-not-exist"}])
         self.wait(name, lambda d: any(c.get("reason") == "ProgressDeadlineExceeded" for c in d["status"].get("conditions") or []),
                   timeout=120)
 
     def _read(self, name: str) -> dict:
         return self.client.sanitize_for_serialization(self.apps.read_namespaced_deployment(name, self.namespace))
+
+    def read(self, name: str) -> dict:
+        return self._read(name)
+
+    def pod_names(self, name: str) -> set:
+        pods = self.client.sanitize_for_serialization(self.core.list_namespaced_pod(self.namespace, label_selector=f"app={name}"))
+        return {p["metadata"]["name"] for p in pods.get("items") or [] if not p["metadata"].get("deletionTimestamp")}
 
     def wait(self, name: str, done, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout

@@ -1,11 +1,14 @@
 """A stateful Kubernetes API double: an in-process HTTP(S) server the official client talks to.
 
 No Kubernetes API server can run in the test environment, so this serves the part of
-the API the collection reads, with the API server's wire format: discovery
+the API the collection uses, with the API server's wire format: discovery
 (``/version``, ``/api``, ``/apis``), ``apps/v1`` Deployments and ReplicaSets and
-``v1`` Pods (list with ``labelSelector``, get), ``resourceVersion`` on every object
-and list, bearer-token authentication (401), a forbidden token (403) and ``Status``
-objects for every error.
+``v1`` Pods (list with ``labelSelector``, get), Deployment writes (``PUT``, ``PATCH``
+as merge, strategic-merge or JSON patch, the ``scale`` subresource) with
+``resourceVersion`` preconditions (409), bearer-token authentication (401), forbidden
+and read-only tokens (403) and ``Status`` objects for every error. A simulated
+Deployment controller (``k8scontroller.py``) rolls Deployments out in a background
+thread: new ReplicaSet revisions, pods replaced, status converging.
 
     state = ClusterState()
     state.add_deployment("trdrhub-api", replicas=3, revisions=[{"api": "api:1"}, {"api": "api:2"}])
@@ -19,11 +22,14 @@ small:
 - a new resource is one ``Resource`` entry in ``RESOURCES`` (Secrets: ``v1``,
   ``secrets``, ``Secret``); routing, discovery, RBAC messages follow from it;
 - a new verb or subresource is one entry in ``K8sApiServer.routes`` keyed by
-  (method, shape), for example ``("PATCH", "object")`` or ``("GET", "scale")``,
-  whose handler changes ``ClusterState`` under its lock;
+  (method, shape), for example ``("PUT", "object")`` or ``("GET", "scale")``,
+  whose handler gets a ``Call`` and changes ``ClusterState`` under its lock. The
+  generic ``_replace``/``_patch`` handlers serve any resource whose ``verbs``
+  include ``update``/``patch`` (``ClusterState.update`` checks the
+  resourceVersion precondition and bumps ``metadata.generation`` on spec changes);
 - ``ClusterState.derive_deployment_status`` computes a Deployment's status from
-  its ReplicaSets and pods: a simulated Deployment controller would create and
-  scale ReplicaSets and pods and then call it.
+  its ReplicaSets and pods; ``k8scontroller.DeploymentController`` creates,
+  re-uses and scales ReplicaSets and pods and then calls it.
 """
 from __future__ import annotations
 
@@ -44,6 +50,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .certs import TestCA
+from .k8spatch import PatchError, apply_patch
 
 UTC = datetime.timezone.utc
 NAMESPACE = "trdrhub-system"
@@ -60,6 +67,7 @@ class Resource:
     plural: str
     kind: str
     verbs: Tuple[str, ...] = ("get", "list")
+    subresources: Tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
@@ -71,7 +79,7 @@ class Resource:
 
 
 RESOURCES: Dict[str, Resource] = {r.plural: r for r in (
-    Resource("apps/v1", "deployments", "Deployment"),
+    Resource("apps/v1", "deployments", "Deployment", ("get", "list", "update", "patch"), ("scale",)),
     Resource("apps/v1", "replicasets", "ReplicaSet"),
     Resource("v1", "pods", "Pod"),
 )}
@@ -146,6 +154,9 @@ class ClusterState:
         self.now = now or datetime.datetime.now(UTC).replace(microsecond=0)
         self.resource_version = 1000
         self.objects: Dict[str, Dict[Tuple[str, str], dict]] = {plural: {} for plural in RESOURCES}
+        # (namespace, deployment) -> stall switch, see stall_next_rollout()
+        self.stalls: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        self.pod_counter = 0
 
     # -- storage -------------------------------------------------------------
     def put(self, plural: str, obj: dict) -> dict:
@@ -177,6 +188,76 @@ class ClusterState:
                      if (namespace is None or ns == namespace)
                      and all(p(obj["metadata"].get("labels") or {}) for p in preds)]
             return items, str(self.resource_version)
+
+    def update(self, plural: str, namespace: str, name: str, new: dict) -> dict:
+        """Replace an object as PUT does: 404 if absent, 409 on a stale ``metadata.resourceVersion``.
+
+        System fields (uid, creationTimestamp, status) are kept from the stored object;
+        ``metadata.generation`` is bumped when ``spec`` changes.
+        """
+        res = RESOURCES[plural]
+        with self.lock:
+            old = self.objects[plural].get((namespace, name))
+            what = f"{res.plural}.{res.group}" if res.group else res.plural
+            if old is None:
+                raise ApiError(404, "NotFound", f'{what} "{name}" not found', {"name": name, "group": res.group, "kind": res.plural})
+            if not isinstance(new, dict) or not isinstance(new.get("metadata", {}), dict):
+                raise ApiError(400, "BadRequest", f"the body of the request was in an unknown format for {res.kind}")
+            new = copy.deepcopy(new)
+            meta = new.setdefault("metadata", {})
+            if meta.get("name") not in (None, name) or meta.get("namespace") not in (None, namespace):
+                raise ApiError(400, "BadRequest", "the name of the object and the name on the URL do not match")
+            stale = meta.get("resourceVersion")
+            if stale and stale != old["metadata"]["resourceVersion"]:
+                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {what} "{name}": the object has been '
+                                                "modified; please apply your changes to the latest version and try again",
+                               {"name": name, "group": res.group, "kind": res.plural})
+            if plural == "deployments":
+                _validate_deployment(new, name)
+            for key in ("uid", "creationTimestamp", "ownerReferences"):
+                if key in old["metadata"]:
+                    meta[key] = copy.deepcopy(old["metadata"][key])
+            meta.update(name=name, namespace=namespace)
+            if "generation" in old["metadata"]:
+                changed = new.get("spec") != old.get("spec")
+                meta["generation"] = old["metadata"]["generation"] + (1 if changed else 0)
+            if "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+            return self.put(plural, new)
+
+    def patch(self, plural: str, namespace: str, name: str, content_type: Optional[str], body: Any) -> dict:
+        """PATCH: the patch applied to the stored object, then stored as by ``update`` (a resourceVersion in the patch is a precondition)."""
+        with self.lock:
+            old = self.get(plural, namespace, name)
+            if old is None:
+                return self.update(plural, namespace, name, {})  # raises the 404
+            try:
+                patched = apply_patch(content_type, old, body)
+            except LookupError:
+                raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
+                                                            "media types include: application/json-patch+json, "
+                                                            "application/merge-patch+json, application/strategic-merge-patch+json"
+                               ) from None
+            except PatchError as exc:
+                raise ApiError(422 if "test" in str(exc) else 400, "Invalid" if "test" in str(exc) else "BadRequest",
+                               str(exc)) from None
+            if not isinstance(patched, dict):
+                raise ApiError(400, "BadRequest", "the patch does not produce an object")
+            return self.update(plural, namespace, name, patched)
+
+    def stall_next_rollout(self, deployment: str, namespace: str = NAMESPACE, deadline: Optional[float] = None) -> None:
+        """The next template change of the Deployment rolls out pods that never become ready.
+
+        After ``deadline`` seconds (default: the Deployment's progressDeadlineSeconds) the
+        controller sets Progressing=False, reason ProgressDeadlineExceeded. Rolling back to
+        another template is not affected: that rollout completes.
+        """
+        with self.lock:
+            self.stalls[(namespace, deployment)] = {"key": None, "deadline": deadline, "since": None, "exceeded": False}
+
+    def clear_stall(self, deployment: str, namespace: str = NAMESPACE) -> None:
+        with self.lock:
+            self.stalls.pop((namespace, deployment), None)
 
     def delete(self, plural: str, namespace: str, name: str) -> Optional[dict]:
         with self.lock:
@@ -293,7 +374,26 @@ class ClusterState:
                         "reason": waiting_reason, "message": f'Back-off pulling image "{cs["image"]}"'}})
                 pod["status"]["phase"] = "Pending"
                 self.put("pods", pod)
+            self.stalls[(namespace, deployment)] = {"key": template_key(dep["spec"]["template"]), "deadline": 0,
+                                                    "since": 0.0, "exceeded": True}
             return self.derive_deployment_status(namespace, deployment, progress_deadline_exceeded=True)
+
+    def new_replicaset(self, dep: dict, revision: int) -> dict:
+        """The ReplicaSet a Deployment controller creates for the Deployment's current template (0 replicas)."""
+        template = copy.deepcopy(dep["spec"]["template"])
+        pth = hashlib.sha256(template_key(template).encode()).hexdigest()[:10]
+        template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = pth
+        labels = dict(template["metadata"]["labels"])
+        annotations = {REVISION: str(revision)}
+        cause = (dep["metadata"].get("annotations") or {}).get(CHANGE_CAUSE)
+        if cause:
+            annotations[CHANGE_CAUSE] = cause
+        rs = {"metadata": {"name": f"{dep['metadata']['name']}-{pth}", "namespace": dep["metadata"]["namespace"],
+                           "labels": labels, "annotations": annotations, "ownerReferences": [_owner(dep)], "generation": 1,
+                           "creationTimestamp": timestamp(datetime.datetime.now(UTC))},
+              "spec": {"replicas": 0, "selector": {"matchLabels": dict(labels)}, "template": template},
+              "status": {"replicas": 0, "observedGeneration": 1}}
+        return self.put("replicasets", rs)
 
     def derive_deployment_status(self, namespace: str, name: str, progress_deadline_exceeded: Optional[bool] = None) -> dict:
         """Recompute the status of a Deployment and its ReplicaSets from their pods.
@@ -305,15 +405,25 @@ class ClusterState:
             revision = dep["metadata"]["annotations"].get(REVISION)
             total = updated = ready = 0
             new_rs = ""
-            for rs in self.owned("replicasets", dep):
+            replicasets = self.owned("replicasets", dep)
+            key = template_key(dep["spec"]["template"])
+            by_key = [rs for rs in replicasets if template_key(rs["spec"]["template"]) == key]
+            # The new ReplicaSet is the one with the Deployment's template (none while a paused
+            # Deployment's template change is pending), else the one of its revision annotation.
+            newest = by_key[0] if by_key else None
+            if newest is None and not dep["spec"].get("paused"):
+                newest = next((rs for rs in replicasets if rs["metadata"]["annotations"].get(REVISION) == revision), None)
+            for rs in replicasets:
                 pods = [p for p in self.owned("pods", rs) if not p["metadata"].get("deletionTimestamp")]
                 rs_ready = sum(1 for p in pods if _pod_ready(p))
+                before = copy.deepcopy(rs["status"])
                 rs["status"].update(replicas=len(pods), readyReplicas=rs_ready, availableReplicas=rs_ready,
                                     fullyLabeledReplicas=len(pods))
-                self.put("replicasets", rs)
+                if rs["status"] != before:
+                    self.put("replicasets", rs)
                 total += len(pods)
                 ready += rs_ready
-                if rs["metadata"]["annotations"].get(REVISION) == revision:
+                if newest is not None and rs["metadata"]["uid"] == newest["metadata"]["uid"]:
                     updated = len(pods)
                     new_rs = rs["metadata"]["name"]
             replicas = dep["spec"]["replicas"]
@@ -330,7 +440,9 @@ class ClusterState:
             if exceeded is None:
                 exceeded = (old.get("Progressing") or {}).get("reason") == "ProgressDeadlineExceeded"
             progressing = {"type": "Progressing", "lastUpdateTime": stamp, "lastTransitionTime": stamp}
-            if exceeded:
+            if dep["spec"].get("paused"):
+                progressing.update(status="Unknown", reason="DeploymentPaused", message="Deployment is paused")
+            elif exceeded:
                 progressing.update(status="False", reason="ProgressDeadlineExceeded",
                                    message=f'ReplicaSet "{new_rs}" has timed out progressing.')
             elif updated == replicas and total == updated and ready == replicas:
@@ -338,13 +450,16 @@ class ClusterState:
                                    message=f'ReplicaSet "{new_rs}" has successfully progressed.')
             else:
                 progressing.update(status="True", reason="ReplicaSetUpdated", message=f'ReplicaSet "{new_rs}" is progressing.')
-            dep["status"] = {"observedGeneration": dep["metadata"]["generation"], "replicas": total,
-                             "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready,
-                             "unavailableReplicas": max(total - ready, replicas - ready, 0),
-                             "conditions": [available, progressing]}
-            for key in ("readyReplicas", "availableReplicas", "unavailableReplicas"):
-                if not dep["status"][key]:
-                    del dep["status"][key]  # the API server omits zero counts
+            status = {"observedGeneration": dep["metadata"]["generation"], "replicas": total,
+                      "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready,
+                      "unavailableReplicas": max(total - ready, replicas - ready, 0),
+                      "conditions": [available, progressing]}
+            for field in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas"):
+                if not status[field]:
+                    del status[field]  # the API server omits zero counts
+            if status == dep.get("status"):
+                return dep   # unchanged: no write, no new resourceVersion
+            dep["status"] = status
             return self.put("deployments", dep)
 
     def _current_pods(self, namespace: str, deployment: str) -> List[dict]:
@@ -354,6 +469,27 @@ class ClusterState:
             if rs["metadata"]["annotations"].get(REVISION) == revision:
                 return self.owned("pods", rs)
         return []
+
+
+def template_key(template: dict) -> str:
+    """A pod template without its pod-template-hash label, as comparable text (how the controller matches ReplicaSets)."""
+    template = copy.deepcopy(template or {})
+    (template.get("metadata") or {}).get("labels", {}).pop("pod-template-hash", None)
+    return json.dumps(template, sort_keys=True)
+
+
+def _validate_deployment(dep: dict, name: str) -> None:
+    spec = dep.get("spec") or {}
+    problems = []
+    replicas = spec.get("replicas", 1)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        problems.append(f"spec.replicas: Invalid value: {replicas!r}: must be greater than or equal to 0")
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers")
+    if not containers or any(not isinstance(c, dict) or not c.get("name") or not c.get("image") for c in containers):
+        problems.append("spec.template.spec.containers: Required value: every container needs a name and an image")
+    if problems:
+        raise ApiError(422, "Invalid", f'Deployment.apps "{name}" is invalid: {"; ".join(problems)}',
+                       {"name": name, "group": "apps", "kind": "Deployment"})
 
 
 def _owner(obj: dict) -> dict:
@@ -401,6 +537,21 @@ class ApiError(Exception):
         self.status = status_object(code, reason, message, details)
 
 
+@dataclass
+class Call:
+    """One API request as a route handler sees it."""
+
+    method: str
+    namespace: Optional[str]
+    res: Resource
+    name: Optional[str]
+    query: dict
+    body: Any = None
+    content_type: Optional[str] = None
+    user: str = "-"
+
+
+_WRITE_PARAMS = {"pretty", "dryRun", "fieldManager", "fieldValidation"}
 _LIST_PARAMS = {"labelSelector", "pretty", "timeoutSeconds", "resourceVersion", "resourceVersionMatch", "allowWatchBookmarks"}
 
 
@@ -408,26 +559,37 @@ class K8sApiServer:
     """The HTTP(S) front of a ``ClusterState`` on a free loopback port, in a background thread.
 
     ``tokens`` maps accepted bearer tokens to user names; ``forbidden_tokens`` are
-    valid tokens of a user without any RBAC permission on resources (403).
+    valid tokens of a user without any RBAC permission on resources (403);
+    ``read_only_tokens`` may get and list but nothing else (403 on writes).
+    With ``controller`` (default) a simulated Deployment controller runs while the
+    server does.
     """
 
     def __init__(self, state: Optional[ClusterState] = None, tls: bool = False,
-                 tokens: Optional[Dict[str, str]] = None, forbidden_tokens: Optional[Dict[str, str]] = None) -> None:
+                 tokens: Optional[Dict[str, str]] = None, forbidden_tokens: Optional[Dict[str, str]] = None,
+                 read_only_tokens: Optional[Dict[str, str]] = None, controller: bool = True) -> None:
         self.state = state or ClusterState()
         self.tls = tls
         self.token = "itest-k8s-" + uuid.uuid4().hex
         self.tokens = dict(tokens) if tokens is not None else {self.token: "system:serviceaccount:trdrhub-system:oncall"}
         self.forbidden_tokens = dict(forbidden_tokens or {})
         self.forbidden_token: Optional[str] = next(iter(self.forbidden_tokens), None)
+        self.read_only_tokens = dict(read_only_tokens or {})
         self.requests: List[Tuple[str, str, str]] = []  # (method, path with query, user or "-")
         self.workdir = Path(tempfile.mkdtemp(prefix="trdrhub-k8sapi-"))
         self.ca_path: Optional[Path] = None
-        self.routes: Dict[Tuple[str, str], Callable[[str, Optional[str], Resource, Optional[str], dict], dict]] = {
+        self.routes: Dict[Tuple[str, str], Callable[[Call], dict]] = {
             ("GET", "collection"): self._list,
             ("GET", "object"): self._get,
+            ("PUT", "object"): self._replace,
+            ("PATCH", "object"): self._patch,
+            ("GET", "scale"): self._get_scale,
+            ("PUT", "scale"): self._replace_scale,
+            ("PATCH", "scale"): self._patch_scale,
         }
         self._httpd: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
+        self.controller = DeploymentController(self.state) if controller else None
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> "K8sApiServer":
@@ -443,9 +605,13 @@ class K8sApiServer:
             self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="k8s-api-double", daemon=True)
         self._thread.start()
+        if self.controller is not None:
+            self.controller.start()
         return self
 
     def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
             httpd.shutdown()
@@ -488,11 +654,12 @@ class K8sApiServer:
         return path
 
     # -- request handling ----------------------------------------------------
-    def handle(self, method: str, raw_path: str, headers) -> Tuple[int, dict]:
+    def handle(self, method: str, raw_path: str, headers, body: bytes = b"") -> Tuple[int, dict]:
         parts = urlsplit(raw_path)
         path, query = parts.path.rstrip("/") or "/", parse_qs(parts.query, keep_blank_values=True)
         user, forbidden = self._authenticate(headers.get("Authorization"))
         self.requests.append((method, raw_path, user or "-"))
+        read_only = user is not None and self._token(headers.get("Authorization")) in self.read_only_tokens
         try:
             if user is None:
                 raise ApiError(401, "Unauthorized", "Unauthorized")
@@ -502,32 +669,51 @@ class K8sApiServer:
                     raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on {path}")
                 return 200, discovery
             shape, namespace, res, name = self._route(path)
-            verb = {"collection": "list", "object": "get"}.get(shape, shape) if method == "GET" else method.lower()
-            if forbidden:
-                raise self._forbidden(user, verb, res, namespace, name)
+            subresource = shape if shape not in ("collection", "object") else None
+            if subresource is not None and subresource not in res.subresources:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            verb = ("list" if shape == "collection" else "get") if method == "GET" else \
+                {"PUT": "update", "POST": "create"}.get(method, method.lower())
+            if forbidden or (read_only and verb not in ("get", "list")):
+                raise self._forbidden(user, verb, res, namespace, name, subresource)
             handler = self.routes.get((method, shape))
-            if handler is None:
+            if handler is None or (shape == "object" and verb not in res.verbs):
                 raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource "
                                                         f"({method} {res.plural})")
-            return 200, handler(method, namespace, res, name, query)
+            call = Call(method, namespace, res, name, query, user=user)
+            if method in ("PUT", "PATCH", "POST"):
+                call.content_type = headers.get("Content-Type")
+                try:
+                    call.body = json.loads(body or b"null")
+                except ValueError:
+                    raise ApiError(400, "BadRequest", "the body of the request is not JSON") from None
+            return 200, handler(call)
         except ApiError as exc:
             return exc.status["code"], exc.status
 
+    @staticmethod
+    def _token(header: Optional[str]) -> Optional[str]:
+        return header[7:].strip() if header and header[:7].lower() == "bearer " else None
+
     def _authenticate(self, header: Optional[str]) -> Tuple[Optional[str], bool]:
-        token = header[7:].strip() if header and header[:7].lower() == "bearer " else None
+        token = self._token(header)
         if token in self.tokens:
             return self.tokens[token], False
+        if token in self.read_only_tokens:
+            return self.read_only_tokens[token], False
         if token in self.forbidden_tokens:
             return self.forbidden_tokens[token], True
         return None, False
 
     @staticmethod
-    def _forbidden(user: str, verb: str, res: Resource, namespace: Optional[str], name: Optional[str]) -> ApiError:
+    def _forbidden(user: str, verb: str, res: Resource, namespace: Optional[str], name: Optional[str],
+                   subresource: Optional[str] = None) -> ApiError:
         what = f"{res.plural}.{res.group}" if res.group else res.plural
         quoted = f' "{name}"' if name else ""
         scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+        plural = f"{res.plural}/{subresource}" if subresource else res.plural
         return ApiError(403, "Forbidden", f'{what}{quoted} is forbidden: User "{user}" cannot {verb} resource '
-                                          f'"{res.plural}" in API group "{res.group}"{scope}',
+                                          f'"{plural}" in API group "{res.group}"{scope}',
                         {"name": name, "group": res.group, "kind": res.plural} if name else {"group": res.group, "kind": res.plural})
 
     def _discovery(self, path: str) -> Optional[dict]:
@@ -546,9 +732,14 @@ class K8sApiServer:
                 for gv in sorted(groups) if "/" in gv]}
         for gv, members in groups.items():
             if path == members[0].prefix:
-                return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": [
-                    {"name": r.plural, "singularName": r.kind.lower(), "namespaced": True, "kind": r.kind,
-                     "verbs": list(r.verbs)} for r in members]}
+                resources = []
+                for r in members:
+                    resources.append({"name": r.plural, "singularName": r.kind.lower(), "namespaced": True, "kind": r.kind,
+                                      "verbs": list(r.verbs)})
+                    resources += [{"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": True,
+                                   "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}
+                                  for sub in r.subresources]
+                return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
         return None
 
     @staticmethod
@@ -571,7 +762,8 @@ class K8sApiServer:
                 return rest[2], namespace, res, rest[1]  # a subresource: served once a route exists for it
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
-    def _list(self, method: str, namespace: Optional[str], res: Resource, name: Optional[str], query: dict) -> dict:
+    def _list(self, call: Call) -> dict:
+        namespace, res, query = call.namespace, call.res, call.query
         unsupported = sorted(set(query) - _LIST_PARAMS)
         if unsupported:
             raise ApiError(400, "BadRequest", f"the Kubernetes API double does not support {', '.join(unsupported)}")
@@ -585,12 +777,70 @@ class K8sApiServer:
         return {"kind": f"{res.kind}List", "apiVersion": res.group_version, "metadata": {"resourceVersion": rv},
                 "items": items}
 
-    def _get(self, method: str, namespace: Optional[str], res: Resource, name: Optional[str], query: dict) -> dict:
-        obj = self.state.get(res.plural, namespace or "", name or "")
+    def _get(self, call: Call) -> dict:
+        res, name = call.res, call.name
+        obj = self.state.get(res.plural, call.namespace or "", name or "")
         if obj is None:
             what = f"{res.plural}.{res.group}" if res.group else res.plural
             raise ApiError(404, "NotFound", f'{what} "{name}" not found', {"name": name, "group": res.group, "kind": res.plural})
         return obj
+
+    @staticmethod
+    def _write_params(call: Call) -> None:
+        unsupported = sorted(set(call.query) - _WRITE_PARAMS)
+        if unsupported or "dryRun" in call.query:
+            raise ApiError(400, "BadRequest", f"the Kubernetes API double does not support {', '.join(unsupported or ['dryRun'])}")
+
+    def _replace(self, call: Call) -> dict:
+        self._write_params(call)
+        if not isinstance(call.body, dict) or call.body.get("kind") not in (None, call.res.kind):
+            raise ApiError(400, "BadRequest", f"the body of the request must be a {call.res.kind}")
+        return self.state.update(call.res.plural, call.namespace or "", call.name or "", call.body)
+
+    def _patch(self, call: Call) -> dict:
+        self._write_params(call)
+        return self.state.patch(call.res.plural, call.namespace or "", call.name or "", call.content_type, call.body)
+
+    def _get_scale(self, call: Call) -> dict:
+        return _scale_of(self._get(call))
+
+    def _replace_scale(self, call: Call) -> dict:
+        self._write_params(call)
+        return self._store_scale(call, call.body)
+
+    def _patch_scale(self, call: Call) -> dict:
+        self._write_params(call)
+        with self.state.lock:
+            try:
+                scale = apply_patch(call.content_type, self._get_scale(call), call.body)
+            except LookupError:
+                raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format") from None
+            except PatchError as exc:
+                raise ApiError(422, "Invalid", str(exc)) from None
+            return self._store_scale(call, scale)
+
+    def _store_scale(self, call: Call, scale: Any) -> dict:
+        """Scale (PUT or patched) -> the Deployment's spec.replicas, with its resourceVersion as precondition."""
+        if not isinstance(scale, dict) or not isinstance(scale.get("spec"), dict):
+            raise ApiError(400, "BadRequest", "the body of the request must be a Scale")
+        with self.state.lock:
+            dep = self._get(call)
+            replicas = scale["spec"].get("replicas", 0)
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise ApiError(422, "Invalid", f'Scale.autoscaling "{call.name}" is invalid: spec.replicas: Invalid value: '
+                                               f"{replicas!r}: must be greater than or equal to 0")
+            dep["metadata"]["resourceVersion"] = (scale.get("metadata") or {}).get("resourceVersion") or dep["metadata"]["resourceVersion"]
+            dep["spec"]["replicas"] = replicas
+            return _scale_of(self.state.update(call.res.plural, call.namespace or "", call.name or "", dep))
+
+
+def _scale_of(dep: dict) -> dict:
+    meta = dep["metadata"]
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {key: meta[key] for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if key in meta},
+            "spec": {"replicas": dep["spec"].get("replicas", 1)},
+            "status": {"replicas": (dep.get("status") or {}).get("replicas", 0),
+                       "selector": ",".join(f"{k}={v}" for k, v in sorted(((dep["spec"].get("selector") or {}).get("matchLabels") or {}).items()))}}
 
 
 def _handler_for(server: K8sApiServer):
@@ -600,9 +850,8 @@ def _handler_for(server: K8sApiServer):
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            code, body = server.handle(self.command, self.path, self.headers)
+            payload = self.rfile.read(length) if length else b""
+            code, body = server.handle(self.command, self.path, self.headers, payload)
             data = json.dumps(body).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
@@ -617,3 +866,6 @@ def _handler_for(server: K8sApiServer):
             pass
 
     return Handler
+
+
+from .k8scontroller import DeploymentController  # noqa: E402 - the controller works on ClusterState defined above
