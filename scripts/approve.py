@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """List, show and vote on approval requests of the trdrhub.incident.approval gate.

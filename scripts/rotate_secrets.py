@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Rotate TRDR Hub secrets with the interface of the application's ``scripts/secrets/rotate_secrets.py``.
@@ -28,6 +28,7 @@ import argparse
 import datetime
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +53,12 @@ def _import_collection() -> None:
     (root / 'ansible_collections' / 'trdrhub').mkdir(parents=True)
     (root / 'ansible_collections' / 'trdrhub' / 'incident').symlink_to(REPO, target_is_directory=True)
     sys.path.insert(0, str(root))
+
+
+def run_argv(argv: list[str]) -> tuple[int, str, str]:
+    """Run a restart command of the configuration (the module uses Ansible's run_command instead)."""
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=900)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def load_config(path: str | None) -> dict:
@@ -129,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings: list[str] = []
     for name in config['secrets']:
         try:
-            result = rotate(params_for(config, name, args.backend, args.force), check_mode=answer['dry_run'],
+            result = rotate(params_for(config, name, args.backend, args.force), run_argv, check_mode=answer['dry_run'],
                             warn=warnings.append)
         except ValueError as exc:
             result = {'status': 'failed', 'msg': str(exc)}

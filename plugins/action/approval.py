@@ -91,7 +91,7 @@ class ActionModule(LedgerRecordAction):
         try:
             gate = Gate(params, record=record, env=env, variables=task_vars, context=context,
                         base_dir=task_vars.get('playbook_dir'), secrets=secrets, ask=ask,
-                        say=lambda text: display.display(text))
+                        say=display.display)
             result.update(gate.run(check_mode=bool(self._task.check_mode)))
         except PgIncidentError as exc:
             result.update(failed=True, changed=bool(record.entries), approved=False, status='error', msg=str(exc),

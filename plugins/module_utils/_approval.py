@@ -317,5 +317,5 @@ def require_awx(found: t.Mapping[str, t.Any]) -> None:
     missing = [name for name, key in (('awx_job_id', 'job_id'), ('awx_workflow_job_id', 'workflow_job_id')) if not found.get(key)]
     if missing:
         raise ApprovalError(f'mode preapproved needs the AWX workflow that approved this step: {" and ".join(missing)} '
-                           'not set. Run the job template as a node of an AWX workflow after an approval node (AWX passes '
-                           'awx_job_id and awx_workflow_job_id), or use mode store or prompt.')
+                            'not set. Run the job template as a node of an AWX workflow after an approval node (AWX passes '
+                            'awx_job_id and awx_workflow_job_id), or use mode store or prompt.')

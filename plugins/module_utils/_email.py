@@ -86,8 +86,8 @@ def build_message(params: dict[str, t.Any], now: float | None = None) -> EmailMe
 def message_view(msg: EmailMessage, params: dict[str, t.Any]) -> dict[str, t.Any]:
     """What the module reports: headers, the Bcc list (not a header) and both bodies."""
     return {
-        'headers': {key: str(value) for key, value in msg.items() if key.lower() not in ('content-type', 'mime-version',
-                                                                                           'content-transfer-encoding')},
+        'headers': {key: str(value) for key, value in msg.items()
+                    if key.lower() not in ('content-type', 'mime-version', 'content-transfer-encoding')},
         'bcc': list(params.get('bcc') or []),
         'subject': str(msg['Subject']),
         'message_id': str(msg['Message-ID']),

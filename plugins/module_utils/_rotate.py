@@ -173,7 +173,7 @@ class Rotator:
     def learn(self, *values: str | None) -> None:
         for value in values:
             if value:
-                for form in {value, quote(value, safe=''), quote_plus(value)}:
+                for form in sorted({value, quote(value, safe=''), quote_plus(value)}):
                     self.secrets.append(form)
                     self.on_secret(form)
 

@@ -60,7 +60,7 @@ def generate(length: int = 32, classes: t.Sequence[str] = DEFAULT_CLASSES) -> st
     chosen = check_policy(length, classes)
     alphabet = ''.join(CLASSES[c] for c in chosen)
     while True:
-        value = ''.join(secrets.choice(alphabet) for _ in range(int(length)))
+        value = ''.join(secrets.choice(alphabet) for dummy in range(int(length)))
         if all(any(ch in CLASSES[c] for ch in value) for c in chosen):
             return value
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import typing as t
 import urllib.error
-import urllib.request
 
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError
+from ansible.module_utils.urls import SSLValidationError, open_url
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
     K8sError,
     display_url,
@@ -94,9 +95,9 @@ def probe_health(url: str, timeout: float) -> tuple[bool, str]:
     """GET ``url``: (True, status) for 2xx/3xx; the reason otherwise. No credentials are shown."""
     shown = display_url(url)
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method='GET'), timeout=timeout) as resp:  # noqa: S310 - operator's URL
+        with open_url(url, method='GET', timeout=timeout, follow_redirects='safe') as resp:
             return 200 <= resp.status < 400, f'GET {shown} answered {resp.status}'
     except urllib.error.HTTPError as exc:
         return False, f'GET {shown} answered {exc.code} {exc.reason}'
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, UrlConnectionError, SSLValidationError, OSError, ValueError) as exc:
         return False, f'GET {shown} failed: {getattr(exc, "reason", None) or exc}'

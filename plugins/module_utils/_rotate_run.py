@@ -10,7 +10,6 @@ steps, fingerprints) that never contains a secret.
 
 from __future__ import annotations
 
-import subprocess
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
@@ -57,11 +56,6 @@ class RotationFailed(Exception):
         self.result = result or {}
 
 
-def run_argv(argv: list[str]) -> tuple[int, str, str]:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=900)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
 def verify_params(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """Where the new password is tried: the admin connection's target, or verify_login_host/port."""
     out = dict(params)
@@ -73,8 +67,7 @@ def verify_params(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     return out
 
 
-def rotate(params: dict[str, t.Any], check_mode: bool = False,
-           runner: t.Callable[[list[str]], tuple[int, str, str]] = run_argv,
+def rotate(params: dict[str, t.Any], runner: t.Callable[[list[str]], tuple[int, str, str]], check_mode: bool = False,
            warn: t.Callable[[str], None] = lambda msg: None, **rotator_kw: t.Any) -> dict[str, t.Any]:
     """Run one rotation (or its plan, in check mode) and return the result."""
     pg = k8s = rotator = None

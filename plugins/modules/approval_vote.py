@@ -8,7 +8,7 @@ module: approval_vote
 short_description: Approve or deny a pending approval request of the trdrhub.incident.approval gate
 version_added: 0.2.0
 description:
-  - Casts one vote on a request that a M(trdrhub.incident.approval) gate in O(mode=store) is waiting on. The
+  - Casts one vote on a request that a M(trdrhub.incident.approval) gate in O(trdrhub.incident.approval#module:mode=store) is waiting on. The
     C(trdrhub.incident.approve) playbook wraps it (C(-e request=<id> -e decision=approve)).
   - The vote is refused when the request does not exist, is not pending any more, has expired, when the approver is the
     requester (two-person rule), has voted already, or when O(evidence_hash) is given and is not the request's.

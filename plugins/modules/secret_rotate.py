@@ -410,7 +410,7 @@ def main() -> None:
         return module.run_command(argv)
 
     try:
-        result = rotate(module.params, check_mode=module.check_mode, runner=runner, warn=module.warn,
+        result = rotate(module.params, runner, check_mode=module.check_mode, warn=module.warn,
                         on_secret=module.no_log_values.add)
     except RotationFailed as exc:
         module.fail_json(msg=str(exc), **exc.result)

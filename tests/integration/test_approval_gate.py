@@ -40,8 +40,8 @@ class Drill:
                 "evidence": {"pids": [101, 102], "login_password": "itest-hunter2"}, "timeout": 60, "poll_interval": 0.3, **gate}
         return write_playbook(self.tmp / "gate.yml", [
             {"name": "Approval", "trdrhub.incident.approval": args, "register": "gate"},
-            {"name": "Destructive step", "ansible.builtin.copy": {"content": "{{ gate | to_json }}", "dest": str(self.marker),
-                                                                 "mode": "0600"}},
+            {"name": "Destructive step",
+             "ansible.builtin.copy": {"content": "{{ gate | to_json }}", "dest": str(self.marker), "mode": "0600"}},
         ], vars_={"trdrhub_incident_id": self.incident})
 
     def start(self, *args, **gate):

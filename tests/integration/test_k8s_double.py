@@ -78,7 +78,7 @@ def test_controller_rolls_reuses_replicasets_and_respects_pause():
     state.patch("deployments", NS, "trdrhub-api", "application/merge-patch+json", {"spec": {"paused": True}})
     state.patch("deployments", NS, "trdrhub-api", "application/strategic-merge-patch+json",
                 {"spec": {"template": {"metadata": {"annotations": {"x": "1"}}}}})
-    for _ in range(5):
+    for _dummy in range(5):
         controller.sync_all()
     dep = state.get("deployments", NS, "trdrhub-api")
     assert dep["metadata"]["annotations"][REVISION] == "3" and len(state.list("replicasets", NS)[0]) == 2

@@ -54,7 +54,7 @@ def test_server_rate_limits_per_routing_key():
         key, other = server.add_routing_key(), server.add_routing_key()
         event = {"event_action": "resolve", "dedup_key": "INC-R"}
         codes = [requests.post(server.url + "/v2/enqueue", json=dict(event, routing_key=key), timeout=5).status_code
-                 for _ in range(3)]
+                 for dummy in range(3)]
         assert codes == [202, 202, 429]
         assert requests.post(server.url + "/v2/enqueue", json=dict(event, routing_key=other), timeout=5).status_code == 202
 
@@ -63,7 +63,7 @@ def test_server_rate_limits_per_routing_key():
 
 def test_pagerduty_event_lifecycle_and_failures(ansible, pagerduty_server):
     pd, url = pagerduty_server, pagerduty_server.url
-    key, throttled, flaky, busy = (pd.add_routing_key() for _ in range(4))
+    key, throttled, flaky, busy = (pd.add_routing_key() for dummy in range(4))
     unknown = new_routing_key()
     pd.fail_next(throttled, 429, count=1)
     pd.fail_next(flaky, 500, count=1)

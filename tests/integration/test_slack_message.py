@@ -45,7 +45,7 @@ def test_server_rate_limits_with_retry_after():
 
 def test_slack_message_module(ansible, slack_server):
     slack = slack_server
-    hook, throttled, broken, archived = (slack.add_webhook() for _ in range(4))
+    hook, throttled, broken, archived = (slack.add_webhook() for dummy in range(4))
     slack.archive(archived)
     revoked = hook.rsplit("/", 1)[0] + "/revokedtoken0123456789ab"
     slack.fail_next(throttled, 429, count=1, retry_after=1)

@@ -202,7 +202,7 @@ def test_rate_limit_window_alternates_420_and_429(statuspage_server, page):
     sp = statuspage_server
     key = sp.add_key(rate_limit=1, window=30)
     url = f"{sp.url}/pages/{page.id}/incidents/unresolved"
-    answers = [requests.get(url, headers={"Authorization": f"OAuth {key}"}, timeout=5) for _ in range(3)]
+    answers = [requests.get(url, headers={"Authorization": f"OAuth {key}"}, timeout=5) for dummy in range(3)]
     assert [a.status_code for a in answers] == [200, 429, 420]
     assert 1 <= int(answers[1].headers["Retry-After"]) <= 30 and "Retry-After" not in answers[2].headers
     assert requests.get(url, timeout=5).json() == {"error": "Could not authenticate"}

@@ -43,7 +43,7 @@ def invalid(*errors: str) -> Answer:
 
 
 def new_routing_key() -> str:
-    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(32))
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for dummy in range(32))
 
 
 def validate(event) -> List[str]:
@@ -141,7 +141,6 @@ class PagerDutyServer(InProcessHTTPServer):
             if self.throttled(key, self.rate_limit, self.rate_window):
                 return json_answer(429, THROTTLED)
             return self._apply(event)
-
 
     def _apply(self, event: dict) -> Answer:
         key, action = event["routing_key"], event["event_action"]

@@ -30,7 +30,7 @@ _PATH = re.compile(r"^/services/(?P<team>T[A-Z0-9]+)/(?P<hook>B[A-Z0-9]+)/(?P<to
 
 
 def _rand(alphabet: str, size: int) -> str:
-    return "".join(secrets.choice(alphabet) for _ in range(size))
+    return "".join(secrets.choice(alphabet) for dummy in range(size))
 
 
 class SlackServer(InProcessHTTPServer):

@@ -57,7 +57,7 @@ def now_text() -> str:
 
 def new_id() -> str:
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-    return "".join(secrets.choice(alphabet) for _ in range(12))
+    return "".join(secrets.choice(alphabet) for dummy in range(12))
 
 
 @dataclass

@@ -169,7 +169,7 @@ def test_gate_times_out_as_a_denial(tmp_path):
     g = gate(tmp_path, clock)
     result = g.run()
     assert result['status'] == 'expired' and result['failed'] and not result['approved']
-    assert [k for k, _ in g.record.entries] == ['request', 'outcome']
+    assert [entry[0] for entry in g.record.entries] == ['request', 'outcome']
 
 
 def test_gate_automatic_and_auto_mode(tmp_path):
@@ -191,7 +191,7 @@ def test_prompt_refuses_the_requester_and_repeats(tmp_path):
     g = gate(tmp_path, Clock(), ask=lambda text: next(answers), mode='prompt', action='rotate_secrets')
     result = g.run()
     assert result['approved'] and result['approvers'] == ['bob', 'carol']
-    assert [k for k, _ in g.record.entries] == ['request', 'vote', 'vote', 'outcome']
+    assert [entry[0] for entry in g.record.entries] == ['request', 'vote', 'vote', 'outcome']
 
 
 def test_preapproved_needs_the_workflow(tmp_path):

@@ -93,7 +93,7 @@ def test_verifier_is_salted_and_recognises_its_password():
     (['digits'], set('0123456789')),
 ])
 def test_generate_follows_the_policy(classes, allowed):
-    values = {generate(24, classes) for _ in range(20)}
+    values = {generate(24, classes) for dummy in range(20)}
     assert len(values) == 20
     for value in values:
         assert len(value) == 24 and set(value) <= allowed

@@ -231,8 +231,8 @@ def test_wait_times_out_and_stalls_fail():
     slow = deployment(generation=4, observed=4, updated=1, current=4)
     runner = run_mod.Rollout(FakeClient([deployment(), slow]), NS, 'trdrhub-api', clock=lambda: clock['now'],
                              sleep=lambda s: clock.__setitem__('now', clock['now'] + s))
-    with pytest.raises(run_mod.RolloutFailed, match=r'^Timed out after 3s waiting for the rollout of Deployment trdrhub-api in '
-                                                   r'trdrhub-system: rollout in progress: 1 out of 3'):
+    expected = r'^Timed out after 3s waiting for the rollout of Deployment trdrhub-api in trdrhub-system: rollout in progress: 1 out of 3'
+    with pytest.raises(run_mod.RolloutFailed, match=expected):
         runner.run({'action': 'restart', 'wait': True, 'timeout': 3})
     stalled = deployment(generation=4, observed=4, updated=1, conditions=STALLED)
     with pytest.raises(run_mod.RolloutFailed) as err:
