@@ -1,0 +1,128 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
+    make_entry,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._pir import (
+    PirError,
+    build_review,
+    build_timeline,
+    human,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._pir_render import (
+    md,
+    render,
+)
+
+EVIL = '<img src=x onerror=alert(1)> | [link](javascript:x)'
+
+
+def rec(**kw):
+    base = {'incident_id': 'INC-9', 'state': 'open', 'status': 'investigating', 'title': 'Queue stuck', 'priority': 'P2',
+            'detected_at': '2025-01-15T10:00:00Z', 'opened_at': '2025-01-15T10:05:00Z',
+            'response_deadline': '2025-01-15T11:00:00Z', 'impact': ['internal'], 'acknowledged': False}
+    base.update(kw)
+    return base
+
+
+def ledger(*specs):
+    entries, prev = [], None
+    for seq, (clock, fields) in enumerate(specs, start=1):
+        entry = make_entry('INC-9', seq, prev, fields, ts=f'2025-01-15T{clock}.000000+00:00')
+        prev = entry['hash']
+        entries.append(entry)
+    return entries
+
+
+def incident(action, record, changes=None, **data):
+    return {'event': 'incident', 'data': {'action': action, 'actions': [action], 'changes': changes or {}, 'record': record, **data}}
+
+
+def test_timeline_collapses_and_keeps_what_matters():
+    entries = ledger(
+        ('10:05:00', {'event': 'playbook_start', 'data': {'run': 'a', 'playbook': 'triage.yml'}}),
+        ('10:05:01', {'event': 'task', 'module': 'trdrhub.incident.incident', 'changed': True, 'failed': False,
+                      'task': 'open', 'data': {'run': 'a', 'status': 'changed'}}),
+        ('10:05:02', incident('open', rec())),
+        ('10:06:00', {'event': 'task', 'task': 'probe', 'changed': False, 'failed': False, 'data': {'run': 'a', 'status': 'ok'}}),
+        ('10:07:00', {'event': 'playbook_start', 'data': {'run': 'b', 'check_mode': True}}),
+        ('10:07:01', {'event': 'task', 'task': 'x', 'changed': True, 'data': {'run': 'b', 'check_mode': True}}),
+        ('10:08:00', {'event': 'communication', 'data': {'run': 'c', 'channel': 'slack', 'kind': 'initial'}}),
+        ('10:08:01', {'event': 'communication', 'data': {'run': 'c', 'channel': 'pagerduty', 'kind': 'initial', 'action': 'trigger'}}),
+        ('10:09:00', {'event': 'task', 'task': 'restart', 'host': 'h', 'failed': True, 'data': {'run': 'c', 'msg': 'boom', 'ignored': True}}),
+        ('10:10:00', {'event': 'task', 'task': 'write', 'changed': True, 'data': {'run': 'd', 'role': 'trdrhub.incident.pir'}}),
+        ('10:10:00', {'event': 'playbook_start', 'data': {'run': 'd'}}),
+    )
+    rows = build_timeline(entries)
+    assert [r['action'] for r in rows] == [
+        'Ran triage.yml (2 tasks, 1 changed, 0 failed)',
+        'Incident opened: Queue stuck (P2)',
+        'Communication (initial): slack, pagerduty trigger',
+        'FAILED (ignored): restart on h: boom',
+    ]
+    assert rows[2]['seq'] == [7, 8] and rows[3]['category'] == 'failure'
+
+
+@pytest.mark.parametrize('ack, verdict, text', [
+    ('10:40:00', 'met', 'within the P2 target'),
+    ('11:20:00', 'missed', '20 min after the P2 deadline'),
+])
+def test_compliance(ack, verdict, text):
+    acked = rec(acknowledged=True, acknowledged_at=f'2025-01-15T{ack}Z')
+    resolved = dict(acked, state='resolved', status='resolved', resolved_at='2025-01-15T12:30:00Z', duration_seconds=9000)
+    entries = ledger(('10:05:00', incident('open', rec())), (ack, incident('acknowledge', acked)),
+                     ('12:30:00', incident('resolve', resolved)))
+    review = build_review(entries, 'INC-9', now='2025-01-15T13:00:00Z')
+    comp = review['compliance']
+    assert comp['verdict'] == verdict and text in comp['text']
+    assert comp['target_minutes'] == 60 and comp['time_to_resolve_seconds'] == 9000
+    assert (review['went_well'] if verdict == 'met' else review['could_improve'])[0].startswith('Response')
+
+
+def test_no_response_before_the_deadline_is_missed_or_pending():
+    entries = ledger(('10:05:00', incident('open', rec())))
+    assert build_review(entries, 'INC-9', now='2025-01-15T12:00:00Z')['compliance']['verdict'] == 'missed'
+    assert build_review(entries, 'INC-9', now='2025-01-15T10:30:00Z')['compliance']['verdict'] == 'pending'
+
+
+def test_human_durations():
+    assert [human(s) for s in (None, 35, 2560, 4320, 90000)] == ['n/a', '35 s', '42 min', '1 h 12 min', '1 d 1 h']
+
+
+def test_render_escapes_everything_and_svg_is_xml():
+    entries = ledger(('10:05:00', incident('open', rec(title=EVIL), note=EVIL)),
+                     ('10:06:00', {'event': 'note', 'actor': EVIL, 'data': {'message': EVIL}}))
+    verification = {'is_valid': True, 'total_entries': 2, 'violation_count': 0, 'verified_at': 'now',
+                    'chains': {'INC-9': {'head': {'sequence_number': 2, 'entry_hash': entries[-1]['hash']}}}}
+    out = render(build_review(entries, 'INC-9', verification=verification, content={'root_cause': EVIL},
+                              now='2025-01-15T10:30:00Z'))
+    for text in out.values():
+        assert '<img' not in text
+    assert ' [link](javascript' not in out['markdown'] and '&lt;img src=x onerror=alert(1)&gt; \\| \\[link\\]' in out['markdown']
+    assert '&lt;img src=x onerror=alert(1)&gt;' in out['html']
+    root = ET.fromstring(out['svg'])
+    assert len(root.findall('{http://www.w3.org/2000/svg}circle')) == 2
+    assert 'VALID - 2 entries, head seq 2' in out['markdown']
+
+
+def test_invalid_ledger_is_marked():
+    entries = ledger(('10:05:00', incident('open', rec())))
+    review = build_review(entries, 'INC-9', verification={'is_valid': False, 'total_entries': 1, 'violation_count': 1,
+                                                          'violations': [{'message': 'entry 1 hash mismatch'}]})
+    out = render(review)
+    assert 'INVALID - 1 violation(s)' in out['markdown'] and '> - entry 1 hash mismatch' in out['markdown']
+    assert 'class="invalid"' in out['html']
+
+
+def test_errors():
+    with pytest.raises(PirError, match='no entries'):
+        build_review([], 'INC-9')
+    with pytest.raises(PirError, match='no incident record'):
+        build_review(ledger(('10:00:00', {'event': 'note', 'data': {}})), 'INC-9')
+    assert md('a|b') == 'a\\|b'
