@@ -12,6 +12,7 @@ is restarted by a command (for example ``docker compose restart api``).
 
 from __future__ import annotations
 
+import time
 import typing as t
 import urllib.error
 
@@ -45,17 +46,28 @@ class KubeRestarter:
 
     def restart(self) -> list[str]:
         params = {'action': 'restart', 'wait': False, 'timeout': self.timeout, 'incident_id': None}
+        sleep = self.rollout_kw.get('sleep', time.sleep)
         rollouts = []
         try:
             for name in self.deployments:
                 rollout = Rollout(self.client, self.namespace, name, **self.rollout_kw)
-                after = rollout.apply(params)[1]
-                rollouts.append((rollout, int((after.get('metadata') or {}).get('generation') or 0)))
+                before, after = rollout.apply(params)[:2]
+                if _generation(after) <= _generation(before):
+                    # restartedAt has a resolution of one second: a restart in the same second as the
+                    # previous one (the rollback right after a rotation's restart) changes nothing and
+                    # would roll no pod. The next second's value does.
+                    sleep(1.05 - time.time() % 1)
+                    after = rollout.apply(params)[1]
+                rollouts.append((rollout, _generation(after)))
             for rollout, generation in rollouts:
                 rollout.wait(generation, self.timeout)
         except K8sError as exc:
             raise RestartError(str(exc)) from None
         return list(self.deployments)
+
+
+def _generation(dep: t.Mapping[str, t.Any]) -> int:
+    return int((dep.get('metadata') or {}).get('generation') or 0)
 
 
 class CommandRestarter:

@@ -26,6 +26,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
     K8sClient,
+    K8sConflictError,
     K8sNotFoundError,
 )
 
@@ -35,6 +36,7 @@ PENDING_SUFFIX = '.pending'
 PENDING_SECRET_SUFFIX = '-rotation-pending'
 PENDING_KEY = 'pending.json'
 ROTATED_AT = 'trdrhub.incident/rotated-at'
+WRITE_ATTEMPTS = 3
 _ENV_LINE = re.compile(r'^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)(?P<eq>\s*=\s*)(?P<value>.*?)(?P<trail>\s*)$')
 
 
@@ -222,7 +224,7 @@ class FileStore:
 
 
 class SecretsClient(K8sClient):
-    """K8sClient with core/v1 Secrets: get (inherited), create and replace (PUT with resourceVersion)."""
+    """K8sClient with core/v1 Secrets: get (inherited), create, replace (PUT with resourceVersion) and delete."""
 
     RESOURCES = dict(K8sClient.RESOURCES, secrets=('CoreV1Api', 'secret', '/api/v1'))
 
@@ -233,6 +235,14 @@ class SecretsClient(K8sClient):
     def replace(self, namespace: str, name: str, body: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         return self.call(f'PUT /api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}',
                          self._api('CoreV1Api').replace_namespaced_secret, name, namespace, dict(body))
+
+    def delete(self, namespace: str, name: str, resource_version: str | None = None) -> dict[str, t.Any]:
+        """DELETE the Secret; with ``resource_version`` only that version of it (409 when it changed)."""
+        kwargs: dict[str, t.Any] = {}
+        if resource_version:
+            kwargs['body'] = {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'preconditions': {'resourceVersion': resource_version}}
+        return self.call(f'DELETE /api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}',
+                         self._api('CoreV1Api').delete_namespaced_secret, name, namespace, **kwargs)
 
 
 def _b64(text: str) -> str:
@@ -283,8 +293,8 @@ class K8sSecretStore:
     def read(self) -> str:
         return extract(self._stored(self._get()), self.value_format, self.where)
 
-    def write(self, secret: str) -> None:
-        obj = self._get()
+    def _body(self, obj: t.Mapping[str, t.Any], secret: str) -> dict[str, t.Any]:
+        """The Secret as read, with the key replaced, the rotated-at annotation set and the resourceVersion read."""
         body = {key: obj[key] for key in ('apiVersion', 'kind', 'type', 'immutable') if key in obj}
         body.setdefault('apiVersion', 'v1')
         body.setdefault('kind', 'Secret')
@@ -293,7 +303,29 @@ class K8sSecretStore:
         body['metadata'] = {k: meta[k] for k in ('name', 'namespace', 'labels', 'annotations', 'resourceVersion') if k in meta}
         body['data'] = dict(obj.get('data') or {})
         body['data'][self.key] = _b64(embed(self._stored(obj), secret, self.value_format, self.where))
-        self._object = self.client.replace(self.namespace, self.name, body)
+        return body
+
+    def write(self, secret: str) -> None:
+        """PUT the Secret with the resourceVersion read.
+
+        A 409 (someone changed the Secret in between) is retried on a fresh read as long as the
+        key itself still holds what was read first - other keys, labels and annotations that
+        changed are kept; a changed key is never overwritten.
+        """
+        obj = self._get()
+        first = (obj.get('data') or {}).get(self.key)
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                self._object = self.client.replace(self.namespace, self.name, self._body(obj, secret))
+                return
+            except K8sConflictError as exc:
+                if attempt == WRITE_ATTEMPTS:
+                    raise StoreError(f'{exc} - the {self.where} kept changing while it was written ({WRITE_ATTEMPTS} attempts, '
+                                     'each refused); it was not written') from None
+                obj = self._get()
+                if (obj.get('data') or {}).get(self.key) != first:
+                    raise StoreError(f'The {self.where} was changed by someone else while it was being written (409 Conflict); '
+                                     'it was not overwritten') from None
 
     def last_rotated(self) -> datetime.datetime | None:
         meta = (self._object or self._get()).get('metadata') or {}
@@ -337,5 +369,11 @@ class K8sSecretStore:
         self._put_pending({PENDING_KEY: _b64(json.dumps(dict(record), sort_keys=True))})
 
     def clear_pending(self) -> None:
-        if self._pending_object() is not None:
-            self._put_pending({})
+        """Delete the pending Secret (the version read, so a concurrent rewrite of it is never lost)."""
+        obj = self._pending_object()
+        if obj is None:
+            return
+        try:
+            self.client.delete(self.namespace, self.pending_name, (obj.get('metadata') or {}).get('resourceVersion'))
+        except K8sNotFoundError:
+            pass

@@ -4,9 +4,11 @@ No Kubernetes API server can run in the test environment, so this serves the par
 the API the collection uses, with the API server's wire format: discovery
 (``/version``, ``/api``, ``/apis``), ``apps/v1`` Deployments and ReplicaSets and
 ``v1`` Pods (list with ``labelSelector``, get), Deployment writes (``PUT``, ``PATCH``
-as merge, strategic-merge or JSON patch, the ``scale`` subresource) with
-``resourceVersion`` preconditions (409), bearer-token authentication (401), forbidden
-and read-only tokens (403) and ``Status`` objects for every error. A simulated
+as merge, strategic-merge or JSON patch, the ``scale`` subresource), ``v1`` Secrets
+(list, get, create, replace, patch, delete; ``data`` checked as base64, ``stringData``
+folded into ``data``) with ``resourceVersion`` preconditions (409), bearer-token
+authentication (401), forbidden and read-only tokens (403) and ``Status`` objects for
+every error. A simulated
 Deployment controller (``k8scontroller.py``) rolls Deployments out in a background
 thread: new ReplicaSet revisions, pods replaced, status converging.
 
@@ -21,6 +23,7 @@ small:
 
 - a new resource is one ``Resource`` entry in ``RESOURCES`` (Secrets: ``v1``,
   ``secrets``, ``Secret``); routing, discovery, RBAC messages follow from it;
+  kind-specific checks on write go into ``ClusterState.validate``;
 - a new verb or subresource is one entry in ``K8sApiServer.routes`` keyed by
   (method, shape), for example ``("PUT", "object")`` or ``("GET", "scale")``,
   whose handler gets a ``Call`` and changes ``ClusterState`` under its lock. The
@@ -33,6 +36,8 @@ small:
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import datetime
 import hashlib
@@ -82,7 +87,9 @@ RESOURCES: Dict[str, Resource] = {r.plural: r for r in (
     Resource("apps/v1", "deployments", "Deployment", ("get", "list", "update", "patch"), ("scale",)),
     Resource("apps/v1", "replicasets", "ReplicaSet"),
     Resource("v1", "pods", "Pod"),
+    Resource("v1", "secrets", "Secret", ("get", "list", "create", "update", "patch", "delete")),
 )}
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
 def timestamp(when: datetime.datetime) -> str:
@@ -212,8 +219,7 @@ class ClusterState:
                 raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {what} "{name}": the object has been '
                                                 "modified; please apply your changes to the latest version and try again",
                                {"name": name, "group": res.group, "kind": res.plural})
-            if plural == "deployments":
-                _validate_deployment(new, name)
+            self.validate(plural, new, name, old)
             for key in ("uid", "creationTimestamp", "ownerReferences"):
                 if key in old["metadata"]:
                     meta[key] = copy.deepcopy(old["metadata"][key])
@@ -263,12 +269,78 @@ class ClusterState:
         with self.lock:
             return self.objects[plural].pop((namespace, name), None)
 
+    def validate(self, plural: str, obj: dict, name: str, old: Optional[dict] = None) -> None:
+        """Kind-specific checks (and normalisation) of an object about to be created or replaced: 400/422 as ``ApiError``."""
+        if plural == "deployments":
+            _validate_deployment(obj, name)
+        elif plural == "secrets":
+            _normalize_secret(obj, name, old)
+
+    def create(self, plural: str, namespace: str, obj: Any) -> dict:
+        """POST to a collection: 409 AlreadyExists for a taken name; uid, creationTimestamp, resourceVersion assigned."""
+        res = RESOURCES[plural]
+        what = f"{res.plural}.{res.group}" if res.group else res.plural
+        if not isinstance(obj, dict) or not isinstance(obj.get("metadata", {}), dict):
+            raise ApiError(400, "BadRequest", f"the body of the request was in an unknown format for {res.kind}")
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        name = meta.get("name")
+        if not name:
+            raise ApiError(422, "Invalid", f"{res.kind} \"\" is invalid: metadata.name: Required value: name or generateName is required",
+                           {"group": res.group, "kind": res.kind})
+        if meta.get("namespace") not in (None, namespace):
+            raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+        if meta.get("resourceVersion"):
+            raise ApiError(422, "Invalid", f'{res.kind} "{name}" is invalid: metadata.resourceVersion: Invalid value: '
+                                           f'"{meta["resourceVersion"]}": must be empty on create', {"name": name, "kind": res.kind})
+        for key in ("uid", "creationTimestamp", "generation"):
+            meta.pop(key, None)
+        meta["namespace"] = namespace
+        with self.lock:
+            if (namespace, name) in self.objects[plural]:
+                raise ApiError(409, "AlreadyExists", f'{what} "{name}" already exists', {"name": name, "group": res.group, "kind": res.plural})
+            self.validate(plural, obj, name)
+            return self.put(plural, obj)
+
+    def remove(self, plural: str, namespace: str, name: str, preconditions: Optional[dict] = None) -> dict:
+        """DELETE: 404 if absent, 409 when ``preconditions`` (uid, resourceVersion) do not match; the deleted object."""
+        res = RESOURCES[plural]
+        what = f"{res.plural}.{res.group}" if res.group else res.plural
+        with self.lock:
+            old = self.objects[plural].get((namespace, name))
+            if old is None:
+                raise ApiError(404, "NotFound", f'{what} "{name}" not found', {"name": name, "group": res.group, "kind": res.plural})
+            for field in ("uid", "resourceVersion"):
+                wanted = (preconditions or {}).get(field)
+                if wanted and wanted != old["metadata"].get(field):
+                    raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {what} "{name}": Precondition failed: '
+                                                    f"{field.capitalize() if field == 'uid' else 'ResourceVersion'} in precondition: "
+                                                    f"{wanted}, {field.capitalize() if field == 'uid' else 'ResourceVersion'} in object "
+                                                    f"meta: {old['metadata'].get(field)}",
+                                   {"name": name, "group": res.group, "kind": res.plural})
+            self.resource_version += 1
+            return copy.deepcopy(self.objects[plural].pop((namespace, name)))
+
     def owned(self, plural: str, owner: dict) -> List[dict]:
         uid = owner["metadata"]["uid"]
         items, _rv = self.list(plural, owner["metadata"]["namespace"])
         return [o for o in items if any(ref.get("uid") == uid for ref in o["metadata"].get("ownerReferences") or [])]
 
     # -- seeding helpers -----------------------------------------------------
+    def add_secret(self, name: str, data: Dict[str, str], namespace: str = NAMESPACE, secret_type: str = "Opaque",
+                   labels: Optional[Dict[str, str]] = None, annotations: Optional[Dict[str, str]] = None) -> dict:
+        """A Secret with ``data`` given as plain text (stored base64-encoded, as the API server keeps it)."""
+        meta: Dict[str, Any] = {"name": name, "namespace": namespace}
+        if labels:
+            meta["labels"] = dict(labels)
+        if annotations:
+            meta["annotations"] = dict(annotations)
+        secret = {"metadata": meta, "type": secret_type,
+                  "data": {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}}
+        with self.lock:
+            self.delete("secrets", namespace, name)
+            return self.create("secrets", namespace, secret)
+
     def add_deployment(self, name: str, namespace: str = NAMESPACE, replicas: int = 3,
                        revisions: Optional[List[Dict[str, str]]] = None, ready: Optional[int] = None,
                        change_causes: Optional[List[Optional[str]]] = None, labels: Optional[Dict[str, str]] = None,
@@ -492,6 +564,45 @@ def _validate_deployment(dep: dict, name: str) -> None:
                        {"name": name, "group": "apps", "kind": "Deployment"})
 
 
+def _normalize_secret(secret: dict, name: str, old: Optional[dict] = None) -> None:
+    """As the API server stores a Secret: ``stringData`` folded into ``data`` (base64), every ``data`` value valid base64.
+
+    Invalid base64 cannot be decoded into the Secret at all (400); a bad key, a changed ``type`` or a
+    change of an immutable Secret is invalid (422).
+    """
+    data = secret.get("data")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ApiError(400, "BadRequest", 'Secret in version "v1" cannot be handled as a Secret: data: expected a map')
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise ApiError(400, "BadRequest", f'Secret in version "v1" cannot be handled as a Secret: data[{key}]: '
+                                              "expected a base64 string")
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "BadRequest", 'Secret in version "v1" cannot be handled as a Secret: illegal base64 data '
+                                              f"in data[{key}]") from None
+    string_data = secret.pop("stringData", None) or {}
+    if not isinstance(string_data, dict) or any(not isinstance(v, str) for v in string_data.values()):
+        raise ApiError(400, "BadRequest", 'Secret in version "v1" cannot be handled as a Secret: stringData: expected a map of strings')
+    data = dict(data, **{key: base64.b64encode(value.encode()).decode() for key, value in string_data.items()})
+    problems = [f"data[{key}]: Invalid value: {key!r}: a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
+                for key in data if not SECRET_KEY.match(key)]
+    secret.setdefault("type", (old or {}).get("type") or "Opaque")
+    if old is not None and secret["type"] != old.get("type", "Opaque"):
+        problems.append("type: Invalid value: field is immutable")
+    if old is not None and old.get("immutable") and (data != (old.get("data") or {}) or not secret.get("immutable")):
+        problems.append("data: Forbidden: field is immutable when `immutable` is set")
+    if problems:
+        raise ApiError(422, "Invalid", f'Secret "{name}" is invalid: {"; ".join(problems)}', {"name": name, "kind": "Secret"})
+    if data:
+        secret["data"] = data
+    else:
+        secret.pop("data", None)
+
+
 def _owner(obj: dict) -> dict:
     return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": obj["metadata"]["name"],
             "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
@@ -552,6 +663,7 @@ class Call:
 
 
 _WRITE_PARAMS = {"pretty", "dryRun", "fieldManager", "fieldValidation"}
+_DELETE_PARAMS = {"gracePeriodSeconds", "propagationPolicy", "orphanDependents"}
 _LIST_PARAMS = {"labelSelector", "pretty", "timeoutSeconds", "resourceVersion", "resourceVersionMatch", "allowWatchBookmarks"}
 
 
@@ -576,6 +688,7 @@ class K8sApiServer:
         self.forbidden_token: Optional[str] = next(iter(self.forbidden_tokens), None)
         self.read_only_tokens = dict(read_only_tokens or {})
         self.requests: List[Tuple[str, str, str]] = []  # (method, path with query, user or "-")
+        self.request_bodies: List[Tuple[str, str, str]] = []  # (method, path with query, body) of requests with a body
         self.workdir = Path(tempfile.mkdtemp(prefix="trdrhub-k8sapi-"))
         self.ca_path: Optional[Path] = None
         self.routes: Dict[Tuple[str, str], Callable[[Call], dict]] = {
@@ -583,6 +696,8 @@ class K8sApiServer:
             ("GET", "object"): self._get,
             ("PUT", "object"): self._replace,
             ("PATCH", "object"): self._patch,
+            ("POST", "collection"): self._create,
+            ("DELETE", "object"): self._delete,
             ("GET", "scale"): self._get_scale,
             ("PUT", "scale"): self._replace_scale,
             ("PATCH", "scale"): self._patch_scale,
@@ -659,6 +774,8 @@ class K8sApiServer:
         path, query = parts.path.rstrip("/") or "/", parse_qs(parts.query, keep_blank_values=True)
         user, forbidden = self._authenticate(headers.get("Authorization"))
         self.requests.append((method, raw_path, user or "-"))
+        if body:
+            self.request_bodies.append((method, raw_path, body.decode("utf-8", "replace")))
         read_only = user is not None and self._token(headers.get("Authorization")) in self.read_only_tokens
         try:
             if user is None:
@@ -677,11 +794,11 @@ class K8sApiServer:
             if forbidden or (read_only and verb not in ("get", "list")):
                 raise self._forbidden(user, verb, res, namespace, name, subresource)
             handler = self.routes.get((method, shape))
-            if handler is None or (shape == "object" and verb not in res.verbs):
+            if handler is None or (shape in ("object", "collection") and verb not in res.verbs):
                 raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource "
                                                         f"({method} {res.plural})")
             call = Call(method, namespace, res, name, query, user=user)
-            if method in ("PUT", "PATCH", "POST"):
+            if method in ("PUT", "PATCH", "POST", "DELETE"):
                 call.content_type = headers.get("Content-Type")
                 try:
                     call.body = json.loads(body or b"null")
@@ -800,6 +917,24 @@ class K8sApiServer:
     def _patch(self, call: Call) -> dict:
         self._write_params(call)
         return self.state.patch(call.res.plural, call.namespace or "", call.name or "", call.content_type, call.body)
+
+    def _create(self, call: Call) -> dict:
+        self._write_params(call)
+        if call.namespace is None:
+            raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource (POST {call.res.plural})")
+        if not isinstance(call.body, dict) or call.body.get("kind") not in (None, call.res.kind):
+            raise ApiError(400, "BadRequest", f"the body of the request must be a {call.res.kind}")
+        return self.state.create(call.res.plural, call.namespace, call.body)
+
+    def _delete(self, call: Call) -> dict:
+        unsupported = sorted(set(call.query) - _WRITE_PARAMS - _DELETE_PARAMS)
+        if unsupported or "dryRun" in call.query:
+            raise ApiError(400, "BadRequest", f"the Kubernetes API double does not support {', '.join(unsupported or ['dryRun'])}")
+        options = call.body if isinstance(call.body, dict) else {}
+        gone = self.state.remove(call.res.plural, call.namespace or "", call.name or "", options.get("preconditions"))
+        # Objects without finalizers are gone at once: the API server answers with a success Status.
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": {"name": call.name, "group": call.res.group, "kind": call.res.plural, "uid": gone["metadata"]["uid"]}}
 
     def _get_scale(self, call: Call) -> dict:
         return _scale_of(self._get(call))

@@ -17,7 +17,10 @@ import typing as t
 import pytest
 from ansible_collections.trdrhub.incident.plugins.module_utils import _rotate_stores
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import PgInputError
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import K8sNotFoundError
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
+    K8sConflictError,
+    K8sNotFoundError,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._rotate import (
     RotationError,
     Rotator,
@@ -222,6 +225,8 @@ class FakeSecrets:
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, t.Any]] = {}
         self.calls: list[tuple[str, str]] = []
+        # name -> changes made by "someone else" just before each of our next PUTs of it
+        self.interfere: dict[str, list[t.Callable[[dict[str, t.Any]], None]]] = {}
 
     def get(self, resource: str, namespace: str, name: str) -> dict[str, t.Any]:
         self.calls.append(('GET', name))
@@ -236,10 +241,24 @@ class FakeSecrets:
 
     def replace(self, namespace: str, name: str, body: dict[str, t.Any]) -> dict[str, t.Any]:
         self.calls.append(('PUT', name))
-        assert body['metadata']['resourceVersion'] == self.objects[name]['metadata']['resourceVersion']
+        for change in self.interfere.get(name, [])[:1]:
+            self.interfere[name].pop(0)
+            change(self.objects[name])
+            meta = self.objects[name]['metadata']
+            meta['resourceVersion'] = str(int(meta['resourceVersion']) + 1)
+        if body['metadata']['resourceVersion'] != self.objects[name]['metadata']['resourceVersion']:
+            raise K8sConflictError(f'Conflict: secrets "{name}": the object has been modified')
         version = str(int(body['metadata']['resourceVersion']) + 1)
         self.objects[name] = dict(body, metadata=dict(body['metadata'], resourceVersion=version))
         return self.objects[name]
+
+    def delete(self, namespace: str, name: str, resource_version: str | None = None) -> dict[str, t.Any]:
+        self.calls.append(('DELETE', name))
+        if name not in self.objects:
+            raise K8sNotFoundError(f'Not found: secrets "{name}" not found')
+        assert resource_version in (None, self.objects[name]['metadata']['resourceVersion'])
+        del self.objects[name]
+        return {'kind': 'Status', 'status': 'Success'}
 
 
 def b64(text: str) -> str:
@@ -268,7 +287,42 @@ def test_k8s_secret_store_pending_slot_is_a_separate_secret():
     assert ('POST', 'trdrhub-db-rotation-pending') in client.calls
     assert store.read_pending() == {'old': 'a', 'new': 'b'}
     store.clear_pending()
-    assert store.read_pending() is None and client.objects['trdrhub-db-rotation-pending']['data'] == {}
+    assert store.read_pending() is None and 'trdrhub-db-rotation-pending' not in client.objects
+    assert client.calls[-2:] == [('DELETE', 'trdrhub-db-rotation-pending'), ('GET', 'trdrhub-db-rotation-pending')]
+    store.clear_pending()   # nothing pending: nothing deleted
+    assert client.calls[-1] == ('GET', 'trdrhub-db-rotation-pending')
+
+
+def _seeded_store() -> tuple[FakeSecrets, K8sSecretStore]:
+    client = FakeSecrets()
+    client.objects['trdrhub-db'] = {'apiVersion': 'v1', 'kind': 'Secret', 'type': 'Opaque',
+                                    'metadata': {'name': 'trdrhub-db', 'namespace': 'ns', 'resourceVersion': '7'},
+                                    'data': {'DATABASE_PASSWORD': b64('old-pw')}}
+    return client, K8sSecretStore(client, 'ns', 'trdrhub-db', 'DATABASE_PASSWORD')
+
+
+def test_k8s_secret_store_retries_a_conflict_and_keeps_the_other_change():
+    client, store = _seeded_store()
+    client.interfere['trdrhub-db'] = [lambda obj: obj['data'].update(OTHER=b64('theirs'))]
+    store.write('NEW')
+    assert client.objects['trdrhub-db']['data'] == {'DATABASE_PASSWORD': b64('NEW'), 'OTHER': b64('theirs')}
+    assert [c for c in client.calls if c[0] == 'PUT'] == [('PUT', 'trdrhub-db')] * 2
+
+
+def test_k8s_secret_store_never_overwrites_a_concurrent_change_of_its_key():
+    client, store = _seeded_store()
+    client.interfere['trdrhub-db'] = [lambda obj: obj['data'].update(DATABASE_PASSWORD=b64('theirs'))]
+    with pytest.raises(StoreError, match=r'key DATABASE_PASSWORD was changed by someone else .*it was not overwritten'):
+        store.write('NEW')
+    assert client.objects['trdrhub-db']['data'] == {'DATABASE_PASSWORD': b64('theirs')}
+
+
+def test_k8s_secret_store_gives_up_after_repeated_conflicts():
+    client, store = _seeded_store()
+    client.interfere['trdrhub-db'] = [lambda obj: obj.setdefault('metadata', {}).update(labels={'n': '1'})] * 5
+    with pytest.raises(StoreError, match=r'kept changing while it was written \(3 attempts, each refused\); it was not written'):
+        store.write('NEW')
+    assert client.objects['trdrhub-db']['data'] == {'DATABASE_PASSWORD': b64('old-pw')}
 
 
 def test_k8s_secret_store_missing_key():
@@ -455,6 +509,24 @@ def test_kube_restarter_sets_restarted_at_and_waits():
     assert [name for name, _body in client.patches] == ['trdrhub-api', 'trdrhub-worker']
     annotations = client.patches[0][1]['spec']['template']['metadata']['annotations']
     assert 'kubectl.kubernetes.io/restartedAt' in annotations
+
+
+def test_kube_restarter_restarts_again_in_the_next_second_when_the_template_did_not_change():
+    from ansible_collections.trdrhub.incident.plugins.module_utils._rotate_restart import KubeRestarter
+
+    class SameSecond(FakeDeployments):
+        """The first patch lands in the same second as an earlier restart: the template, so the generation, stays."""
+
+        def patch(self, resource, namespace, name, body, patch_type='strategic', subresource=''):
+            if not self.patches:
+                self.patches.append((name, body))
+                return json.loads(json.dumps(self._dep(name)))
+            return super().patch(resource, namespace, name, body, patch_type, subresource)
+
+    client, slept = SameSecond(), []
+    assert KubeRestarter(client, 'ns', ['trdrhub-api'], 5, sleep=slept.append).restart() == ['trdrhub-api']
+    assert len(client.patches) == 2 and len(slept) == 1 and 0 < slept[0] <= 1.05
+    assert client.deps['trdrhub-api']['metadata']['generation'] == 2
 
 
 def test_kube_restarter_times_out_as_a_restart_error():
