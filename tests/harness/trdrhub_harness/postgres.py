@@ -11,6 +11,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+from pathlib import Path
 from typing import Optional
 
 import psycopg2
@@ -93,6 +94,7 @@ class PostgresServer(ServiceProcess):
         server.password = env.get("TRDRHUB_PG_PASSWORD") or None
         server.bindir = env.get("TRDRHUB_PG_BINDIR", "")
         server.os_user = None
+        server.log_path = Path(env["TRDRHUB_PG_LOG"]) if env.get("TRDRHUB_PG_LOG") else None
         return server
 
     def _probe(self) -> bool:
@@ -133,6 +135,7 @@ class PostgresServer(ServiceProcess):
             "TRDRHUB_PG_USER": self.superuser,
             "TRDRHUB_PG_PASSWORD": self.password,
             "TRDRHUB_PG_BINDIR": self.bindir,
+            "TRDRHUB_PG_LOG": str(self.log_path) if self.log_path else "",
         }
 
     # SIGINT is PostgreSQL's "fast" shutdown: client sessions are aborted at once.
