@@ -125,8 +125,8 @@ def _own_runs(entries: list[dict[str, t.Any]]) -> set[str]:
 
 def _excluded(entry: dict[str, t.Any], own: set[str]) -> bool:
     data = entry.get('data') if isinstance(entry.get('data'), dict) else {}
-    return data.get('role') in OWN_ROLES or (entry.get('event') in ('playbook_start', 'playbook_end', 'task')
-                                              and data.get('run') in own)
+    own_run = entry.get('event') in ('playbook_start', 'playbook_end', 'task') and data.get('run') in own
+    return data.get('role') in OWN_ROLES or own_run
 
 
 def build_timeline(entries: t.Any) -> list[dict[str, t.Any]]:
@@ -171,8 +171,8 @@ def build_timeline(entries: t.Any) -> list[dict[str, t.Any]]:
                 continue
             if entry.get('failed'):
                 why = f": {data.get('msg')}" if data.get('msg') else ''
-                row.update(category='failure', action=f"FAILED{' (ignored)' if data.get('ignored') else ''}: "
-                                                     f"{entry.get('task')} on {entry.get('host')}{why}")
+                ignored = ' (ignored)' if data.get('ignored') else ''
+                row.update(category='failure', action=f"FAILED{ignored}: {entry.get('task')} on {entry.get('host')}{why}")
             elif entry.get('changed'):
                 row.update(category='change', action=f"Changed: {entry.get('task')} on {entry.get('host')}")
             else:
