@@ -54,13 +54,7 @@ class ActionModule(LedgerRecordAction):
         del tmp
         spec = dict(POSTGRES_COMMON_ARGS, **LEDGER_BACKEND_ARGS, **INCIDENT_ARGS)
         dummy, params = self.validate_argument_spec(argument_spec=spec, mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
-        # Unless the task says otherwise, read and write where the callback writes.
-        env, settings = dict(os.environ), callback_settings()
-        for option, key in _CALLBACK_OPTIONS.items():
-            if settings.get(option) not in (None, ''):
-                env[ENV[key]] = str(settings[option])
-        context = {'host': task_vars.get('inventory_hostname'), 'play': task_vars.get('ansible_play_name'),
-                   'task': self._task.name or None}
+        env, context = self._ledger_env(), self._context(task_vars)
         secrets = self._secrets(task_vars)
         try:
             result.update(manage_incident(params, check_mode=bool(self._task.check_mode), want_diff=bool(self._task.diff),
@@ -73,3 +67,17 @@ class ActionModule(LedgerRecordAction):
                  for key, value in params.items()}
         result['invocation'] = {'module_args': redact_params(shown, Redactor(secrets))}
         return result
+
+    @staticmethod
+    def _ledger_env() -> dict[str, str]:
+        """The environment with the callback's ledger settings: unless the task says otherwise, read and write where the callback writes."""
+        env, settings = dict(os.environ), callback_settings()
+        for option, key in _CALLBACK_OPTIONS.items():
+            if settings.get(option) not in (None, ''):
+                env[ENV[key]] = str(settings[option])
+        return env
+
+    def _context(self, task_vars: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """Where an entry comes from: host, play and task."""
+        return {'host': task_vars.get('inventory_hostname'), 'play': task_vars.get('ansible_play_name'),
+                'task': self._task.name or None}

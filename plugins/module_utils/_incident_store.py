@@ -155,6 +155,12 @@ def _append_table(ledger: t.Any, incident_id: str, decide: t.Callable[[list[t.An
             client.conn.autocommit = True
 
 
+def append_decided(ledger: t.Any, incident_id: str, decide: t.Callable[[list[t.Any]], t.Any]) -> t.Any:
+    """Decide again on the entries read under the ledger's lock and append what the decision asks (at most one entry)."""
+    append = _append_file if ledger.backend == 'file' else _append_table
+    return append(ledger, incident_id, decide)
+
+
 # -- the task --------------------------------------------------------------------------------------
 class Outcome:
     """One decision: the record before and after, the changes, and the ledger fields to append (or None)."""
@@ -208,8 +214,7 @@ def manage_incident(params: t.Mapping[str, t.Any], *, check_mode: bool = False, 
     with open_ledger(params, base_dir, env) as ledger:
         outcome = decide(read_entries(ledger, incident_id))
         if outcome.fields is not None and not check_mode:
-            append = _append_file if ledger.backend == 'file' else _append_table
-            outcome = append(ledger, incident_id, decide)
+            outcome = append_decided(ledger, incident_id, decide)
         location, backend = ledger.location(incident_id), ledger.backend
     result: dict[str, t.Any] = {
         'changed': bool(outcome.changes), 'incident': outcome.after, 'changes': outcome.changes,
