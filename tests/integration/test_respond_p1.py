@@ -1,0 +1,335 @@
+"""The response procedures (playbooks/respond_p1.yml, respond_p2.yml, respond.yml) end to end against the harness services.
+
+A P1 database incident: a firing P1 alert in Alertmanager, runaway sessions in PostgreSQL, a Redis queue,
+a TRDR Hub health server and the Slack, PagerDuty, Statuspage and SMTP contract servers. respond_p1.yml runs
+from the alert to the post-incident review; its contain_db approval gate (store mode) is answered by a second
+process (playbooks/approve.yml) while it polls. respond.yml on a P3 alert follows the P3 procedure (no
+containment unless asked), check mode of respond_p1.yml changes nothing, and respond_p2.yml contains an
+application incident (Kubernetes API double) after its approval gate and recovers it. verify.yml alone fails
+on an application that is not ready and reports the checks it could not run as skipped.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import time
+import uuid
+
+import pytest
+import redis
+import requests
+from _itest_ansible import REPO_ROOT
+from _itest_http import StubServer, TrdrHubHealth, expire_all, live_silences
+from _itest_k8s import CLEAN_ENV, DoubleTarget
+from _itest_ledger import check_chain, read_file_ledger
+from trdrhub_harness.workload import INCIDENT, MUST_SURVIVE
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+UTC = datetime.timezone.utc
+P1 = REPO_ROOT / "playbooks" / "respond_p1.yml"
+P2 = REPO_ROOT / "playbooks" / "respond_p2.yml"
+DISPATCH = REPO_ROOT / "playbooks" / "respond.yml"
+
+
+def flat(text):
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def health():
+    with StubServer(TrdrHubHealth().routes()) as server:
+        yield server
+
+
+@pytest.fixture
+def alert(alertmanager_server):
+    """fire(alertname, severity) posts a firing alert labelled with this test's own run label."""
+    url = alertmanager_server.url
+    label = "itest-" + uuid.uuid4().hex[:10]
+
+    def fire(name, severity):
+        started = datetime.datetime.now(UTC) - datetime.timedelta(minutes=1)
+        body = [{"labels": {"alertname": name, "severity": severity, "component": "queue", "service": "lcpilot",
+                            "itest_run": label},
+                 "annotations": {"runbook_url": "https://runbooks.trdrhub.example/queue"},
+                 "startsAt": started.isoformat(), "endsAt": (started + datetime.timedelta(hours=2)).isoformat()}]
+        requests.post(url + "/api/v2/alerts", json=body, timeout=10).raise_for_status()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            found = requests.get(url + "/api/v2/alerts", params={"filter": f'itest_run="{label}"'}, timeout=10).json()
+            if found and found[0]["status"]["state"] == "active":
+                return label
+            time.sleep(0.2)
+        raise AssertionError("Alertmanager never showed the alert as active")
+
+    yield fire
+    expire_all(url, label)
+
+
+@pytest.fixture
+def queue(redis_server):
+    """A Redis queue of this test holding three jobs (below the verification threshold of five)."""
+    name = "itest:respond:" + uuid.uuid4().hex[:8]
+    client = redis.Redis.from_url(redis_server.url)
+    client.rpush(name, "job-1", "job-2", "job-3")
+    yield name
+    client.delete(name)
+    client.close()
+
+
+@pytest.fixture
+def runaway(incident, app):
+    """Runaway sessions of this test's application (they match the containment) and one that must survive."""
+    inc = incident()
+    inc.long_running(3, seconds=240, application_name=app + "-api")
+    inc.idle_in_transaction(2, application_name=app + "-worker")
+    inc.short_queries(1, application_name=app + "-api-short")
+    inc.wait_ready()
+    inc.wait_older_than(1.5, timeout=30)
+    return inc
+
+
+class Response:
+    """One incident: the environment of the sandbox inventory, its extra variables, its ledger and approvals."""
+
+    def __init__(self, ansible, tmp_path, pg_server, trdrhub_db, alertmanager_server, redis_server, health):
+        self.ansible = ansible
+        self.incident = "INC-RESP-" + uuid.uuid4().hex[:6]
+        self.root = tmp_path / "incidents"
+        self.env = {"TRDRHUB_LEDGER_DIR": str(self.root), "AWX_USER_NAME": "alice",
+                    "TRDRHUB_PG_HOST": pg_server.host, "TRDRHUB_PG_PORT": str(pg_server.port),
+                    "TRDRHUB_PG_OPS_PASSWORD": trdrhub_db["ops"]["password"],
+                    "TRDRHUB_PG_APP_PASSWORD": trdrhub_db["app"]["password"],
+                    "TRDRHUB_ALERTMANAGER_URL": alertmanager_server.url, "TRDRHUB_REDIS_URL": redis_server.url,
+                    "TRDRHUB_BASE_URL": health.url()}
+        self.proc = None
+
+    @property
+    def dir(self):
+        return self.root / self.incident
+
+    def argv(self, playbook, label, app, queue, **extra):
+        variables = {
+            "trdrhub_incident_id": self.incident,
+            "triage_alert_filter": [f'itest_run="{label}"'],
+            "triage_silence_labels": ["alertname", "component", "service", "itest_run"],
+            "trdrhub_redis_queues": [queue], "verify_queue_below": 5, "verify_queue_timeout": 20,
+            "verify_probes": [{"name": "readiness API", "path": "/health/ready",
+                               "json_checks": [{"path": "overall_healthy", "equals": True}]}],
+            "contain_db_applications": [app + "*"], "contain_db_min_duration": 1,
+            "contain_db_approval_mode": "store", "contain_db_approval_poll_interval": 0.3,
+            "contain_db_approval_timeout": 240, "trdrhub_approval_policy": {},
+            "respond_contain": ["db"],
+            **extra,
+        }
+        return [playbook, "-i", "inventories/sandbox", "-e", json.dumps(variables)]
+
+    def start(self, *argv):
+        self.proc = self.ansible.start_playbook(*argv, extra_env=self.env)
+
+    def run(self, *argv):
+        return self.ansible.run_playbook(*argv, extra_env=self.env, timeout=400)
+
+    def finish(self, timeout=400):
+        output = self.proc.communicate(timeout=timeout)[0]
+        return self.proc.returncode, output
+
+    def request_id(self, timeout=240):
+        approvals = self.dir / "approvals"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [p for p in approvals.glob("req-*.json") if ".vote." not in p.name] if approvals.exists() else []
+            if found:
+                return found[0].name[:-len(".json")]
+            assert self.proc.poll() is None, self.proc.communicate()[0]
+            time.sleep(0.3)
+        raise AssertionError("the contain_db gate made no request")
+
+    def vote(self, rid, decision, user):
+        return self.ansible.run_playbook("playbooks/approve.yml", "-i", "inventories/sandbox", "-e", f"request={rid}",
+                                         "-e", f"decision={decision}", extra_env=dict(self.env, AWX_USER_NAME=user))
+
+    def ledger(self):
+        path = self.dir / "ledger.jsonl"
+        return read_file_ledger(path) if path.exists() else []
+
+    def events(self, event):
+        return [e for e in self.ledger() if e["event"] == event]
+
+    def record(self):
+        return self.events("incident")[-1]["data"]["record"]
+
+
+@pytest.fixture
+def response(ansible, tmp_path, pg_server, trdrhub_db, alertmanager_server, redis_server, health):
+    made = []
+
+    def make():
+        made.append(Response(ansible, tmp_path, pg_server, trdrhub_db, alertmanager_server, redis_server, health))
+        return made[-1]
+
+    yield make
+    for resp in made:
+        if resp.proc is not None and resp.proc.poll() is None:
+            resp.proc.kill()
+            resp.proc.communicate()
+
+
+@pytest.fixture
+def channels(slack_server, pagerduty_server, statuspage_server, smtp_server):
+    page = statuspage_server.add_page({"API": "operational", "Reports": "operational"})
+    routing_key, webhook = pagerduty_server.add_routing_key(), slack_server.add_webhook()
+    variables = {
+        "communicate_slack_webhook_url": webhook,
+        "communicate_pagerduty_routing_key": routing_key, "communicate_pagerduty_api_url": pagerduty_server.url,
+        "communicate_statuspage_page_id": page.id, "communicate_statuspage_api_key": statuspage_server.api_key,
+        "communicate_statuspage_api_url": statuspage_server.url,
+        "communicate_statuspage_components": {page.component_id("API"): "major_outage"},
+        "communicate_email_host": smtp_server.host, "communicate_email_port": smtp_server.port,
+        "communicate_email_ca_path": smtp_server.ca_path, "communicate_email_username": smtp_server.username,
+        "communicate_email_password": smtp_server.password,
+        "communicate_email_to": [f"ops-{uuid.uuid4().hex[:8]}@customer.example"],
+    }
+    return {"vars": variables, "slack": slack_server, "webhook": webhook, "pagerduty": pagerduty_server,
+            "routing_key": routing_key}
+
+
+def test_p1_database_incident_from_alert_to_review(response, alert, queue, runaway, app, channels):
+    resp = response()
+    label = alert("AllWorkersDown", "P1")
+    victims = runaway.pids(kind=INCIDENT)
+    survivors = runaway.pids(kind=MUST_SURVIVE)
+    resp.start(*resp.argv(P1, label, app, queue, **channels["vars"]))
+
+    rid = resp.request_id()
+    request = json.loads((resp.dir / "approvals" / f"{rid}.json").read_text())
+    assert sorted(request["evidence"]["pids"]) == sorted(victims)
+    time.sleep(1)
+    assert runaway.alive(victims) == set(victims), "sessions were terminated before the approval"
+    vote = resp.vote(rid, "approve", "bob")
+    assert vote.rc == 0, vote.output
+
+    rc, output = resp.finish()
+    assert rc == 0, output
+    assert runaway.alive(victims) == set() and runaway.alive(survivors) == set(survivors)
+    text = flat(output)
+    assert f"[{resp.incident}] P1 Critical procedure (set by the playbook; assessed P1): respond by" in text
+    assert "Phases: triage -> investigate -> contain -> recover -> verify -> communicate -> review" in text
+    assert "P1 phase 3/7 contain -" in text and "of the 15 min response target" in text
+    assert "Verification (runbook 4.2): PASSED" in text
+
+    entries = resp.ledger()
+    check_chain(entries, resp.incident)
+    record = resp.record()
+    assert record["priority"] == "P1" and record["status"] == "monitoring" and record["acknowledged"] is True
+    approvals = [(e["data"]["approval"], e["actor"]) for e in entries if e["event"] == "approval"]
+    assert approvals == [("request", "awx:alice"), ("vote", "awx:bob"), ("outcome", "awx:alice")]
+    gate = [e for e in entries if e["event"] == "decision" and e["phase"] == "contain"][-1]["data"]
+    assert gate["confirmed"] is True and gate["confirmed_by"] == f"approval {rid} (store)"
+    [verification] = [e for e in entries if e["event"] == "verification" and e["phase"] == "verify"]
+    checks = {c["name"]: c["status"] for c in verification["data"]["checks"]}
+    assert verification["data"]["verdict"] == "passed"
+    assert checks == {"health": "passed", "probe readiness API": "passed", "database": "passed", "queue": "passed",
+                      "audit chain": "skipped"}
+    sent = {e["data"]["channel"] for e in entries if e["event"] == "communication"}
+    assert sent == {"email", "pagerduty", "slack", "statuspage"}
+    assert channels["slack"].messages(channels["webhook"]) and channels["pagerduty"].events_for(channels["routing_key"])
+    assert (resp.dir / "pir" / "pir.md").is_file() and (resp.dir / "pir" / "timeline.svg").is_file()
+    assert f"review (PIR): {resp.dir}/pir/pir.md" in text
+    assert f"approvals: contain db: {rid} approved by awx:bob" in text
+
+
+def test_respond_dispatches_a_p3_alert_to_the_p3_procedure(response, alert, queue, runaway, app):
+    resp = response()
+    label = alert("ReportGenerationSlow", "P3")
+    victims = runaway.pids(kind=INCIDENT)
+    run = resp.run(*resp.argv(DISPATCH, label, app, queue))
+    assert run.rc == 0, run.output
+    text = flat(run.output)
+    assert f"[{resp.incident}] P3 Medium procedure (assessed by triage)" in text
+    assert "Phases: triage -> investigate -> verify -> communicate" in text
+    assert "Not part of this procedure: contain, recover, review" in text
+    assert "of the 4 h response target" in text
+    assert runaway.alive(victims) == set(victims)
+    assert not (resp.dir / "approvals").exists() and not (resp.dir / "pir").exists()
+    entries = resp.ledger()
+    check_chain(entries, resp.incident)
+    assert resp.record()["priority"] == "P3" and resp.record()["status"] == "monitoring"
+    assert not [e for e in entries if e["phase"] == "contain" and e["event"] in ("decision", "approval")]
+
+
+def test_check_mode_of_p1_changes_nothing(response, alert, queue, runaway, app, alertmanager_server):
+    resp = response()
+    label = alert("AllWorkersDown", "P1")
+    victims = runaway.pids(kind=INCIDENT)
+    run = resp.run(*resp.argv(P1, label, app, queue), "--check")
+    assert run.rc == 0, run.output
+    text = flat(run.output)
+    assert "CHECK MODE: nothing was changed" in text
+    assert f"{len(victims)} session(s) would be signalled after approval" in text
+    assert runaway.alive(victims) == set(victims)
+    assert live_silences(alertmanager_server.url, label) == []
+    assert not (resp.dir / "approvals").exists() and not (resp.dir / "pir").exists()
+    assert resp.events("incident") == [] and resp.events("verification") == []
+
+
+def test_p2_application_incident_contains_the_app_after_approval_and_recovers(response, alert, queue, app, k8s_api, tmp_path):
+    target = DoubleTarget(k8s_api, tmp_path)
+    try:
+        target.add_deployment("trdrhub-api", replicas=2)
+        pods = target.pod_names("trdrhub-api")
+        resp = response()
+        resp.env.update(CLEAN_ENV)
+        label = alert("NotificationDeliveryDegraded", "P2")
+        resp.start(*resp.argv(P2, label, app, queue, respond_contain=["app"], respond_recover=True,
+                              respond_app_approval_poll_interval=0.3, app_control_kubeconfig=str(target.kubeconfig),
+                              app_control_namespace=target.namespace, app_control_replicas=3,
+                              app_control_expected_replicas=2, app_control_timeout=30))
+        rid = resp.request_id()
+        request = json.loads((resp.dir / "approvals" / f"{rid}.json").read_text())
+        assert request["action"] == "contain_app" and request["evidence"]["replicas"] == 3
+        assert target.read("trdrhub-api")["spec"]["replicas"] == 2
+        own = resp.vote(rid, "approve", "alice")
+        assert own.rc != 0 and "two-person rule" in flat(own.output)
+        assert resp.vote(rid, "approve", "carol").rc == 0
+
+        rc, output = resp.finish()
+        assert rc == 0, output
+        assert target.read("trdrhub-api")["spec"]["replicas"] == 3
+        assert target.pod_names("trdrhub-api").isdisjoint(pods)
+        text = flat(output)
+        assert "P2 phase 3/7 contain -" in text and "of the 60 min response target" in text
+        assert f"approvals: contain app: {rid} approved by awx:carol" in text
+        entries = resp.ledger()
+        check_chain(entries, resp.incident)
+        assert [e["data"]["approval"] for e in entries if e["event"] == "approval"] == ["request", "vote", "outcome"]
+        assert resp.record()["priority"] == "P2" and resp.record()["status"] == "monitoring"
+        assert (resp.dir / "pir" / "pir.md").is_file()
+    finally:
+        target.close()
+
+
+def test_verify_fails_on_an_unready_application_and_reports_what_it_skipped(ansible, tmp_path, pg_server, trdrhub_db):
+    unready = TrdrHubHealth()
+    unready.database = "error"
+    incident = "INC-VERIFY-" + uuid.uuid4().hex[:6]
+    root = tmp_path / "incidents"
+    env = {"TRDRHUB_LEDGER_DIR": str(root), "TRDRHUB_PG_HOST": pg_server.host, "TRDRHUB_PG_PORT": str(pg_server.port),
+           "TRDRHUB_PG_APP_PASSWORD": trdrhub_db["app"]["password"], "TRDRHUB_REDIS_URL": None}
+    with StubServer(unready.routes()) as server:
+        env["TRDRHUB_BASE_URL"] = server.url()
+        run = ansible.run_playbook(REPO_ROOT / "playbooks" / "verify.yml", "-i", "inventories/sandbox",
+                                   "-e", f"trdrhub_incident_id={incident}", "-e", "verify_http_retries=0", extra_env=env)
+    assert run.rc != 0
+    text = flat(run.output)
+    assert "Verification (runbook 4.2): FAILED - 1 passed, 1 failed, 3 skipped" in text
+    assert "/health/ready: HTTP status 503, expected 200" in text
+    assert "SKIPPED queue: no Redis configured" in text and "SKIPPED functionality: no probes configured" in text
+    entries = read_file_ledger(root / incident / "ledger.jsonl")
+    check_chain(entries, incident)
+    [verification] = [e for e in entries if e["event"] == "verification"]
+    checks = {c["name"]: c["status"] for c in verification["data"]["checks"]}
+    assert verification["data"]["verdict"] == "failed"
+    assert checks == {"health": "failed", "functionality": "skipped", "database": "passed", "queue": "skipped",
+                      "audit chain": "skipped"}
