@@ -9,18 +9,14 @@ and the incident ledger live, and where the AWX identity of the requester is kno
 
 from __future__ import annotations
 
-import os
 import typing as t
 
 from ansible.errors import AnsiblePromptInterrupt, AnsiblePromptNoninteractive
 from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.display import Display
 from ansible_collections.trdrhub.incident.plugins.action.ledger_record import (
-    _CALLBACK_OPTIONS,
-    callback_settings,
-)
-from ansible_collections.trdrhub.incident.plugins.action.ledger_record import (
-    ActionModule as LedgerRecordAction,
+    Call,
+    ControllerAction,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._approval import (
     ApprovalError,
@@ -34,30 +30,12 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._approval_gate im
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgIncidentError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
-    ENV,
-    LEDGER_BACKEND_ARGS,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
-    POSTGRES_COMMON_ARGS,
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-)
 from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
-    NO_LOG_MARKER,
     Redactor,
 )
 
 display = Display()
 POLICY_VAR = 'trdrhub_approval_policy'
-
-
-def ledger_env() -> dict[str, str]:
-    """The environment with the ledger callback's settings applied, so entries go where the callback writes."""
-    env, settings = dict(os.environ), callback_settings()
-    for option, key in _CALLBACK_OPTIONS.items():
-        if settings.get(option) not in (None, ''):
-            env[ENV[key]] = str(settings[option])
-    return env
 
 
 def ask(text: str) -> str:
@@ -71,35 +49,27 @@ def ask(text: str) -> str:
         return ''
 
 
-class ActionModule(LedgerRecordAction):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    OWN_ARGS = GATE_ARGS
 
-    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
-        task_vars = task_vars or {}
-        result = super(LedgerRecordAction, self).run(tmp, task_vars)   # ActionBase.run, not ledger_record's
-        del tmp
-        spec = dict(POSTGRES_COMMON_ARGS, **LEDGER_BACKEND_ARGS, **GATE_ARGS)
-        dummy, params = self.validate_argument_spec(argument_spec=spec, mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
+    def act(self, call: Call) -> dict[str, t.Any]:
+        params, task_vars = call.params, call.variables
         if params.get('policy') is None and task_vars.get(POLICY_VAR) not in (None, ''):
             params['policy'] = self._templar.template(task_vars[POLICY_VAR])   # the inventory's policy
-        context = {'host': task_vars.get('inventory_hostname'), 'play': task_vars.get('ansible_play_name'),
-                   'task': self._task.name or None}
-        env, secrets = ledger_env(), self._secrets(task_vars)
-        record = Recorder(params, base_dir=task_vars.get('playbook_dir'), context=context, env=env, variables=task_vars,
-                          secrets=secrets)
+        record = Recorder(params, base_dir=call.base_dir, context=call.context, env=call.env, variables=task_vars,
+                          secrets=call.secrets)
         try:
-            gate = Gate(params, record=record, env=env, variables=task_vars, context=context,
-                        base_dir=task_vars.get('playbook_dir'), secrets=secrets, ask=ask,
-                        say=display.display)
-            result.update(gate.run(check_mode=bool(self._task.check_mode)))
+            gate = Gate(params, record=record, env=call.env, variables=task_vars, context=call.context,
+                        base_dir=call.base_dir, secrets=call.secrets, ask=ask, say=display.display)
+            return gate.run(check_mode=call.check_mode)
         except PgIncidentError as exc:
-            result.update(failed=True, changed=bool(record.entries), approved=False, status='error', msg=str(exc),
-                          ledger_entries=record.entries)
-        # What the ledger callback records as this task's arguments: no secret, the evidence by its hash.
-        shown = {key: (NO_LOG_MARKER if spec[key].get('no_log') and value is not None else value)
-                 for key, value in params.items()}
-        digest = result.get('evidence_hash') or evidence_hash(Redactor(secrets).clean(params.get('evidence') or {}))
+            return dict(failed=True, changed=bool(record.entries), approved=False, status='error', msg=str(exc),
+                        ledger_entries=record.entries)
+
+    def shown_args(self, call: Call, result: dict[str, t.Any]) -> dict[str, t.Any]:
+        # no secret, the evidence by its hash
+        shown = call.masked_params()
+        redactor = Redactor(call.secrets)
+        digest = result.get('evidence_hash') or evidence_hash(redactor.clean(call.params.get('evidence') or {}))
         shown['evidence'] = f'<sha256:{digest}>'
-        result['invocation'] = {'module_args': Redactor(secrets).redact(shown)}
-        return result
+        return redactor.redact(shown)

@@ -6,34 +6,40 @@
 The ledger belongs to the controller - the callback plugin writes it there, and the AWX
 or Rundeck identity of the person running the job is only known there. Running the
 module on a remote host would split the ledger and attribute the event to the SSH user.
+
+``ControllerAction`` is the shared base of the collection's controller-side action plugins
+(``ledger_record``, ``incident``, ``incident_escalate``, ``approval``, ``approval_vote``):
+option validation, the ledger callback's settings, the task context and the play's secrets.
 """
 
 from __future__ import annotations
 
 import os
 import typing as t
+from dataclasses import dataclass
 
 from ansible import constants as C
 from ansible.plugins.action import ActionBase
+from ansible_collections.trdrhub.incident.plugins.module_utils._controller import (
+    controller_argument_spec,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgIncidentError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
     ENV,
-    LEDGER_BACKEND_ARGS,
     RECORD_ARGS,
     record_event,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
-    POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
+    NO_LOG_MARKER,
     is_secret_key,
 )
 
 CALLBACK = 'trdrhub.incident.ledger'
-# callback option -> ledger environment key
 _CALLBACK_OPTIONS = {'backend': 'backend', 'dir': 'root', 'table': 'table', 'dsn': 'dsn'}
 
 
@@ -47,29 +53,72 @@ def callback_settings() -> dict[str, t.Any]:
         return {}       # the environment variables still apply
 
 
-class ActionModule(ActionBase):
+def ledger_env() -> dict[str, str]:
+    """The environment with the ledger callback's settings applied: unless a task says otherwise, read and write where the callback writes."""
+    env, settings = dict(os.environ), callback_settings()
+    for option, key in _CALLBACK_OPTIONS.items():
+        if settings.get(option) not in (None, ''):
+            env[ENV[key]] = str(settings[option])
+    return env
+
+
+@dataclass
+class Call:
+    """One task's validated options and everything a controller-side operation needs besides them."""
+
+    params: dict[str, t.Any]
+    spec: dict[str, t.Any]
+    check_mode: bool
+    diff: bool
+    base_dir: str | None
+    context: dict[str, t.Any]
+    env: dict[str, str]
+    variables: dict[str, t.Any]
+    secrets: list[str]
+
+    def masked_params(self) -> dict[str, t.Any]:
+        """The options with every no_log option's value replaced by Ansible's marker."""
+        return {key: (NO_LOG_MARKER if self.spec[key].get('no_log') and value is not None else value)
+                for key, value in self.params.items()}
+
+
+class ControllerAction(ActionBase):
+    """Run a controller-side operation: ``act(call)`` returns the result; a PgIncidentError is one message."""
+
     TRANSFERS_FILES = False
     _requires_connection = False
+    OWN_ARGS: dict[str, t.Any] = {}
 
     def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
-        spec = dict(POSTGRES_COMMON_ARGS, **LEDGER_BACKEND_ARGS, **RECORD_ARGS)
+        spec = controller_argument_spec(self.OWN_ARGS)
         dummy, params = self.validate_argument_spec(argument_spec=spec, mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
-        # Unless the task says otherwise, write where the callback writes.
-        env, settings = dict(os.environ), callback_settings()
-        for option, key in _CALLBACK_OPTIONS.items():
-            if settings.get(option) not in (None, ''):
-                env[ENV[key]] = str(settings[option])
-        context = {'host': task_vars.get('inventory_hostname'), 'play': task_vars.get('ansible_play_name'),
-                   'task': self._task.name or None}
+        call = Call(params=params, spec=spec, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff),
+                    base_dir=task_vars.get('playbook_dir'), context=self._context(task_vars), env=ledger_env(),
+                    variables=task_vars, secrets=self._secrets(task_vars))
         try:
-            result.update(record_event(params, check_mode=bool(self._task.check_mode), base_dir=task_vars.get('playbook_dir'),
-                                       context=context, env=env, variables=task_vars, secrets=self._secrets(task_vars)))
+            result.update(self.act(call))
         except PgIncidentError as exc:
             result.update(failed=True, changed=False, msg=str(exc))
+        shown = self.shown_args(call, result)
+        if shown is not None:   # what the ledger callback records as this task's arguments
+            result['invocation'] = {'module_args': shown}
         return result
+
+    def act(self, call: Call) -> dict[str, t.Any]:
+        raise NotImplementedError
+
+    def shown_args(self, call: Call, result: dict[str, t.Any]) -> dict[str, t.Any] | None:
+        """The task's arguments as recorded, secrets removed; None keeps Ansible's own invocation."""
+        del call, result
+        return None
+
+    def _context(self, task_vars: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """Where an entry comes from: host, play and task."""
+        return {'host': task_vars.get('inventory_hostname'), 'play': task_vars.get('ansible_play_name'),
+                'task': self._task.name or None}
 
     def _secrets(self, task_vars: t.Mapping[str, t.Any]) -> list[str]:
         """Values of the play's secret-looking variables, masked wherever they show up in the event."""
@@ -84,3 +133,11 @@ class ActionModule(ActionBase):
             if isinstance(value, str):
                 found.append(value)
         return found
+
+
+class ActionModule(ControllerAction):
+    OWN_ARGS = RECORD_ARGS
+
+    def act(self, call: Call) -> dict[str, t.Any]:
+        return record_event(call.params, check_mode=call.check_mode, base_dir=call.base_dir, context=call.context,
+                            env=call.env, variables=call.variables, secrets=call.secrets)

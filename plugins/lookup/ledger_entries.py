@@ -57,14 +57,12 @@ _raw:
   elements: dict
 """
 
-import os
 import typing as t
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible_collections.trdrhub.incident.plugins.action.ledger_record import (
-    _CALLBACK_OPTIONS,
-    callback_settings,
+    ledger_env,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgIncidentError,
@@ -73,7 +71,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._incident_store i
     read_entries,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
-    ENV,
     open_ledger,
     validate_incident_id,
 )
@@ -85,10 +82,7 @@ class LookupModule(LookupBase):
         self.set_options(var_options=variables, direct=kwargs)
         if len(terms) != 1:
             raise AnsibleLookupError(f'ledger_entries takes one incident id, got {len(terms)}')
-        env, settings = dict(os.environ), callback_settings()
-        for option, key in _CALLBACK_OPTIONS.items():
-            if settings.get(option) not in (None, ''):
-                env[ENV[key]] = str(settings[option])
+        env = ledger_env()
         params = {key: self.get_option(key) for key in ('backend', 'root', 'table', 'dsn')}
         events = set(self.get_option('events') or [])
         base_dir = (variables or {}).get('playbook_dir')

@@ -252,7 +252,6 @@ preapproval:
 """
 
 import os
-import platform
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
@@ -261,23 +260,30 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._approval_gate im
     Gate,
     Recorder,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._controller import (
+    controller_argument_spec,
+    run_on_host,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgIncidentError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
-    LEDGER_BACKEND_ARGS,
-)
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
-    POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
 )
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec.update(LEDGER_BACKEND_ARGS)
-    spec.update(GATE_ARGS)
-    return spec
+    return controller_argument_spec(GATE_ARGS)
+
+
+def run_gate(params: dict[str, t.Any], check_mode: bool, context: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The gate on this host: no terminal can be prompted here; a failure keeps the entries already recorded."""
+    record = Recorder(params, base_dir=os.getcwd(), context=context, env=os.environ, variables={}, secrets=())
+    try:
+        return Gate(params, record=record, env=os.environ, variables={}, context=context,
+                    base_dir=os.getcwd()).run(check_mode=check_mode)
+    except PgIncidentError as exc:
+        return dict(exc.details, failed=True, msg=str(exc), approved=False, status='error', ledger_entries=record.entries)
 
 
 def main() -> None:
@@ -285,16 +291,7 @@ def main() -> None:
     # runs when the module is executed directly on a host, where no terminal can be prompted.
     module = AnsibleModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
                            supports_check_mode=True)
-    context = {'host': platform.node() or None}
-    record = Recorder(module.params, base_dir=os.getcwd(), context=context, env=os.environ, variables={}, secrets=())
-    try:
-        result = Gate(module.params, record=record, env=os.environ, variables={}, context=context,
-                      base_dir=os.getcwd()).run(check_mode=module.check_mode)
-    except PgIncidentError as exc:
-        module.fail_json(msg=str(exc), approved=False, status='error', ledger_entries=record.entries, **exc.details)
-    if result.get('failed'):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_on_host(module, lambda context: run_gate(module.params, module.check_mode, context))
 
 
 if __name__ == '__main__':

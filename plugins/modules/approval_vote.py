@@ -139,7 +139,6 @@ msg:
 """
 
 import os
-import platform
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
@@ -147,23 +146,17 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._approval_gate im
     VOTE_ARGS,
     cast_vote,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
-    PgIncidentError,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
-    LEDGER_BACKEND_ARGS,
+from ansible_collections.trdrhub.incident.plugins.module_utils._controller import (
+    controller_argument_spec,
+    run_on_host,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
-    POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
 )
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec.update(LEDGER_BACKEND_ARGS)
-    spec.update(VOTE_ARGS)
-    return spec
+    return controller_argument_spec(VOTE_ARGS)
 
 
 def main() -> None:
@@ -171,13 +164,8 @@ def main() -> None:
     # when the module is executed directly on a host.
     module = AnsibleModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
                            supports_check_mode=True)
-    try:
-        result = cast_vote(module.params, check_mode=module.check_mode, base_dir=os.getcwd(),
-                           context={'host': platform.node() or None})
-    except PgIncidentError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    else:
-        module.exit_json(**result)
+    run_on_host(module, lambda context: cast_vote(module.params, check_mode=module.check_mode, base_dir=os.getcwd(),
+                                                  context=context))
 
 
 if __name__ == '__main__':

@@ -294,48 +294,37 @@ backend:
 """
 
 import os
-import platform
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
-    PgIncidentError,
+from ansible_collections.trdrhub.incident.plugins.module_utils._controller import (
+    controller_argument_spec,
+    run_on_host,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._escalation_store import (
     ESCALATE_ARGS,
     manage_escalation,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
-    LEDGER_BACKEND_ARGS,
-)
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
-    POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
 )
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec.update(LEDGER_BACKEND_ARGS)
-    spec.update(ESCALATE_ARGS)
-    return spec
+    return controller_argument_spec(ESCALATE_ARGS)
 
 
 def main() -> None:
     # Normally the action plugin of the same name does this on the controller; this path
     # runs when the module is executed directly on a host (for example by ansible-test).
-    module = AnsibleModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
+                           supports_check_mode=True)
     for group in ('contacts', 'external_contacts'):
         for contact in (module.params[group] or {}).values():
             if isinstance(contact, dict) and contact.get('pagerduty_routing_key'):
                 module.no_log_values.add(str(contact['pagerduty_routing_key']))   # never in the result or its invocation
-    try:
-        result = manage_escalation(module.params, check_mode=module.check_mode, base_dir=os.getcwd(),
-                                   context={'host': platform.node() or None})
-    except PgIncidentError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    else:
-        module.exit_json(**result)
+    run_on_host(module, lambda context: manage_escalation(module.params, check_mode=module.check_mode, base_dir=os.getcwd(),
+                                                          context=context))
 
 
 if __name__ == '__main__':

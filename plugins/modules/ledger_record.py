@@ -191,46 +191,33 @@ incident_dir:
 """
 
 import os
-import platform
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
-    PgIncidentError,
+from ansible_collections.trdrhub.incident.plugins.module_utils._controller import (
+    controller_argument_spec,
+    run_on_host,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
-    LEDGER_BACKEND_ARGS,
     RECORD_ARGS,
     record_event,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
-    POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
 )
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec.update(LEDGER_BACKEND_ARGS)
-    spec.update(RECORD_ARGS)
-    return spec
+    return controller_argument_spec(RECORD_ARGS)
 
 
 def main() -> None:
     # Normally the action plugin of the same name does this on the controller; this path
     # runs when the module is executed directly on a host (for example by ansible-test).
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
-    )
-    try:
-        result = record_event(module.params, check_mode=module.check_mode, base_dir=os.getcwd(),
-                              context={'host': platform.node() or None})
-    except PgIncidentError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    else:
-        module.exit_json(**result)
+    module = AnsibleModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
+                           supports_check_mode=True)
+    run_on_host(module, lambda context: record_event(module.params, check_mode=module.check_mode, base_dir=os.getcwd(),
+                                                     context=context))
 
 
 if __name__ == '__main__':
