@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import fcntl
 import json
 import os
 import typing as t
@@ -35,7 +34,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
     EXISTS_SQL,
     HEAD_SQL,
     INSERT_SQL,
-    LOCK_FILE,
     LOCK_SQL,
     LedgerError,
     detect_actor,
@@ -109,24 +107,11 @@ def current_record(ledger: t.Any, incident_id: str, entries: list[t.Any]) -> dic
 
 # -- appending under the lock ----------------------------------------------------------------------
 def _append_file(ledger: t.Any, incident_id: str, decide: t.Callable[[list[t.Any]], t.Any]) -> t.Any:
-    directory, path = ledger.directory(incident_id), ledger.location(incident_id)
-    step = f'create the ledger directory {directory}'
-    try:
-        os.makedirs(directory, mode=0o750, exist_ok=True)
-        step = f'lock {os.path.join(directory, LOCK_FILE)}'
-        lock = os.open(os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o640)
-    except OSError as exc:
-        raise LedgerError(f'Cannot {step}: {exc.strerror}') from None
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with ledger.locked(incident_id) as path:
         outcome = decide(_file_entries(path))
         if outcome.fields is not None:
             outcome.entry = ledger._append_locked(path, incident_id, outcome.fields)
         return outcome
-    except OSError as exc:
-        raise LedgerError(f'Cannot append to the incident ledger {path}: {exc.strerror}') from None
-    finally:
-        os.close(lock)   # releases the flock
 
 
 def _append_table(ledger: t.Any, incident_id: str, decide: t.Callable[[list[t.Any]], t.Any]) -> t.Any:

@@ -190,7 +190,9 @@ class FileLedger:
         finally:
             os.close(fd)
 
-    def append(self, incident_id: str, fields: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    @contextlib.contextmanager
+    def locked(self, incident_id: str) -> t.Iterator[str]:
+        """Hold the incident's ledger lock (creating its directory if needed); yields the ledger file's path."""
         path, directory = self.location(incident_id), self.directory(incident_id)
         step = f'create the ledger directory {directory}'
         try:
@@ -201,11 +203,15 @@ class FileLedger:
             raise LedgerError(f'Cannot {step}: {exc.strerror}') from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            return self._append_locked(path, incident_id, fields)
+            yield path
         except OSError as exc:
             raise LedgerError(f'Cannot append to the incident ledger {path}: {exc.strerror}') from None
         finally:
             os.close(lock)   # releases the flock
+
+    def append(self, incident_id: str, fields: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        with self.locked(incident_id) as path:
+            return self._append_locked(path, incident_id, fields)
 
     def _append_locked(self, path: str, incident_id: str, fields: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
