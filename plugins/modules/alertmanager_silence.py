@@ -91,6 +91,7 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.http_api
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes.alertmanager_group
 attributes:
   check_mode:
     support: full
@@ -103,10 +104,6 @@ attributes:
       - Shows the silence (matchers, start, end, creator, comment) before and after.
   platform:
     platforms: posix
-  action_group:
-    description: Use C(group/trdrhub.incident.alertmanager) in C(module_defaults) to set O(url) and the auth options once.
-    support: full
-    membership: [trdrhub.incident.alertmanager]
 seealso:
   - module: trdrhub.incident.alertmanager_alerts_info
   - name: Alertmanager silences

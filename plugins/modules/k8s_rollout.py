@@ -92,6 +92,7 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.k8s
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes.kubernetes_group
 attributes:
   check_mode:
     support: full
@@ -106,10 +107,6 @@ attributes:
         and after.
   platform:
     platforms: posix
-  action_group:
-    description: Use C(group/trdrhub.incident.kubernetes) in C(module_defaults) to set the connection options once.
-    support: full
-    membership: [trdrhub.incident.kubernetes]
 notes:
   - "RBAC: C(get) on C(deployments); C(patch) on C(deployments) for restart, undo, pause, resume and set_env;
     C(patch) on C(deployments/scale) for scale; C(list) on C(replicasets) for undo and history; C(list) on C(pods) to

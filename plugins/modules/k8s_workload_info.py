@@ -49,19 +49,8 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.k8s
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details:
-      - The module only reads, so it runs unchanged in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action_group:
-    description: Use C(group/trdrhub.incident.kubernetes) in C(module_defaults) to set the connection options once.
-    support: full
-    membership: [trdrhub.incident.kubernetes]
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.kubernetes_group
 notes:
   - The account needs C(get) and C(list) on C(deployments) and C(replicasets) (API group C(apps)) and C(list) on
     C(pods) in O(namespace). A missing permission fails with the API server's message naming it.
