@@ -5,114 +5,42 @@ tests log in as), in its own environment name, so tests are independent of each 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import psycopg2
 import pytest
-from psycopg2 import sql
+from _itest_rotate import CRASH_ENV, DB, RotationRole, create_log_table, sha
 
 pytestmark = pytest.mark.integration
 
-DB = "trdrhub"
-CRASH_ENV = "TRDRHUB_ROTATE_TEST_CRASH_AFTER"
-# secret_rotation_logs as the application describes it (FACTS: secret rotation); the harness
-# schema does not have it, so the tests create it.
-LOG_DDL = """
-CREATE TABLE IF NOT EXISTS secret_rotation_logs (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    secret_type varchar(64) NOT NULL,
-    environment varchar(64) NOT NULL,
-    rotation_method varchar(32) NOT NULL,
-    rotated_by varchar(128),
-    old_secret_fingerprint varchar(64),
-    new_secret_fingerprint varchar(64),
-    services_restarted jsonb,
-    downtime_seconds double precision,
-    status varchar(16) NOT NULL,
-    error_message text,
-    started_at timestamptz NOT NULL DEFAULT now(),
-    completed_at timestamptz
-)
-"""
 REPO = Path(__file__).resolve().parents[2]
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @pytest.fixture(scope="module")
 def log_table(pg_server, trdrhub_db):
-    conn = pg_server.connect(dbname=DB)
-    try:
-        conn.cursor().execute(LOG_DDL)
-    finally:
-        conn.close()
-    return "secret_rotation_logs"
+    return create_log_table(pg_server)
 
 
-class Target:
+class Target(RotationRole):
     """A login role with a known password, its env-file store, and helpers to look at both."""
 
     def __init__(self, pg, tmp_path: Path) -> None:
-        self.pg = pg
-        self.role = "itest_rot_" + uuid.uuid4().hex[:8]
-        self.environment = "itest-" + uuid.uuid4().hex[:8]
-        self.old = "Old-" + uuid.uuid4().hex
+        super().__init__(pg, "itest_rot_", "itest-")
         self.path = tmp_path / "api.env"
         self.path.write_text(f"# TRDR Hub API\nAPP_ENV=test\nDATABASE_PASSWORD={self.old}\nREDIS_URL=redis://r:6379/0\n")
         self.path.chmod(0o640)
         self.original = self.path.read_bytes()
-        admin = pg.connect(dbname="postgres")
-        try:
-            cur = admin.cursor()
-            cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(self.role), sql.Literal(self.old)))
-            cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(DB), sql.Identifier(self.role)))
-        finally:
-            admin.close()
 
     def stored(self) -> str:
         for line in self.path.read_text().splitlines():
             if line.startswith("DATABASE_PASSWORD="):
                 return line.split("=", 1)[1]
         raise AssertionError(f"no DATABASE_PASSWORD line in {self.path}")
-
-    def can_login(self, password: str) -> bool:
-        try:
-            conn = psycopg2.connect(host=self.pg.host, port=self.pg.port, dbname=DB, user=self.role, password=password,
-                                    connect_timeout=5)
-        except psycopg2.OperationalError:
-            return False
-        conn.close()
-        return True
-
-    def log_rows(self) -> list[dict]:
-        conn = self.pg.connect(dbname=DB)
-        try:
-            cur = conn.cursor()
-            cur.execute("SELECT status, secret_type, rotation_method, rotated_by, old_secret_fingerprint, new_secret_fingerprint,"
-                        " services_restarted, downtime_seconds, error_message, completed_at FROM secret_rotation_logs"
-                        " WHERE environment = %s ORDER BY started_at", (self.environment,))
-            cols = [c[0] for c in cur.description]
-            return [dict(zip(cols, row)) for row in cur.fetchall()]
-        finally:
-            conn.close()
-
-    def drop(self) -> None:
-        admin = self.pg.connect(dbname="postgres")
-        try:
-            cur = admin.cursor()
-            cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(sql.Identifier(DB), sql.Identifier(self.role)))
-            cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.role)))
-        finally:
-            admin.close()
 
 
 @pytest.fixture

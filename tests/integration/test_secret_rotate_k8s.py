@@ -7,20 +7,17 @@ environment name, against a fresh double.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import time
 import uuid
 from urllib.parse import quote, quote_plus
 
-import psycopg2
 import pytest
 from _itest_k8s import CLEAN_ENV
-from psycopg2 import sql
+from _itest_rotate import CRASH_ENV, RotationRole, create_log_table, sha
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-DB = "trdrhub"
 NS = "trdrhub-system"
 SECRET = "trdrhub-db"
 PENDING = SECRET + "-rotation-pending"
@@ -29,28 +26,7 @@ API = "trdrhub-api"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 ROTATED_AT = "trdrhub.incident/rotated-at"
 REVISION = "deployment.kubernetes.io/revision"
-CRASH_ENV = "TRDRHUB_ROTATE_TEST_CRASH_AFTER"
-LOG_DDL = """
-CREATE TABLE IF NOT EXISTS secret_rotation_logs (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    secret_type varchar(64) NOT NULL,
-    environment varchar(64) NOT NULL,
-    rotation_method varchar(32) NOT NULL,
-    rotated_by varchar(128),
-    old_secret_fingerprint varchar(64),
-    new_secret_fingerprint varchar(64),
-    services_restarted jsonb,
-    downtime_seconds double precision,
-    status varchar(16) NOT NULL,
-    error_message text,
-    started_at timestamptz NOT NULL DEFAULT now(),
-    completed_at timestamptz
-)
-"""
 
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def b64(text: str) -> str:
@@ -72,35 +48,20 @@ def assert_absent(text: str, *secrets: str) -> None:
 
 @pytest.fixture(scope="module")
 def log_table(pg_server, trdrhub_db):
-    conn = pg_server.connect(dbname=DB)
-    try:
-        conn.cursor().execute(LOG_DDL)
-    finally:
-        conn.close()
-    return "secret_rotation_logs"
+    return create_log_table(pg_server)
 
 
-class Target:
+class Target(RotationRole):
     """A login role with a known password, held in a Secret of the double; a Deployment that reads it."""
 
     def __init__(self, pg, api, tmp_path) -> None:
-        self.pg = pg
+        super().__init__(pg, "itest_rotk_", "itest-k8s-")
         self.api = api
         self.state = api.state
-        self.role = "itest_rotk_" + uuid.uuid4().hex[:8]
-        self.environment = "itest-k8s-" + uuid.uuid4().hex[:8]
-        self.old = "Old-" + uuid.uuid4().hex
         self.kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
         self.state.add_secret(SECRET, {KEY: self.old, "REDIS_URL": "redis://r:6379/0"}, NS,
                               labels={"app.kubernetes.io/part-of": "trdrhub"}, annotations={"owner": "sre"})
         self.state.add_deployment(API, NS, replicas=2)
-        admin = pg.connect(dbname="postgres")
-        try:
-            cur = admin.cursor()
-            cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(self.role), sql.Literal(self.old)))
-            cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(DB), sql.Identifier(self.role)))
-        finally:
-            admin.close()
 
     def secret(self, name: str = SECRET):
         return self.state.get("secrets", NS, name)
@@ -121,36 +82,6 @@ class Target:
 
     def pod_names(self) -> set:
         return {p["metadata"]["name"] for p in self.state.list("pods", NS, f"app={API}")[0]}
-
-    def can_login(self, password: str) -> bool:
-        try:
-            conn = psycopg2.connect(host=self.pg.host, port=self.pg.port, dbname=DB, user=self.role, password=password,
-                                    connect_timeout=5)
-        except psycopg2.OperationalError:
-            return False
-        conn.close()
-        return True
-
-    def log_rows(self) -> list:
-        conn = self.pg.connect(dbname=DB)
-        try:
-            cur = conn.cursor()
-            cur.execute("SELECT status, rotation_method, old_secret_fingerprint, new_secret_fingerprint, services_restarted,"
-                        " error_message FROM secret_rotation_logs WHERE environment = %s ORDER BY started_at",
-                        (self.environment,))
-            cols = [c[0] for c in cur.description]
-            return [dict(zip(cols, row)) for row in cur.fetchall()]
-        finally:
-            conn.close()
-
-    def drop(self) -> None:
-        admin = self.pg.connect(dbname="postgres")
-        try:
-            cur = admin.cursor()
-            cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(sql.Identifier(DB), sql.Identifier(self.role)))
-            cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.role)))
-        finally:
-            admin.close()
 
 
 @pytest.fixture
