@@ -16,7 +16,7 @@ sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- Debian packages ---------------------------------------------------------------
 need=()
-for pkg in postgresql redis-server prometheus-alertmanager rsync git; do
+for pkg in postgresql redis-server prometheus-alertmanager rsync git iptables iproute2; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
