@@ -16,7 +16,10 @@ sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- Debian packages ---------------------------------------------------------------
 need=()
-for pkg in postgresql redis-server prometheus-alertmanager rsync git iptables iproute2; do
+# iptables/iproute2: IP blocking (tested in network namespaces); Java 17: ansible-rulebook (--dev).
+pkgs=(postgresql redis-server prometheus-alertmanager rsync git iptables iproute2)
+[ $dev -eq 1 ] && pkgs+=(openjdk-17-jre-headless)
+for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -61,6 +64,10 @@ make_venv() {  # make_venv DIR PYTHON REQUIREMENTS...
 make_venv .venv "$main_py" requirements-dev.txt
 if [ $dev -eq 1 ] && [ -n "$py311" ] && [ -n "$py312" ]; then
   make_venv .venv-2.19 "$py311" requirements.txt tests/requirements-2.19.txt
+fi
+# Event-Driven Ansible: ansible-rulebook and its Java bridge in their own environment.
+if [ $dev -eq 1 ] && [ -n "$py312" ]; then
+  make_venv .venv-eda "$py312" requirements.txt tests/requirements-eda.txt
 fi
 
 # --- run-from-checkout link ------------------------------------------------------------

@@ -14,7 +14,8 @@ for forbidden in '^\.ruff_cache' '^\.pytest_cache' '^\.venv' '^\.collections' '^
   fi
 done
 for required in MANIFEST.json meta/runtime.yml plugins/modules/pg_terminate_sessions.py \
-                playbooks/contain_db.yml roles/contain_db/tasks/main.yml; do
+                playbooks/contain_db.yml roles/contain_db/tasks/main.yml \
+                extensions/eda/plugins/event_source/alertmanager.py extensions/eda/rulebooks/trdrhub_alerts.yml; do
   grep -qx "$required" <<<"$listing" || { echo "artifact lacks $required" >&2; exit 1; }
 done
 tmp=$(mktemp -d)
