@@ -12,6 +12,7 @@ import time
 import uuid
 
 import pytest
+from _itest_approval import vote, vote_argv, wait_for_request
 from _itest_ledger import check_chain, read_file_ledger, write_playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -56,25 +57,16 @@ class Drill:
         return self.gate_proc.returncode, output
 
     def request_id(self, timeout=60):
-        approvals = self.root / self.incident / "approvals"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [p for p in approvals.glob("req-*.json") if ".vote." not in p.name] if approvals.exists() else []
-            if found:
-                return found[0].name[:-len(".json")]
-            assert self.gate_proc.poll() is None, self.gate_proc.communicate()[0]
-            time.sleep(0.2)
-        raise AssertionError("the gate made no request")
+        return wait_for_request(self.root / self.incident / "approvals", self.gate_proc, timeout)
 
     def request_file(self, rid):
         return self.root / self.incident / "approvals" / f"{rid}.json"
 
     def vote_argv(self, rid, decision, *extra):
-        return ["playbooks/approve.yml", "-i", self.hosts, "-e", f"request={rid}", "-e", f"decision={decision}", *extra]
+        return vote_argv(self.hosts, rid, decision, *extra)
 
     def vote(self, rid, decision, user, *extra, env=None):
-        return self.ansible.run_playbook(*self.vote_argv(rid, decision, *extra),
-                                         extra_env=dict(self.env, AWX_USER_NAME=user, **(env or {})))
+        return vote(self.ansible, self.hosts, self.env, rid, decision, user, *extra, more_env=env)
 
     def ledger(self):
         entries = read_file_ledger(self.root / self.incident / "ledger.jsonl")

@@ -13,12 +13,12 @@ import hashlib
 import json
 import subprocess
 import sys
-import time
 import uuid
 
 import _itest_audit as audit
 import pytest
 from _itest_ansible import REPO_ROOT
+from _itest_approval import vote, wait_for_request
 from _itest_ledger import check_chain
 from _itest_netns import Netns
 from _itest_rotate import RotationRole, create_log_table
@@ -135,19 +135,10 @@ class Run:
         return self.finish()
 
     def request_id(self, timeout=120):
-        approvals = self.root / self.incident / "approvals"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [p for p in approvals.glob("req-*.json") if ".vote." not in p.name] if approvals.exists() else []
-            if found:
-                return found[0].name[:-len(".json")]
-            assert self.proc.poll() is None, self.proc.communicate()[0]
-            time.sleep(0.3)
-        raise AssertionError("the gate made no approval request")
+        return wait_for_request(self.root / self.incident / "approvals", self.proc, timeout)
 
     def vote(self, rid, decision, user):
-        return self.ansible.run_playbook("playbooks/approve.yml", "-i", self.hosts, "-e", f"request={rid}",
-                                         "-e", f"decision={decision}", extra_env=dict(self.env, AWX_USER_NAME=user))
+        return vote(self.ansible, self.hosts, self.env, rid, decision, user)
 
     def ledger(self) -> list:
         path = self.root / self.incident / "ledger.jsonl"

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import uuid
 
 import pytest
-from _itest_ledger import read_file_ledger
+from _itest_approval import vote, wait_for_request
 from _itest_backup import BACKUP_ID, databases, drop_database, dump, make_source, query
+from _itest_ledger import read_file_ledger
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
@@ -58,19 +58,10 @@ class Recovery:
         return self.proc.returncode, output
 
     def request_id(self, timeout=90):
-        approvals = self.root / self.incident / "approvals"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [p for p in approvals.glob("req-*.json") if ".vote." not in p.name] if approvals.exists() else []
-            if found:
-                return found[0].name[:-len(".json")]
-            assert self.proc.poll() is None, self.proc.communicate()[0]
-            time.sleep(0.2)
-        raise AssertionError("the gate made no request")
+        return wait_for_request(self.root / self.incident / "approvals", self.proc, timeout)
 
     def vote(self, rid, decision, user):
-        return self.ansible.run_playbook("playbooks/approve.yml", "-i", self.hosts, "-e", f"request={rid}",
-                                         "-e", f"decision={decision}", extra_env=dict(self.env, AWX_USER_NAME=user))
+        return vote(self.ansible, self.hosts, self.env, rid, decision, user)
 
     def ledger(self):
         return read_file_ledger(self.root / self.incident / "ledger.jsonl")

@@ -19,6 +19,7 @@ import pytest
 import redis
 import requests
 from _itest_ansible import REPO_ROOT
+from _itest_approval import vote, wait_for_request
 from _itest_http import StubServer, TrdrHubHealth, expire_all, live_silences
 from _itest_k8s import CLEAN_ENV, DoubleTarget
 from _itest_ledger import check_chain, read_file_ledger
@@ -136,19 +137,10 @@ class Response:
         return self.proc.returncode, output
 
     def request_id(self, timeout=240):
-        approvals = self.dir / "approvals"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [p for p in approvals.glob("req-*.json") if ".vote." not in p.name] if approvals.exists() else []
-            if found:
-                return found[0].name[:-len(".json")]
-            assert self.proc.poll() is None, self.proc.communicate()[0]
-            time.sleep(0.3)
-        raise AssertionError("the contain_db gate made no request")
+        return wait_for_request(self.dir / "approvals", self.proc, timeout, what="the contain_db gate")
 
     def vote(self, rid, decision, user):
-        return self.ansible.run_playbook("playbooks/approve.yml", "-i", "inventories/sandbox", "-e", f"request={rid}",
-                                         "-e", f"decision={decision}", extra_env=dict(self.env, AWX_USER_NAME=user))
+        return vote(self.ansible, "inventories/sandbox", self.env, rid, decision, user)
 
     def ledger(self):
         path = self.dir / "ledger.jsonl"
