@@ -28,7 +28,6 @@ ROTATED_AT = "trdrhub.incident/rotated-at"
 REVISION = "deployment.kubernetes.io/revision"
 
 
-
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
