@@ -17,6 +17,8 @@ import copy
 import datetime
 import hashlib
 import json
+import os
+import pwd
 import re
 import secrets as _secrets
 import typing as t
@@ -36,7 +38,8 @@ DECISIONS = ('approve', 'deny')
 LEVELS = {'automatic': 0, 'one': 1, 'two': 2}
 LEVEL_NAMES = {0: 'automatic', 1: 'one approver', 2: 'two approvers'}
 REQUEST_VERSION = 1
-_RESERVED = ('timeout', 'default')
+_RESERVED = ('timeout', 'default', 'trust_claimed_names')
+NO_LOGINUID = 4294967295   # /proc/self/loginuid of a process outside any login session
 _ACTION = re.compile(r'[a-z][a-z0-9_]{0,63}')
 _REQUEST_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,127}')
 _ACTOR_PREFIX = re.compile(r'^(?:awx|tower|rundeck|local):', re.IGNORECASE)
@@ -127,7 +130,10 @@ def effective_policy(override: t.Any = None) -> dict[str, dict[str, t.Any]]:
             merged[key][name if name in _RESERVED else check_action(name)] = value
     for prio, rules in merged.items():
         for name, value in list(rules.items()):
-            if name == 'timeout':
+            if name == 'trust_claimed_names':
+                if not isinstance(value, bool):
+                    raise ApprovalError(f'policy.{prio}.trust_claimed_names must be true or false, got {value!r}')
+            elif name == 'timeout':
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                     raise ApprovalError(f'policy.{prio}.timeout must be a positive number of seconds, got {value!r}')
             else:
@@ -143,7 +149,49 @@ def rule(policy: t.Mapping[str, t.Any], priority: str, action: str) -> tuple[int
     return rules['default'], f'policy.{priority}.default'
 
 
+def trusts_claimed_names(policy: t.Mapping[str, t.Any], priority: str) -> bool:
+    """Whether a priority counts claimed approver names (``-e approver=...``) as persons: weaker, off by default."""
+    return bool(policy[priority].get('trust_claimed_names', False))
+
+
 # -- identities ------------------------------------------------------------------------------------
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f'uid-{uid}'
+
+
+def os_login(env: t.Mapping[str, str], loginuid_path: str = '/proc/self/loginuid') -> str:
+    """The OS account of the person at the keyboard, from what the kernel says rather than $USER.
+
+    The audit login uid survives ``su`` and ``sudo``; without one (containers, cron), root's
+    ``SUDO_USER`` names who ran sudo; otherwise the effective uid.
+    """
+    try:
+        with open(loginuid_path, encoding='ascii') as handle:
+            login = int(handle.read().strip())
+    except (OSError, ValueError):
+        login = NO_LOGINUID
+    if login not in (NO_LOGINUID, -1):
+        return _user_name(login)
+    uid = os.geteuid()
+    if uid == 0 and env.get('SUDO_USER'):
+        return str(env['SUDO_USER'])
+    return _user_name(uid)
+
+
+def authenticated_identity(actor: str, provenance: t.Mapping[str, t.Any], env: t.Mapping[str, str],
+                           login: t.Callable[[t.Mapping[str, str]], str] = os_login) -> str:
+    """Who really runs this: the AWX or Rundeck user the scheduler reports, else the OS login (``os:<name>``).
+
+    This, not a name given with ``approver``, is what the two-person rule counts.
+    """
+    if provenance.get('actor_source') in ('awx', 'rundeck'):
+        return str(actor).strip().lower()
+    return f'os:{login(env)}'.lower()
+
+
 def identity(name: t.Any) -> str:
     """The person behind a name: ``awx:Alice``, ``local:alice`` and ``alice`` are one person."""
     text = _ACTOR_PREFIX.sub('', str(name or '').strip()).strip().lower()
@@ -190,7 +238,8 @@ def clean_evidence(evidence: t.Any, secrets: t.Iterable[str] = ()) -> t.Any:
 def build_request(*, incident_id: str, action: str, priority: str, summary: str | None, evidence: t.Any,
                   requester: str, requester_data: t.Mapping[str, t.Any], required: int, rule_source: str,
                   mode: str, timeout: float, context: t.Mapping[str, t.Any] | None = None,
-                  now: datetime.datetime | None = None, request_id: str | None = None) -> dict[str, t.Any]:
+                  now: datetime.datetime | None = None, request_id: str | None = None,
+                  requester_principal: str | None = None, trust_claimed_names: bool = False) -> dict[str, t.Any]:
     now = now or utc_now()
     context = context or {}
     return {
@@ -198,7 +247,8 @@ def build_request(*, incident_id: str, action: str, priority: str, summary: str 
         'action': action, 'priority': priority, 'summary': summary or f'{action} ({priority})',
         'evidence': evidence, 'evidence_hash': evidence_hash(evidence),
         'requester': requester, 'requester_source': requester_data.get('actor_source'),
-        'job_id': requester_data.get('job_id'), 'required': required, 'rule': rule_source, 'mode': mode,
+        'job_id': requester_data.get('job_id'), 'requester_principal': requester_principal,
+        'trust_claimed_names': bool(trust_claimed_names), 'required': required, 'rule': rule_source, 'mode': mode,
         'timeout': timeout, 'created_at': iso(now), 'expires_at': iso(now + datetime.timedelta(seconds=timeout)),
         'host': context.get('host'), 'play': context.get('play'), 'task': context.get('task'),
         'status': 'pending', 'outcome': None,
@@ -214,9 +264,32 @@ def verify_request(request: t.Mapping[str, t.Any]) -> None:
 
 
 # -- votes -----------------------------------------------------------------------------------------
+def principal_conflict(request: t.Mapping[str, t.Any], principal: str | None,
+                       counted: t.Mapping[str, str]) -> str | None:
+    """Why a vote cast from ``principal`` is not another person's, or None when it may count.
+
+    Outside AWX and Rundeck a name given with ``approver`` is only a claim: the account the vote
+    came from must differ from the requester's and from every account whose vote already counts.
+    Votes typed at the requester's own terminal (mode prompt), requests made before identities were
+    recorded, and a policy that trusts claimed names are judged by the names alone.
+    """
+    mine = request.get('requester_principal')
+    if not mine or request.get('trust_claimed_names') or request.get('mode') == 'prompt':
+        return None
+    if not principal:
+        return 'no authenticated identity (OS login, AWX or Rundeck user) was recorded with the vote'
+    if principal == mine:
+        return (f"cast from {principal}, the requester's own account - a name given with approver= is a claim, "
+                'not another person (two-person rule)')
+    if principal in counted:
+        return f'cast from {principal}, whose vote already counts as {counted[principal]} - one account counts once'
+    return None
+
+
 def check_vote(request: t.Mapping[str, t.Any], *, approver: str, runner: str | None = None,
                runner_source: str | None = None, decision: str, given_hash: str | None = None,
-               now: datetime.datetime | None = None) -> None:
+               now: datetime.datetime | None = None, principal: str | None = None,
+               votes: t.Iterable[t.Mapping[str, t.Any]] | None = None) -> None:
     """Refuse a vote the gate would not count: the reason names the rule it breaks."""
     now = now or utc_now()
     rid = request.get('request_id')
@@ -233,6 +306,11 @@ def check_vote(request: t.Mapping[str, t.Any], *, approver: str, runner: str | N
     if runner and runner_source in ('awx', 'rundeck') and identity(runner) == identity(request['requester']):
         raise ApprovalError(f'{runner} requested {rid}; voting as {approver} from the requester\'s own job is refused '
                             '(two-person rule).')
+    if votes is not None:
+        conflict = principal_conflict(request, principal, tally(request, votes, now)['principals'])
+        if conflict:
+            raise ApprovalError(f'The vote of {approver} on {rid} would not count: {conflict}. Vote from your own '
+                                'account (your OS login on the controller, or your AWX or Rundeck user).')
     if given_hash is not None:
         want = str(request['evidence_hash'])
         given = str(given_hash).strip().lower()
@@ -242,10 +320,11 @@ def check_vote(request: t.Mapping[str, t.Any], *, approver: str, runner: str | N
 
 
 def build_vote(request: t.Mapping[str, t.Any], *, approver: str, decision: str, comment: str | None,
-               recorded_by: str | None, source: str | None, now: datetime.datetime | None = None) -> dict[str, t.Any]:
+               recorded_by: str | None, source: str | None, now: datetime.datetime | None = None,
+               principal: str | None = None) -> dict[str, t.Any]:
     return {'v': REQUEST_VERSION, 'request_id': request['request_id'], 'approver': approver, 'identity': identity(approver),
             'decision': decision, 'evidence_hash': request['evidence_hash'], 'comment': comment or None,
-            'recorded_by': recorded_by, 'actor_source': source, 'ts': iso(now or utc_now())}
+            'recorded_by': recorded_by, 'actor_source': source, 'principal': principal, 'ts': iso(now or utc_now())}
 
 
 def tally(request: t.Mapping[str, t.Any], votes: t.Iterable[t.Mapping[str, t.Any]],
@@ -253,13 +332,15 @@ def tally(request: t.Mapping[str, t.Any], votes: t.Iterable[t.Mapping[str, t.Any
     """The request's state from its votes: approved, denied, expired or pending.
 
     Votes are checked again here (a vote file could have been written by hand): the requester's,
-    a second one of the same person, one on other evidence or one cast after expiry do not count.
+    a second one of the same person or from the same account (``principal_conflict``), one on
+    other evidence or one cast after expiry do not count.
     """
     now = now or utc_now()
     approvers: list[str] = []
     deniers: list[str] = []
     ignored: list[dict[str, t.Any]] = []
     seen: set[str] = set()
+    principals: dict[str, str] = {}
     requester = identity(request['requester'])
     expires = parse_iso(request['expires_at'])
     for vote in sorted(votes, key=lambda v: str(v.get('ts'))):
@@ -279,10 +360,14 @@ def tally(request: t.Mapping[str, t.Any], votes: t.Iterable[t.Mapping[str, t.Any
             reason = f"unknown decision {vote.get('decision')!r}"
         elif reason is None and parse_iso(vote.get('ts') or iso(now)) > expires:
             reason = 'cast after the request expired'
+        if reason is None:
+            reason = principal_conflict(request, vote.get('principal'), principals)
         if reason:
             ignored.append({'approver': who, 'reason': reason})
             continue
         seen.add(ident)
+        if vote.get('principal'):
+            principals[str(vote['principal'])] = who
         (approvers if vote['decision'] == 'approve' else deniers).append(who)
     required = int(request['required'])
     if deniers:
@@ -294,7 +379,7 @@ def tally(request: t.Mapping[str, t.Any], votes: t.Iterable[t.Mapping[str, t.Any
     else:
         status = 'pending'
     return {'status': status, 'approvers': approvers, 'deniers': deniers, 'ignored': ignored,
-            'required': required, 'missing': max(0, required - len(approvers))}
+            'required': required, 'missing': max(0, required - len(approvers)), 'principals': principals}
 
 
 # -- AWX workflow approval (mode preapproved) ------------------------------------------------------

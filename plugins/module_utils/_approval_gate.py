@@ -24,6 +24,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._approval import 
     MODES,
     PRIORITIES,
     ApprovalError,
+    authenticated_identity,
     awx_evidence,
     build_request,
     build_vote,
@@ -37,6 +38,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._approval import 
     require_awx,
     rule,
     tally,
+    trusts_claimed_names,
     utc_now,
     verify_request,
 )
@@ -133,6 +135,8 @@ class Gate:
         detected, self.provenance = detect_actor(env, variables)
         self.requester = params.get('requester') or detected
         identity(self.requester)
+        self.principal = authenticated_identity(detected, self.provenance, env)
+        self.trust_claimed_names = trusts_claimed_names(policy, self.priority)
         self.mode = params.get('mode') or 'store'
 
     def run(self, check_mode: bool = False) -> dict[str, t.Any]:
@@ -141,7 +145,8 @@ class Gate:
                                 summary=self.params.get('summary'), evidence=evidence, requester=self.requester,
                                 requester_data=self.provenance, required=self.required, rule_source=self.rule_source,
                                 mode='automatic' if self.required == 0 else self.mode, timeout=self.timeout,
-                                context=self.context, now=self.now())
+                                context=self.context, now=self.now(), requester_principal=self.principal,
+                                trust_claimed_names=self.trust_claimed_names)
         head = (f"{request['summary']} - {self.action}, {self.priority}, incident {self.incident_id}: "
                 f"{self._needs()} ({self.rule_source}), requested by {self.requester}")
         if check_mode:
@@ -168,7 +173,8 @@ class Gate:
 
     def _record_request(self, request: t.Mapping[str, t.Any], **extra: t.Any) -> None:
         data = {k: request[k] for k in ('request_id', 'action', 'priority', 'summary', 'evidence', 'evidence_hash',
-                                        'required', 'rule', 'mode', 'timeout', 'expires_at')}
+                                        'required', 'rule', 'mode', 'timeout', 'expires_at', 'requester_principal',
+                                        'trust_claimed_names')}
         self.record('request', self.incident_id, f"Approval requested ({request['mode']}): {request['summary']}",
                     dict(data, **extra), phase=self.phase)
 
@@ -267,6 +273,7 @@ class Gate:
                      f'  ansible-playbook trdrhub.incident.approve -e request={rid} -e decision=approve|deny\n'
                      f'  scripts/approve.py show {rid}; scripts/approve.py vote {rid} approve|deny')
             started = time.monotonic()
+            told: set[str] = set()
             while True:
                 stored = store.get(rid, self.incident_id)
                 if stored is None or stored.get('evidence_hash') != request['evidence_hash']:
@@ -274,6 +281,11 @@ class Gate:
                                         'nothing was approved.')
                 verify_request(stored)
                 counts = tally(request, store.votes(request), self.now())
+                for item in counts['ignored']:
+                    line = f"Vote of {item['approver']} on {rid} does NOT count: {item['reason']}."
+                    if line not in told:
+                        told.add(line)
+                        self.say(line)
                 if counts['status'] != 'pending':
                     break
                 self.sleep(float(self.params.get('poll_interval') or 5))
@@ -285,6 +297,13 @@ class Gate:
                     dict(vote), actor=vote['approver'], phase=self.phase)
 
     def _verdict(self, request: t.Mapping[str, t.Any], counts: t.Mapping[str, t.Any]) -> str:
+        text = self._decision(request, counts)
+        if counts['ignored']:
+            text += ' Votes that did not count: ' + '; '.join(f"{item['approver']} ({item['reason']})"
+                                                             for item in counts['ignored']) + '.'
+        return text
+
+    def _decision(self, request: t.Mapping[str, t.Any], counts: t.Mapping[str, t.Any]) -> str:
         rid, status = request['request_id'], counts['status']
         if status == 'approved':
             return f"Approved {rid} by {', '.join(counts['approvers'])}: {request['summary']}"
@@ -310,11 +329,13 @@ def cast_vote(params: t.Mapping[str, t.Any], *, check_mode: bool = False, base_d
         request = store.get(params['request_id'], incident)
         if request is None:
             raise no_such_request(params['request_id'], store, incident)
+        principal = authenticated_identity(runner, provenance, env)
         check_vote(request, approver=approver, runner=runner, runner_source=provenance.get('actor_source'),
-                   decision=params['decision'], given_hash=params.get('evidence_hash'))
+                   decision=params['decision'], given_hash=params.get('evidence_hash'), principal=principal,
+                   votes=store.votes(request))
         recorded_by = runner if params.get('approver') else None
         vote = build_vote(request, approver=approver, decision=params['decision'], comment=params.get('comment'),
-                          recorded_by=recorded_by, source=provenance.get('actor_source'))
+                          recorded_by=recorded_by, source=provenance.get('actor_source'), principal=principal)
         result = {'changed': not check_mode, 'request_id': request['request_id'], 'incident_id': request['incident_id'],
                   'vote': vote, 'request': request, 'evidence_hash': request['evidence_hash'], 'store': store.location(request['incident_id'])}
         if check_mode:
