@@ -14,7 +14,9 @@ options:
     description:
       - Host name or IP address of the PostgreSQL server.
       - A value starting with C(/) is a Unix socket directory.
-      - When omitted (or empty), libpq uses E(PGHOST) or its default Unix socket.
+      - When omitted (or empty), the server must be named by O(login_unix_socket), O(dsn), a C(host), C(hostaddr) or
+        C(service) in O(connect_params), or E(PGHOST), E(PGHOSTADDR) or E(PGSERVICE); with none of them the module fails
+        before connecting. libpq's default Unix socket is never used implicitly.
     type: str
   login_port:
     description:
@@ -43,6 +45,7 @@ options:
     description:
       - Directory of the server's Unix socket, for example V(/var/run/postgresql).
       - Takes precedence over O(login_host).
+      - Set it to use the local server on purpose; the module never falls back to the local socket by itself.
     type: str
   ssl_mode:
     description:
@@ -87,6 +90,9 @@ notes:
   - The module's own session always uses C(application_name=trdrhub.incident).
   - All connection parameters that are not set are left to libpq, so the standard E(PGHOST), E(PGPORT), E(PGUSER),
     E(PGPASSWORD), E(PGDATABASE), E(PGSSLMODE) and E(PGSERVICE) environment variables and C(~/.pgpass) apply.
+  - The server itself is never left to chance. Unless O(login_host), O(login_unix_socket), a host or service in O(dsn)
+    or O(connect_params), or E(PGHOST), E(PGHOSTADDR) or E(PGSERVICE) in the module's environment names it, the module
+    fails with C(No PostgreSQL server given) and makes no connection attempt.
   - TRDR Hub production reaches PostgreSQL through PgBouncer (port C(6543)). Inspecting and signalling sessions needs a
     direct connection to the PostgreSQL server (port C(5432)); through a pooler the module cannot tell its own backend
     apart and a signal may hit a pooled connection shared by other clients.

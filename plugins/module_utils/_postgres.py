@@ -6,9 +6,10 @@
 
 The option spec lives here once (``POSTGRES_COMMON_ARGS``) and is documented once
 in the ``trdrhub.incident.postgres`` doc fragment. Connection parameters the user
-did not set are left out on purpose so that libpq falls back to ``PGHOST``,
-``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``, ``PGSSLMODE``, ``~/.pgpass``
-and ``PGSERVICE`` exactly as ``psql`` would.
+did not set are left out on purpose so that libpq falls back to ``PGPORT``,
+``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``, ``PGSSLMODE``, ``~/.pgpass`` and
+``PGSERVICE`` exactly as ``psql`` would -- except the server itself: libpq's
+default (the local Unix socket) is never used implicitly, see ``require_target``.
 """
 
 from __future__ import annotations
@@ -75,6 +76,15 @@ _LIBPQ_KEYWORDS = (
     ('ssl_mode', 'sslmode'),
     ('ca_cert', 'sslrootcert'),
     ('connect_timeout', 'connect_timeout'),
+)
+# Settings that name the server; without one libpq silently picks the local socket.
+_TARGET_KEYWORDS = ('host', 'hostaddr', 'service')
+_TARGET_ENV = ('PGHOST', 'PGHOSTADDR', 'PGSERVICE')
+NO_TARGET = (
+    'No PostgreSQL server given: set login_host, login_unix_socket or dsn (or PGHOST, PGHOSTADDR or '
+    'PGSERVICE in the environment). libpq\'s default, the local Unix socket, is never used implicitly; '
+    'to use the local server on purpose, set login_unix_socket to its socket directory '
+    '(for example /var/run/postgresql)'
 )
 _LIBPQ_ENV = (('host', 'PGHOST'), ('port', 'PGPORT'), ('dbname', 'PGDATABASE'), ('user', 'PGUSER'))
 
@@ -161,6 +171,24 @@ def describe_target(params: dict[str, t.Any]) -> str:
     return f'PostgreSQL at {host}:{port}, database {dbname}, as user {user}'
 
 
+def require_target(params: dict[str, t.Any]) -> None:
+    """Refuse to connect unless something names the server.
+
+    A run with no target would reach whatever PostgreSQL answers on the local
+    socket -- on an engineer's laptop or a shared jump host, the wrong database
+    -- and report success against it. An explicit option, dsn host, connect_params
+    host or a PGHOST/PGHOSTADDR/PGSERVICE variable in the module's environment is
+    a deliberate choice; nothing else is.
+    """
+    named = dict(_parse_dsn(params.get('dsn')))
+    named.update(connection_kwargs(params))
+    if any(named.get(keyword) for keyword in _TARGET_KEYWORDS):
+        return
+    if any(os.environ.get(var) for var in _TARGET_ENV):
+        return
+    raise PgInputError(NO_TARGET)
+
+
 def _os_user() -> str:
     try:
         return getpass.getuser()
@@ -182,6 +210,7 @@ def connect(params: dict[str, t.Any]) -> t.Any:
         except psycopg2.Error as exc:
             raise PgConnectionError('Cannot connect to PostgreSQL: dsn is not a valid libpq connection string or '
                                     f'URL: {scrub(condense(str(exc)), secrets)}') from None
+    require_target(params)
     try:
         conn = psycopg2.connect(params.get('dsn') or '', **connection_kwargs(params))
         conn.autocommit = True

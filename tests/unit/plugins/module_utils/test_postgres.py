@@ -16,7 +16,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
 )
 
 SECRET = 'Sup3r$ecret'
-LIBPQ_ENV = ('PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGSSLMODE')
+LIBPQ_ENV = ('PGHOST', 'PGHOSTADDR', 'PGSERVICE', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGSSLMODE')
 
 
 @pytest.fixture(autouse=True)
@@ -215,3 +215,51 @@ def test_pooler_detection_compares_backend_pids(monkeypatch, client_pid, pooled)
     assert (warning is not None) == pooled
     if pooled:
         assert 'db:6543' in warning and 'port 5432' in warning
+
+
+def _no_connection(monkeypatch):
+    calls = []
+    monkeypatch.setattr(psycopg2, 'connect', lambda *args, **kwargs: calls.append((args, kwargs)))
+    return calls
+
+
+@pytest.mark.parametrize('overrides', [
+    {},
+    {'login_user': 'trdrhub_app', 'login_db': 'trdrhub', 'login_port': 5432},
+    {'dsn': 'dbname=trdrhub user=trdrhub_app'},
+    {'dsn': 'postgresql:///trdrhub'},
+    {'connect_params': {'target_session_attrs': 'read-write'}},
+    {'login_host': ''},
+])
+def test_no_target_fails_before_any_connection_attempt(monkeypatch, overrides):
+    monkeypatch.setenv('PGPORT', '1')  # even a fall-through could not reach a local server
+    calls = _no_connection(monkeypatch)
+    with pytest.raises(PgInputError) as caught:
+        _postgres.connect(params(**overrides))
+    assert str(caught.value) == _postgres.NO_TARGET
+    assert 'login_host, login_unix_socket or dsn' in str(caught.value)
+    assert calls == []
+
+
+@pytest.mark.parametrize('overrides,env', [
+    ({'login_host': 'db'}, {}),
+    ({'login_unix_socket': '/var/run/postgresql'}, {}),
+    ({'dsn': 'host=db dbname=trdrhub'}, {}),
+    ({'dsn': 'postgresql://u@db/trdrhub'}, {}),
+    ({'dsn': 'service=trdrhub'}, {}),
+    ({'connect_params': {'hostaddr': '10.0.0.5'}}, {}),
+    ({}, {'PGHOST': 'envhost'}),
+    ({}, {'PGHOSTADDR': '10.0.0.5'}),
+    ({}, {'PGSERVICE': 'trdrhub'}),
+])
+def test_an_explicit_target_connects(monkeypatch, overrides, env):
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    calls = []
+    monkeypatch.setattr(psycopg2, 'connect', lambda *args, **kwargs: calls.append(kwargs) or FakeConn())
+    _postgres.connect(params(**overrides))
+    assert len(calls) == 1
+
+
+class FakeConn:
+    autocommit = False
