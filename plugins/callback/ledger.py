@@ -19,6 +19,9 @@ description:
     C(contain_db_incident_id) of the task's host (any variable source: extra vars, inventory, play, role, set_fact),
     else O(incident_id). A task result without an incident id is NOT recorded: the callback warns once and repeats at
     the end how many results went unrecorded. It never invents an id."
+  - "A playbook that acts on an existing incident sets C(trdrhub_incident_must_exist: true): the results of an incident
+    that has no ledger yet (a mistyped id) are then not recorded, so no incident is created by mistake; the playbook
+    itself refuses such an id in its first task."
   - Each entry holds the actor (AWX/Tower user, Rundeck user, else the operating-system user), host, play, task, the
     module's FQCN, changed/failed, the task's arguments with every secret removed, and a short result summary
     (status, message, return code, number of items or sessions). The phase is the C(trdrhub_phase) variable, else
@@ -29,6 +32,7 @@ description:
     connection strings, and the values of extra variables (only their names are recorded)."
   - Internal actions are not recorded - O(skip_actions), by default C(set_fact), C(include_*), C(import_*) and
     C(meta) - and neither is a successful M(trdrhub.incident.ledger_record), which writes its own entry.
+  - A run in check mode records nothing unless O(record_check_mode=true).
   - "A ledger that cannot be written never stops the play: an incident must not be left half contained because the
     record keeper failed. Every entry that could not be written is reported with an error at once, and the end of the
     run repeats how many were lost and why. The last line of the run names each ledger written, the number of
@@ -51,16 +55,15 @@ options:
         key: backend
   dir:
     description:
-      - Directory holding one sub-directory per incident, for the V(file) backend.
-      - A relative path is taken from the playbook's directory, or from the current directory when the playbook belongs
-        to an installed collection.
+      - The incidents home, for the V(file) backend - the directory holding one sub-directory per incident.
+      - "The same rule everywhere in the collection (C(docs/ledger.md)): E(TRDRHUB_LEDGER_DIR), else the inventory
+        variable C(trdrhub_incidents_dir) of the task's host, else C($XDG_STATE_HOME/trdrhub-incident/incidents)
+        (C(~/.local/state/trdrhub-incident/incidents)). Never the playbook's directory or the current directory."
+      - A relative E(TRDRHUB_LEDGER_DIR) is taken from the current directory, a relative C(trdrhub_incidents_dir)
+        from the inventory's directory.
     type: str
-    default: incidents
     env:
       - name: TRDRHUB_LEDGER_DIR
-    ini:
-      - section: callback_trdrhub_ledger
-        key: dir
   dsn:
     description:
       - libpq connection string or URL of the ledger database, for the V(postgres) backend.
@@ -95,6 +98,19 @@ options:
     ini:
       - section: callback_trdrhub_ledger
         key: record_skipped
+  record_check_mode:
+    description:
+      - "A run in check mode (C(--check)) writes nothing by default: no ledger entry, no incident directory. A team that
+        must record every look at an incident sets this to V(true): entries of check-mode runs are then appended, marked
+        with C(data.dry_run=true), and only to the ledger of an incident that already has one - a dry run never creates
+        an incident."
+    type: bool
+    default: false
+    env:
+      - name: TRDRHUB_LEDGER_RECORD_CHECK_MODE
+    ini:
+      - section: callback_trdrhub_ledger
+        key: record_check_mode
   skip_actions:
     description:
       - Actions never recorded. Short names mean C(ansible.builtin.<name>).
@@ -133,6 +149,11 @@ from ansible.template import Templar
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgIncidentError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._incidents_home import (
+    ENV_VAR,
+    INVENTORY_VAR,
+    incidents_home,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
     HAS_PSYCOPG2,
     PHASES,
@@ -142,7 +163,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
     PgLedger,
     detect_actor,
     pg_params,
-    resolve_root,
     utc_now,
     validate_incident_id,
 )
@@ -155,6 +175,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
 )
 
 INCIDENT_VARS = ('trdrhub_incident_id', 'incident_id', 'contain_db_incident_id')
+# Set by playbooks that act on an existing incident: results of an incident without a ledger are not recorded.
+EXISTING_ONLY_VAR = 'trdrhub_incident_must_exist'
 NO_LOG_ARGS = '<censored: no_log task>'
 RUN_ENV = 'TRDRHUB_LEDGER_RUN'
 MSG_MAX = 500
@@ -204,7 +226,6 @@ class CallbackModule(CallbackBase):
         os.environ[RUN_ENV] = self.run_id
         self.redactor = Redactor()
         self.playbook_path: str | None = None
-        self.playbook_dir: str | None = None
         self.started_at = utc_now()
         self.play: t.Any = None
         self.actor, self.provenance = detect_actor()
@@ -212,8 +233,10 @@ class CallbackModule(CallbackBase):
         self.written: dict[str, dict[str, t.Any]] = {}   # incident -> location, entries, head
         self.pending: dict[str, list[tuple[str, dict[str, t.Any]]]] = {}   # host -> results without an incident id
         self.lost: collections.Counter[str] = collections.Counter()
+        self.unknown: collections.Counter[str] = collections.Counter()   # incident -> results not recorded
+        self.unopened: set[str] = set()   # incidents without a ledger, left alone by a recorded dry run
         self._learned: set[tuple[t.Any, ...]] = set()
-        self._file: FileLedger | None = None
+        self._files: dict[str, FileLedger] = {}   # incidents home -> its ledger
         self._pg: PgLedger | None = None
         self._pg_down_until = 0.0
 
@@ -221,7 +244,6 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_start(self, playbook: t.Any) -> None:
         self.playbook_path = getattr(playbook, '_file_name', None)
-        self.playbook_dir = getattr(playbook, '_basedir', None)
         self.started_at = utc_now()
 
     def v2_playbook_on_play_start(self, play: t.Any) -> None:
@@ -261,6 +283,8 @@ class CallbackModule(CallbackBase):
         """Never raises: a ledger failure is reported, the play goes on."""
         task, host = result.task, result.host.get_name()
         what = f'task "{task.get_name()}" on {host}'
+        if self._dry_run() and not self.get_option('record_check_mode'):
+            return
         try:
             action = self._action(task)
             if action in {canonical_action(a) for a in self.get_option('skip_actions') or []}:
@@ -289,7 +313,12 @@ class CallbackModule(CallbackBase):
     def _append(self, incident: str, fields: dict[str, t.Any], what: str) -> None:
         try:
             incident = validate_incident_id(incident)
+            if incident in self.unopened:
+                return
             if incident not in self.written:
+                if self._dry_run() and self._ledger().head(incident) is None:
+                    self.unopened.add(incident)   # a dry run never creates an incident
+                    return
                 self._write(incident, self._start_fields())
             self._write(incident, fields)
         except Exception as exc:   # pylint: disable=broad-exception-caught
@@ -315,11 +344,18 @@ class CallbackModule(CallbackBase):
             if entry.get('seq', 0) > state['head'][0]:
                 state['head'] = (entry['seq'], entry['hash'])
 
-    def _ledger(self) -> t.Any:
+    def _home(self, variables: t.Mapping[str, t.Any]) -> str:
+        """The incidents home of this host (module_utils/_incidents_home.py)."""
+        env = dict(os.environ, **{ENV_VAR: self.get_option('dir') or ''})
+        wanted = {name: self._render(variables.get(name), variables) for name in (INVENTORY_VAR, 'inventory_dir')}
+        return incidents_home(env, wanted)[0]
+
+    def _ledger(self, home: str | None = None) -> t.Any:
         if self.get_option('backend') != 'postgres':
-            if self._file is None:
-                self._file = FileLedger(resolve_root(self.get_option('dir'), self.playbook_dir))
-            return self._file
+            home = home or incidents_home(dict(os.environ, **{ENV_VAR: self.get_option('dir') or ''}), {})[0]
+            if home not in self._files:
+                self._files[home] = FileLedger(home)
+            return self._files[home]
         if self._pg is not None and not self._pg.client.conn.closed:
             return self._pg
         if time.monotonic() < self._pg_down_until:
@@ -385,6 +421,8 @@ class CallbackModule(CallbackBase):
 
     def _base_data(self) -> dict[str, t.Any]:
         data: dict[str, t.Any] = {'run': self.run_id}
+        if self._dry_run():
+            data['dry_run'] = True
         data.update({k: v for k, v in self.provenance.items() if v is not None})
         return data
 
@@ -415,6 +453,13 @@ class CallbackModule(CallbackBase):
         self._report()
 
     def _report(self) -> None:
+        if self._dry_run():
+            if not self.get_option('record_check_mode'):
+                self._display.display('INCIDENT LEDGER: check mode - nothing recorded '
+                                      '(TRDRHUB_LEDGER_RECORD_CHECK_MODE=true records dry runs of existing incidents)')
+            for incident in sorted(self.unopened):
+                self._display.display(f'INCIDENT LEDGER {incident}: check mode - not recorded, the incident has no ledger '
+                                      'and a dry run does not create one')
         for incident, state in self.written.items():
             seq, digest = state['head']
             self._display.display(f'INCIDENT LEDGER {incident}: {state["entries"]} entries written to {state["location"]}; '
@@ -423,6 +468,10 @@ class CallbackModule(CallbackBase):
             hosts = ', '.join(sorted(self.pending))
             self._display.warning(f'trdrhub.incident.ledger: {self._unrecorded()} task result(s) of {hosts} were NOT '
                                   'recorded: no incident id (set trdrhub_incident_id or TRDRHUB_INCIDENT_ID).')
+        for incident, count in self.unknown.items():
+            self._display.warning(f'trdrhub.incident.ledger: {count} task result(s) of incident {incident} were not '
+                                  'recorded: it has no record, and this playbook acts on existing incidents only, so '
+                                  'no ledger was created for it.')
         if self.lost:
             reasons = '; '.join(f'{n}x {reason}' for reason, n in self.lost.most_common(3))
             self._display.error(f'trdrhub.incident.ledger: {sum(self.lost.values())} ledger entries were NOT '
@@ -467,6 +516,11 @@ class CallbackModule(CallbackBase):
             if is_secret_key(name) and value not in (None, ''):
                 rendered = self._render(value, variables)
                 self.redactor.learn(rendered, secret=True)
+
+    @staticmethod
+    def _dry_run() -> bool:
+        """The whole run is in check mode (--check)."""
+        return bool(context.CLIARGS.get('check'))
 
     @staticmethod
     def _check_mode(task: t.Any) -> bool:

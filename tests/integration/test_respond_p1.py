@@ -23,6 +23,7 @@ from _itest_approval import vote, wait_for_request
 from _itest_http import StubServer, TrdrHubHealth, expire_all, live_silences
 from _itest_k8s import CLEAN_ENV, DoubleTarget
 from _itest_ledger import check_chain, read_file_ledger
+from _itest_snapshot import Snapshot, changed_tasks
 from trdrhub_harness.workload import INCIDENT, MUST_SURVIVE
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -255,15 +256,21 @@ def test_check_mode_of_p1_changes_nothing(response, alert, queue, runaway, app, 
     resp = response()
     label = alert("AllWorkersDown", "P1")
     victims = runaway.pids(kind=INCIDENT)
+    snapshot = Snapshot(resp.root.parent, resp.ansible.workdir / "incidents")
     run = resp.run(*resp.argv(P1, label, app, queue), "--check")
     assert run.rc == 0, run.output
     text = flat(run.output)
     assert "CHECK MODE: nothing was changed" in text
     assert f"{len(victims)} session(s) would be signalled after approval" in text
+    assert "INCIDENT LEDGER: check mode - nothing recorded" in text
     assert runaway.alive(victims) == set(victims)
     assert live_silences(alertmanager_server.url, label) == []
-    assert not (resp.dir / "approvals").exists() and not (resp.dir / "pir").exists()
-    assert resp.events("incident") == [] and resp.events("verification") == []
+    assert snapshot.new_or_changed() == []
+    # Only what a real run would change: open and acknowledge the new incident, silence its alert.
+    assert [t.split(" : ", 1)[1].split("]")[0] for t in changed_tasks(run.output)] == [
+        "Record | Open or update the incident record",
+        "Record | Acknowledge the firing alerts with silences tagged with the incident id",
+        "Record | Record the acknowledgement and the silences in the incident record"]
 
 
 def test_p2_application_incident_contains_the_app_after_approval_and_recovers(response, alert, queue, app, k8s_api, tmp_path):

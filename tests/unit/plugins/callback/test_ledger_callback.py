@@ -119,7 +119,7 @@ class FakePlaybook:
 
 
 OPTIONS = {'backend': 'file', 'dir': None, 'dsn': None, 'table': 'trdrhub_incident_ledger', 'incident_id': None,
-           'record_skipped': True, 'skip_actions': ['set_fact', 'include_tasks', 'include_role', 'import_tasks',
+           'record_skipped': True, 'record_check_mode': False, 'skip_actions': ['set_fact', 'include_tasks', 'include_role', 'import_tasks',
                                                     'import_role', 'meta'], 'connect_timeout': 5}
 
 
@@ -355,3 +355,48 @@ def test_the_actor_comes_from_awx_extra_vars(tmp_path, monkeypatch):
     cb.v2_runner_on_ok(FakeResult(FakeTask('t', 'ansible.builtin.ping'), 'h', {'ping': 'pong'}))
     entry = entries(tmp_path, 'INC-9')[-1]
     assert entry['actor'] == 'awx:alice' and entry['data']['job_id'] == '42' and entry['data']['actor_source'] == 'awx'
+
+
+@pytest.fixture
+def dry_run(monkeypatch):
+    """The run is ansible-playbook --check."""
+    monkeypatch.setattr(ledger_cb.context, 'CLIARGS', {'check': True})
+
+
+def test_a_check_mode_run_records_nothing_and_says_so(callback, tmp_path, dry_run):
+    _ledger.FileLedger(str(tmp_path)).append('INC-1', {'event': 'note'})
+    before = (tmp_path / 'INC-1' / 'ledger.jsonl').read_bytes()
+    callback.play.vm.host_vars['db2'] = {'trdrhub_incident_id': 'INC-NEW'}
+    callback.v2_runner_on_ok(FakeResult(pg_task(), 'db1', {}))
+    callback.v2_runner_on_ok(FakeResult(pg_task(), 'db2', {}, changed=True))
+    callback.v2_runner_on_skipped(FakeResult(pg_task(), 'db1', {'skip_reason': 'Conditional result was False'}))
+    callback.v2_playbook_on_stats(FakeStats(['db1', 'db2']))
+    assert (tmp_path / 'INC-1' / 'ledger.jsonl').read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['INC-1']
+    assert callback.display_.of('display') == [
+        'INCIDENT LEDGER: check mode - nothing recorded '
+        '(TRDRHUB_LEDGER_RECORD_CHECK_MODE=true records dry runs of existing incidents)']
+    assert callback.display_.of('warning') == [] and callback.display_.of('error') == []
+
+
+def test_recorded_dry_runs_are_marked_and_never_open_an_incident(callback, tmp_path, dry_run):
+    callback._plugin_options['record_check_mode'] = True
+    _ledger.FileLedger(str(tmp_path)).append('INC-1', {'event': 'note'})
+    callback.play.vm.host_vars['db2'] = {'trdrhub_incident_id': 'INC-NEW'}
+    callback.v2_runner_on_ok(FakeResult(pg_task(), 'db1', {}))
+    callback.v2_runner_on_ok(FakeResult(pg_task(), 'db2', {}))
+    callback.v2_playbook_on_stats(FakeStats(['db1', 'db2']))
+    note, start, task, end = entries(tmp_path)
+    check_chain([note, start, task, end])
+    assert [e['event'] for e in (start, task, end)] == ['playbook_start', 'task', 'playbook_end']
+    assert all(e['data']['dry_run'] is True for e in (start, task, end)) and 'dry_run' not in note.get('data', {})
+    assert start['data']['check_mode'] is True and task['data']['check_mode'] is True
+    assert not (tmp_path / 'INC-NEW').exists()
+    assert ('INCIDENT LEDGER INC-NEW: check mode - not recorded, the incident has no ledger and a dry run does not '
+            'create one') in callback.display_.of('display')
+
+
+def test_a_normal_run_is_not_marked_as_a_dry_run(callback, tmp_path):
+    callback.v2_runner_on_ok(FakeResult(pg_task(check_mode=True), 'db1', {}))
+    start, task = entries(tmp_path)
+    assert 'dry_run' not in start['data'] and 'dry_run' not in task['data'] and task['data']['check_mode'] is True
