@@ -22,6 +22,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
 )
 
 PRIORITIES = ('P1', 'P2', 'P3', 'P4')
+IGNORE = 'ignore'  # a severity_map value: the alert is listed in ``ignored`` and never counted
 SCOPES = ('all', 'some', 'none')
 UTC = datetime.timezone.utc
 WEEKEND = (5, 6)  # Saturday, Sunday (UTC)
@@ -63,8 +64,12 @@ DEFAULT_POLICY: dict[str, t.Any] = {
         'notify': ['ticket'],
         'update_internal_minutes': None, 'update_customer_minutes': None,
     },
-    # Alert label severity -> priority. Prometheus rules use P1|P2|P3; map others here.
-    'severity_map': {'P1': 'P1', 'P2': 'P2', 'P3': 'P3', 'P4': 'P4'},
+    # Alert label severity -> priority, or 'ignore' (listed, never counted). TRDR Hub's rules use
+    # P1|P2|P3; a cluster's Alertmanager also carries kube-prometheus' critical|warning|info and the
+    # always-firing Watchdog / InfoInhibitor (severity none). Labels compare without case; a
+    # firing alert whose label is not here is a finding, not a failure.
+    'severity_map': {'P1': 'P1', 'P2': 'P2', 'P3': 'P3', 'P4': 'P4',
+                     'critical': 'P1', 'warning': 'P3', 'info': 'ignore', 'none': 'ignore'},
     # Impact category -> scope of customers affected (or 'unknown' when not given) -> priority.
     'impact': {
         'customer-facing': {'all': 'P1', 'some': 'P2', 'none': 'P3', 'unknown': 'P2'},
@@ -96,6 +101,15 @@ def _priority(value: t.Any, where: str) -> str:
     if text not in PRIORITIES:
         raise AssessmentError(f"{where} must be one of {', '.join(PRIORITIES)}, got {value!r}")
     return text
+
+
+def _severity_target(value: t.Any, label: t.Any) -> str:
+    """A severity_map value: a priority, or ``ignore``."""
+    if isinstance(value, str) and value.strip().lower() == IGNORE:
+        return IGNORE
+    if str(value).strip().upper() not in PRIORITIES:
+        raise AssessmentError(f"policy.severity_map.{label} must be one of {', '.join(PRIORITIES)} or {IGNORE}, got {value!r}")
+    return _priority(value, f'policy.severity_map.{label}')
 
 
 def _norm(name: t.Any) -> str:
@@ -132,7 +146,7 @@ def effective_policy(policy: dict[str, t.Any] | None = None) -> dict[str, t.Any]
                     target[scope] = _priority(prio, f'policy.impact.{category}.{scope}')
         elif key == 'severity_map':
             for label, prio in value.items():
-                merged['severity_map'][str(label)] = _priority(prio, f'policy.severity_map.{label}')
+                merged['severity_map'][str(label)] = _severity_target(prio, label)
         else:
             merged[key].update(value)
     for prio in PRIORITIES:
@@ -223,14 +237,22 @@ def _alert_state(alert: dict[str, t.Any]) -> str:
     return str(status or alert.get('state') or 'active').lower()
 
 
-def alert_signals(alerts: t.Any, policy: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], list[str]]:
-    """Firing alerts raise the priority to their severity; suppressed or resolved ones are only listed."""
+def alert_signals(alerts: t.Any, policy: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], list[str], list[str]]:
+    """Signals, ignored alerts and findings: what counted, what did not and why, what could not be classified.
+
+    A firing alert counts with the priority ``policy.severity_map`` gives its ``severity``
+    label; a label mapped to ``ignore`` (kube-prometheus' Watchdog) is only listed, and a label
+    the map does not know is a finding: one foreign alert must not stop the assessment of the
+    others.
+    """
     if alerts is None:
-        return [], []
+        return [], [], []
     if not isinstance(alerts, list):
         raise AssessmentError(f'alerts must be a list of Alertmanager alerts, got {type(alerts).__name__}')
-    severity_map = {str(k).upper(): v for k, v in policy['severity_map'].items()}
-    signals, ignored = [], []
+    severity_map = {str(k).strip().upper(): v for k, v in policy['severity_map'].items()}
+    signals: list[dict[str, t.Any]] = []
+    ignored: list[str] = []
+    findings: list[str] = []
     for index, alert in enumerate(alerts):
         if not isinstance(alert, dict) or not isinstance(alert.get('labels', {}), dict):
             raise AssessmentError(f'alerts[{index}] is not an alert (a dict with labels), got {alert!r}')
@@ -241,14 +263,19 @@ def alert_signals(alerts: t.Any, policy: dict[str, t.Any]) -> tuple[list[dict[st
         if state not in _ACTIVE_STATES:
             ignored.append(f'alert {name} (severity {severity}) is {state}: not counted')
             continue
-        prio = severity_map.get(str(severity).upper()) if severity is not None else None
+        prio = severity_map.get(str(severity).strip().upper()) if severity is not None else None
+        if prio == IGNORE:
+            ignored.append(f'alert {name} (severity {severity}) is ignored by policy.severity_map: not counted')
+            continue
         if prio is None:
-            raise AssessmentError(f"alert {name} has severity label {severity!r}; expected one of "
-                                  f"{', '.join(sorted(policy['severity_map']))} (map other labels in policy.severity_map)")
+            label = f'severity label {severity!r}' if severity is not None else 'no severity label'
+            findings.append(f'alert {name} is firing with {label}, which policy.severity_map does not classify: '
+                            'not counted (map it to a priority or to ignore)')
+            continue
         where = f", component {labels['component']}" if labels.get('component') else ''
-        signals.append({'source': 'alert', 'priority': prio,
+        signals.append({'source': 'alert', 'priority': prio, 'alertname': name, 'fingerprint': alert.get('fingerprint'),
                         'reason': f'alert {name} (severity {severity}{where}) is firing'})
-    return signals, ignored
+    return signals, ignored, findings
 
 
 def _endpoints(health: dict[str, t.Any]) -> list[dict[str, t.Any]]:
@@ -289,18 +316,54 @@ def _failure(endpoint: dict[str, t.Any]) -> str:
     return f'{_endpoint_name(endpoint)} ({detail})'
 
 
-def health_signals(health: t.Any, policy: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+def _health_input(health: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], str | None]:
+    """The endpoint results of a health input, or why there are none; malformed input fails.
+
+    A probe that answered nothing usable (a failed or skipped ``http_health_info`` task) is a
+    finding: the service's health is unknown, which is not the same as healthy.
+    """
+    for key in ('endpoints', 'results'):
+        raw = health.get(key)
+        if key in health and raw is not None and not isinstance(raw, (list, dict)):
+            raise AssessmentError(f'health.{key} must be a list (or a dict by name) of endpoint results like those of '
+                                  f'http_health_info, got {raw!r}')
+    endpoints = _endpoints(health)
+    raw = health.get('endpoints', health.get('results'))
+    entries = list(raw.values()) if isinstance(raw, dict) else list(raw or [])
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get('ok'), bool):
+            raise AssessmentError(f'health endpoint {index} must be a result with ok (true or false), like those of '
+                                  f'http_health_info, got {entry!r}')
+    if 'healthy' in health and not isinstance(health['healthy'], bool):
+        raise AssessmentError(f"health.healthy must be true or false, got {health['healthy']!r}")
+    if endpoints or isinstance(health.get('healthy'), bool):
+        return endpoints, None
+    if health.get('failed') or health.get('msg') or health.get('skipped'):
+        why = _text_of(health.get('msg') or health.get('skip_reason') or 'the probe failed')
+        return [], f'health is unknown: the probe gave no endpoint result ({why}): not counted'
+    raise AssessmentError('health must be a result of http_health_info, with healthy and endpoints; '
+                          f'got one with keys {", ".join(sorted(map(str, health))) or "none"}')
+
+
+def _text_of(value: t.Any) -> str:
+    text = ' '.join(str(value).split())
+    return text if len(text) <= 200 else text[:199] + '\u2026'
+
+
+def health_signals(health: t.Any, policy: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], list[str]]:
     """All endpoints down is an outage (P1); a failing readiness/liveness endpoint at least P2; others P3."""
     if not health:
-        return []
+        return [], []
     if not isinstance(health, dict):
         raise AssessmentError(f'health must be a dict like the result of http_health_info, got {type(health).__name__}')
-    endpoints = _endpoints(health)
+    endpoints, unknown = _health_input(health)
+    if unknown:
+        return [], [unknown]
     failing = [e for e in endpoints if not e.get('ok')]
     if endpoints and len(failing) == len(endpoints):
         what = 'unreachable' if all(_unreachable(e) for e in failing) else 'failing'
         return [{'source': 'health', 'priority': 'P1',
-                 'reason': f"all {len(endpoints)} health endpoints {what}: {', '.join(_failure(e) for e in failing)}"}]
+                 'reason': f"all {len(endpoints)} health endpoints {what}: {', '.join(_failure(e) for e in failing)}"}], []
     critical = tuple(p.rstrip('/') for p in policy['critical_endpoints'])
     signals = []
     for endpoint in failing:
@@ -312,7 +375,7 @@ def health_signals(health: t.Any, policy: dict[str, t.Any]) -> list[dict[str, t.
         reason = (f"the TLS certificate of {tls.get('hostname') or 'the endpoint'} has expired" if tls.get('expired')
                   else 'the health check reports unhealthy')
         signals.append({'source': 'health', 'priority': 'P2', 'reason': reason})
-    return signals
+    return signals, []
 
 
 def impact_signals(impact: t.Any, scope: t.Any, policy: dict[str, t.Any]) -> list[dict[str, t.Any]]:
@@ -353,13 +416,16 @@ def assess(alerts: t.Any = None, health: t.Any = None, impact: t.Any = None, sco
     merged = effective_policy(policy)
     detected = parse_time(detected_at, now)
     chosen = _override(override)
-    signals, ignored = alert_signals(alerts, merged)
-    signals += health_signals(health, merged) + impact_signals(impact, scope, merged)
+    signals, ignored, findings = alert_signals(alerts, merged)
+    health_found, health_findings = health_signals(health, merged)
+    signals += health_found + impact_signals(impact, scope, merged)
+    findings += health_findings
     signals.sort(key=lambda s: _rank(s['priority']))
     assessed = signals[0]['priority'] if signals else 'P4'
     reasons = [f"{s['reason']} -> {s['priority']}" for s in signals]
     if not signals:
-        reasons.append('no firing alert, failing health check or impact given -> P4')
+        unassessed = f'; {len(findings)} input(s) could not be assessed (see findings)' if findings else ''
+        reasons.append(f'no firing alert, failing health check or impact given{unassessed} -> P4')
     priority = chosen['priority'] if chosen else assessed
     if chosen:
         reasons.insert(0, f"overridden from {assessed} to {priority}: {chosen['reason']}")
@@ -371,7 +437,7 @@ def assess(alerts: t.Any = None, health: t.Any = None, impact: t.Any = None, sco
 
     return {
         'priority': priority, 'label': entry['label'], 'assessed_priority': assessed, 'overridden': chosen is not None,
-        'override': chosen, 'reasons': reasons, 'signals': signals, 'ignored': ignored,
+        'override': chosen, 'reasons': reasons, 'signals': signals, 'ignored': ignored, 'findings': findings,
         'detected_at': iso(detected), 'response_minutes': entry['response_minutes'], 'business_days_only': business,
         'response_deadline': at(entry['response_minutes']),
         'escalation': [dict(step, at=at(step['after_minutes'])) for step in entry['escalation']],

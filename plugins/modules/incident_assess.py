@@ -14,8 +14,11 @@ description:
   - "The matrix - V(P1) Critical: complete outage, data loss, security breach, customer-facing service down, respond
     within 15 minutes. V(P2) High: major degradation, customer-facing partial, data integrity at risk, 1 hour. V(P3)
     Medium: minor degradation, internal impact, 4 hours. V(P4) Low: cosmetic, no customer impact, 1 business day."
-  - "Signals, the highest wins - every firing alert counts with its C(severity) label (V(P1), V(P2), V(P3));
-    silenced, inhibited or resolved alerts are listed in RV(ignored) and do not count. When every health endpoint
+  - "Signals, the highest wins - every firing alert counts with the priority its C(severity) label has in the
+    severity table (V(P1) to V(P4) as themselves, C(critical) V(P1), C(warning) V(P3); C(info) and C(none), such as
+    kube-prometheus' always-firing C(Watchdog), are ignored); silenced, inhibited or resolved alerts and alerts the
+    table ignores are listed in RV(ignored) and do not count. A firing alert whose label the table does not know is
+    listed in RV(findings) and does not count; the assessment goes on. When every health endpoint
     fails the service is down - V(P1); a failing C(/healthz), C(/health/ready) or C(/health/live) makes it at least
     V(P2), any other failing endpoint (for example C(/health/db-schema)) V(P3); C(healthy=false) without a failing
     endpoint (for example an expired TLS certificate) V(P2). O(impact) and O(scope) follow the impact table below. With no signal at all the priority is V(P4)."
@@ -41,7 +44,8 @@ options:
         C(labels.alertname) names it in the reasons.
       - An alert counts when C(status.state) is V(active) or V(unprocessed) (or a plain C(status) of V(firing), as in
         webhook payloads) and it is neither silenced nor inhibited.
-      - A counted alert whose severity is neither V(P1)-V(P4) nor mapped in the policy's C(severity_map) fails the module.
+      - A firing alert whose severity the policy's C(severity_map) does not classify is reported in RV(findings)
+        and as a warning, and does not count.
     type: list
     elements: dict
     default: []
@@ -51,6 +55,10 @@ options:
         C(endpoints), a list (or a dict by name) of results with C(url) or C(path), C(ok) and C(status) (HTTP status;
         null or V(0) when the endpoint did not answer), optionally C(error) and C(failed_checks) for the reasons.
         C(reachable=false) marks an endpoint that did not answer explicitly.
+      - Input that is not such a result (C(endpoints) that is not a list or dict of results with a boolean C(ok), a
+        C(healthy) that is not a boolean, neither C(healthy) nor C(endpoints)) fails the module. A probe that gave no
+        endpoint result (a failed or skipped M(trdrhub.incident.http_health_info) task, registered) means the
+        health is unknown - reported in RV(findings), never read as healthy.
     type: dict
   impact:
     description:
@@ -89,8 +97,8 @@ options:
       - "Changes to the default policy table (see the description), merged over it. Keys C(P1) to C(P4) take a dict
         with any of C(label), C(response_minutes), C(business_days_only), C(escalation) (a list of C(level),
         C(after_minutes), C(who), C(title)), C(notify) (a list), C(update_internal_minutes) and
-        C(update_customer_minutes) (null for none); C(severity_map) maps more alert labels to priorities
-        (C({critical: P1})); C(impact) adds or changes categories (C({payments: {all: P1, some: P1, none: P2, unknown: P1}}));
+        C(update_customer_minutes) (null for none); C(severity_map) maps alert severity labels to priorities or
+        to V(ignore) (C({page: P1, debug: ignore}); the default table is in the description); C(impact) adds or changes categories (C({payments: {all: P1, some: P1, none: P2, unknown: P1}}));
         C(critical_endpoints) replaces the list of endpoint paths that make a failure at least V(P2)."
       - Lists are replaced, not merged. Keep the table in inventory (C(group_vars)) so that every run uses the same.
     type: dict
@@ -148,7 +156,7 @@ EXAMPLES = r"""
     override:
       priority: P1
       reason: Largest customer escalated to the CEO
-    policy: "{{ trdrhub_incident_policy | default({}) }}"   # e.g. {P2: {response_minutes: 30}, severity_map: {critical: P1}}
+    policy: "{{ trdrhub_incident_policy | default({}) }}"   # e.g. {P2: {response_minutes: 30}, severity_map: {warning: P2}}
 """
 
 RETURN = r"""
@@ -190,17 +198,31 @@ reasons:
   sample: ["alert QueueLagCritical (severity P1, component queue) is firing -> P1",
            "critical health endpoint https://api.trdrhub.example/health/ready (HTTP 503) is failing -> P2"]
 signals:
-  description: The signals that counted, most severe first, each with C(source) (V(alert), V(health) or V(impact)), C(priority) and C(reason).
+  description:
+    - The signals that counted, most severe first, each with C(source) (V(alert), V(health) or V(impact)), C(priority)
+      and C(reason); an alert's signal also has its C(alertname) and C(fingerprint).
   returned: always
   type: list
   elements: dict
-  sample: [{"source": "alert", "priority": "P1", "reason": "alert QueueLagCritical (severity P1, component queue) is firing"}]
+  sample: [{"source": "alert", "priority": "P1", "alertname": "QueueLagCritical", "fingerprint": "4f2a9c0e1b7d3a56",
+            "reason": "alert QueueLagCritical (severity P1, component queue) is firing"}]
 ignored:
-  description: Alerts that did not count, and why (silenced, inhibited, resolved).
+  description: Alerts that did not count, and why (silenced, inhibited, resolved, or ignored by the severity table).
   returned: always
   type: list
   elements: str
-  sample: ["alert AllWorkersDown (severity P1) is suppressed: not counted"]
+  sample: ["alert AllWorkersDown (severity P1) is suppressed: not counted",
+           "alert Watchdog (severity none) is ignored by policy.severity_map: not counted"]
+findings:
+  description:
+    - Inputs the assessment could not use - firing alerts whose severity the table does not classify, a health
+      probe that gave no result. They do not count; each is also a warning. Map a label in the policy's
+      C(severity_map) to make it count or to ignore it.
+  returned: always
+  type: list
+  elements: str
+  sample: ["alert DiskAlmostFull is firing with severity label 'page', which policy.severity_map does not classify:
+           not counted (map it to a priority or to ignore)"]
 detected_at:
   description: Detection time used, ISO 8601 UTC.
   returned: always
@@ -305,6 +327,8 @@ def main() -> None:
     except PgIncidentError as exc:
         module.fail_json(msg=str(exc), **exc.details)
     else:
+        for finding in result['findings']:
+            module.warn(finding)
         module.exit_json(changed=False, **result)
 
 

@@ -70,7 +70,8 @@ def alerts(alertmanager_server):
 @pytest.fixture(scope="module")
 def runs(ansible, alerts):
     [firing] = [a for a in alerts if a["status"]["state"] == "active"]
-    bad = [dict(firing, labels=dict(firing["labels"], severity="critical"))]
+    foreign = [dict(firing, labels=dict(firing["labels"], severity="critical")),
+               dict(firing, labels=dict(firing["labels"], severity="sev1"))]
     tasks = {
         "alerts_only": ("incident_assess", {"alerts": alerts, "detected_at": FRIDAY}),
         "alerts_only_check": ("incident_assess", {"alerts": alerts, "detected_at": FRIDAY}, {"check_mode": True}),
@@ -81,7 +82,8 @@ def runs(ansible, alerts):
         "cosmetic_friday": ("incident_assess", {"impact": ["cosmetic"], "detected_at": FRIDAY}),
         "override": ("incident_assess", {"alerts": alerts, "override": {"priority": "P1", "reason": "CEO escalation"},
                                          "policy": {"P1": {"response_minutes": 10}}, "detected_at": FRIDAY}),
-        "unknown_severity": ("incident_assess", {"alerts": bad}),
+        "foreign_severity": ("incident_assess", {"alerts": foreign}),
+        "bad_health": ("incident_assess", {"health": {"endpoints": "down"}}),
         "bad_impact": ("incident_assess", {"impact": ["outage"]}),
         "filters": ("ansible.builtin.set_fact", {
             "assessment": "{{ alerts | trdrhub.incident.incident_priority(health=health, detected_at='" + FRIDAY + "') }}",
@@ -143,11 +145,20 @@ def test_override_with_policy(runs):
     assert res["response_deadline"] == "2025-01-17T14:10:00Z"
 
 
+def test_foreign_severities_go_through_the_table(runs):
+    res = runs["foreign_severity"]
+    assert not res.failed, res.output
+    assert (res["priority"], res["reasons"][0]) == ("P1", "alert ReportGenerationSlow (severity critical, component reports) "
+                                                          "is firing -> P1")
+    assert res["findings"] == ["alert ReportGenerationSlow is firing with severity label 'sev1', which "
+                               "policy.severity_map does not classify: not counted (map it to a priority or to ignore)"]
+    assert res["warnings"] == res["findings"]
+
+
 def test_bad_input_is_one_clear_message(runs):
-    assert runs["unknown_severity"].failed
-    assert runs["unknown_severity"]["msg"] == (
-        "alert ReportGenerationSlow has severity label 'critical'; expected one of P1, P2, P3, P4 "
-        "(map other labels in policy.severity_map)")
+    assert runs["bad_health"].failed
+    assert runs["bad_health"]["msg"] == ("health.endpoints must be a list (or a dict by name) of endpoint results like "
+                                         "those of http_health_info, got 'down'")
     assert runs["bad_impact"].failed
     assert runs["bad_impact"]["msg"] == ("impact 'outage' is not one of customer-facing, data_loss, security, "
                                          "data_integrity, compliance, internal, cosmetic")

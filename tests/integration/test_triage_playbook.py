@@ -2,7 +2,8 @@
 
 Check mode first (nothing written, no silence), then the real run (incident opened with P1,
 deadline 15 minutes after the alert started, the alert silenced with the incident id), then
-a re-run that changes nothing.
+a re-run that changes nothing. Foreign alerts of a shared Alertmanager (kube-prometheus'
+Watchdog, warning and unknown severities) go through the severity table and never stop triage.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import requests
 from _itest_ansible import REPO_ROOT
 from _itest_http import StubServer, TrdrHubHealth, expire_all, live_silences
 from _itest_ledger import check_chain, read_file_ledger
+from trdrhub_harness.alertmanager import AlertmanagerServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -110,3 +112,64 @@ def test_triage_check_apply_rerun(ansible, inventory, firing_p1, run_label):
     decisions = [e for e in entries if e["event"] == "decision"]
     assert len(decisions) == 2 and decisions[-1]["data"]["priority"] == "P1"
     assert decisions[-1]["data"]["silence_ids"] == [silence["id"]]
+
+
+@pytest.fixture(scope="module")
+def shared_alertmanager():
+    """An Alertmanager of its own: the default alert filter reads every alert, as on a shared cluster."""
+    with AlertmanagerServer() as server:
+        yield server.start()
+
+
+def _post(url, name, severity, started, **labels):
+    alert = {"labels": {"alertname": name, **({"severity": severity} if severity else {}), **labels},
+             "startsAt": started.isoformat(), "endsAt": (datetime.datetime.now(UTC) + datetime.timedelta(hours=2)).isoformat()}
+    requests.post(url + "/api/v2/alerts", json=[alert], timeout=10).raise_for_status()
+
+
+def test_foreign_alerts_never_stop_triage(ansible, tmp_path, shared_alertmanager, health):
+    """kube-prometheus' Watchdog (severity none), a warning and an unknown severity beside a firing P1."""
+    url = shared_alertmanager.url
+    long_ago = STARTED - datetime.timedelta(days=3)
+    _post(url, "Watchdog", "none", long_ago, namespace="monitoring")
+    _post(url, "AllWorkersDown", "P1", STARTED, component="queue", service="lcpilot")
+    _post(url, "KubePodCrashLooping", "warning", STARTED + datetime.timedelta(minutes=2), namespace="trdrhub-system")
+    _post(url, "DiskAlmostFull", "page", long_ago)
+    deadline = time.monotonic() + 20
+    while len(requests.get(url + "/api/v2/alerts", timeout=10).json()) < 4:
+        assert time.monotonic() < deadline, "Alertmanager never showed the four alerts"
+        time.sleep(0.2)
+
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "trdrhub_base_url": health.url(), "trdrhub_alertmanager_url": url}}}}))   # the default alert filter
+    incident = "INC-TRIAGE-" + uuid.uuid4().hex[:6]
+    ledger = ansible.workdir / "incidents" / incident / "ledger.jsonl"
+    run = ansible.run_playbook(REPO_ROOT / "playbooks" / "triage.yml", "-i", inventory,
+                               "-e", f"trdrhub_incident_id={incident}")
+    assert run.rc == 0, run.output
+    assert "failed=0" in run.output
+
+    # the record is opened at P1, detected when the P1 started (not when the Watchdog did); the counted
+    # alerts are acknowledged with silences, the foreign ones are left alone
+    record = incident_events(ledger)[-1]["data"]["record"]
+    assert (record["priority"], record["detected_at"]) == ("P1", STARTED_AT)
+    silences = [s for s in requests.get(url + "/api/v2/silences", timeout=10).json() if s["status"]["state"] == "active"]
+    names = sorted(m["value"] for s in silences for m in s["matchers"] if m["name"] == "alertname")
+    assert names == ["AllWorkersDown", "KubePodCrashLooping"]
+    assert sorted(record["references"]["silence_ids"]) == sorted(s["id"] for s in silences)
+    states = {a["labels"]["alertname"]: a["status"]["state"] for a in requests.get(url + "/api/v2/alerts", timeout=10).json()}
+    assert states["Watchdog"] == states["DiskAlmostFull"] == "active", "foreign alerts are not silenced"
+
+    # the decision and the summary name what counted, what was ignored and what could not be classified
+    [decision] = [e for e in read_file_ledger(ledger) if e["event"] == "decision"]
+    data = decision["data"]
+    assert data["priority"] == "P1" and sorted(data["firing"]) == ["AllWorkersDown", "KubePodCrashLooping"]
+    assert data["reasons"] == ["alert AllWorkersDown (severity P1, component queue) is firing -> P1",
+                               "alert KubePodCrashLooping (severity warning) is firing -> P3"]
+    assert data["ignored"] == ["alert Watchdog (severity none) is ignored by policy.severity_map: not counted"]
+    assert data["findings"] == ["alert DiskAlmostFull is firing with severity label 'page', which policy.severity_map "
+                                "does not classify: not counted (map it to a priority or to ignore)"]
+    assert "Findings (not assessed): alert DiskAlmostFull" in run.output
+    assert "Ignored: alert Watchdog (severity none)" in run.output

@@ -112,8 +112,10 @@ def test_reasons_name_the_signals():
         'critical health endpoint https://api.trdrhub.example/health/ready (HTTP 503) is failing -> P2',
     ]
     assert result['ignored'] == ['alert AllWorkersDown (severity P1) is suppressed: not counted']
-    assert result['signals'][0] == {'source': 'alert', 'priority': 'P1',
+    assert result['signals'][0] == {'source': 'alert', 'priority': 'P1', 'alertname': 'QueueLagCritical',
+                                    'fingerprint': 'queuelagcritical',
                                     'reason': 'alert QueueLagCritical (severity P1, component queue) is firing'}
+    assert result['findings'] == []
 
 
 def test_all_unreachable_reason():
@@ -251,9 +253,6 @@ def test_policy_can_drop_business_days():
 
 # -- bad input: one clear message each -----------------------------------------------------------
 @pytest.mark.parametrize('kwargs, message', [
-    ({'alerts': [alert('QueueLagCritical', 'critical')]},
-     "alert QueueLagCritical has severity label 'critical'; expected one of P1, P2, P3, P4 (map other labels in policy.severity_map)"),
-    ({'alerts': [alert('NoSeverity', None)]}, 'alert NoSeverity has severity label None'),
     ({'alerts': {'labels': {}}}, 'alerts must be a list of Alertmanager alerts, got dict'),
     ({'alerts': ['QueueLagCritical']}, "alerts[0] is not an alert (a dict with labels), got 'QueueLagCritical'"),
     ({'impact': 'outage'}, "impact 'outage' is not one of customer-facing, data_loss, security, data_integrity, compliance, "
@@ -269,7 +268,17 @@ def test_policy_can_drop_business_days():
     ({'policy': {'P2': {'response_minutes': -1}}}, 'policy.P2.response_minutes must not be negative, got -1'),
     ({'policy': {'P2': {'response_minutes': '30'}}}, "policy.P2.response_minutes has the wrong type: '30'"),
     ({'policy': {'P1': {'escalation': [{'level': 2}]}}}, 'policy.P1.escalation[0] needs who and after_minutes'),
-    ({'policy': {'severity_map': {'critical': 'urgent'}}}, "policy.severity_map.critical must be one of P1, P2, P3, P4"),
+    ({'policy': {'severity_map': {'critical': 'urgent'}}},
+     "policy.severity_map.critical must be one of P1, P2, P3, P4 or ignore, got 'urgent'"),
+    ({'policy': {'severity_map': {'info': None}}}, "policy.severity_map.info must be one of P1, P2, P3, P4 or ignore, got None"),
+    ({'health': {'endpoints': 'down'}},
+     "health.endpoints must be a list (or a dict by name) of endpoint results like those of http_health_info, got 'down'"),
+    ({'health': {'healthy': 'no', 'endpoints': []}}, "health.healthy must be true or false, got 'no'"),
+    ({'health': {'endpoints': ['down']}}, "health endpoint 0 must be a result with ok (true or false)"),
+    ({'health': {'endpoints': [{'url': 'https://x/healthz', 'ok': 'yes'}]}}, 'health endpoint 0 must be a result with ok'),
+    ({'health': {'status': 'down'}}, 'health must be a result of http_health_info, with healthy and endpoints; '
+                                     'got one with keys status'),
+    ({'health': {'endpoints': []}}, 'health must be a result of http_health_info'),
     ({'policy': {'impact': {'payments': {'most': 'P1'}}}}, "policy.impact.payments has unknown scope 'most'"),
     ({'policy': []}, 'policy must be a dict, got list'),
 ])
@@ -306,3 +315,70 @@ def test_http_health_info_result_shape():
         "is failing -> P2",
         "health endpoint https://api/health/db-schema (HTTP 200: status is 'drift', expected not 'drift') is failing -> P3",
     ]
+
+
+# -- the severity table: foreign alerts never stop the assessment --------------------------------
+@pytest.mark.parametrize('severity, expected', [
+    ('P1', 'P1'), ('P2', 'P2'), ('P3', 'P3'), ('P4', 'P4'), ('p2', 'P2'),
+    ('critical', 'P1'), ('Critical', 'P1'), ('warning', 'P3'), (' warning ', 'P3'),
+    ('info', 'ignore'), ('none', 'ignore'), ('NONE', 'ignore'),
+    ('page', 'finding'), (None, 'finding'),
+])
+def test_default_severity_table(severity, expected):
+    result = assess(alerts=[alert('A', severity)], detected_at=WEDNESDAY)
+    if expected.startswith('P'):
+        assert [s['priority'] for s in result['signals']] == [expected]
+        assert result['ignored'] == result['findings'] == []
+    elif expected == 'ignore':
+        assert result['signals'] == [] and result['findings'] == []
+        assert result['ignored'] == [f'alert A (severity {severity}) is ignored by policy.severity_map: not counted']
+        assert result['reasons'] == ['no firing alert, failing health check or impact given -> P4']
+    else:
+        assert result['signals'] == [] and result['ignored'] == []
+        label = f'severity label {severity!r}' if severity else 'no severity label'
+        assert result['findings'] == [f'alert A is firing with {label}, which policy.severity_map does not classify: '
+                                      'not counted (map it to a priority or to ignore)']
+        assert result['reasons'] == ['no firing alert, failing health check or impact given; 1 input(s) could not be '
+                                     'assessed (see findings) -> P4']
+
+
+def test_watchdog_beside_a_P1_and_a_warning():
+    """kube-prometheus' always-firing Watchdog (severity none) next to TRDR Hub's P1: the P1 decides."""
+    result = assess(alerts=[alert('Watchdog', 'none'), alert('AllWorkersDown', 'P1', component='queue'),
+                            alert('KubePodCrashLooping', 'warning'), alert('Custom', 'page')], detected_at=WEDNESDAY)
+    assert result['priority'] == 'P1'
+    assert [(s['alertname'], s['priority']) for s in result['signals']] == [('AllWorkersDown', 'P1'),
+                                                                            ('KubePodCrashLooping', 'P3')]
+    assert result['ignored'] == ['alert Watchdog (severity none) is ignored by policy.severity_map: not counted']
+    assert [f.split(' is firing')[0] for f in result['findings']] == ['alert Custom']
+
+
+def test_severity_table_is_overridden_by_the_policy():
+    policy = {'severity_map': {'warning': 'P2', 'none': 'P4', 'info': 'IGNORE', 'page': 'p1', 'critical': 'ignore'}}
+    result = assess(alerts=[alert('W', 'warning'), alert('Watchdog', 'none'), alert('C', 'critical'), alert('I', 'info')],
+                    policy=policy)
+    assert [(s['alertname'], s['priority']) for s in result['signals']] == [('W', 'P2'), ('Watchdog', 'P4')]
+    assert [i.split(' (')[0] for i in result['ignored']] == ['alert C', 'alert I']
+    assert assess(alerts=[alert('X', 'page')], policy=policy)['priority'] == 'P1'
+    assert _priority.DEFAULT_POLICY['severity_map']['warning'] == 'P3', 'the default table is never modified'
+
+
+# -- health input: unusable input fails, an unanswered probe is a finding --------------------------
+@pytest.mark.parametrize('probe', [
+    {'failed': True, 'msg': 'base_url must be an http(s) URL', 'requests': []},
+    {'failed': False, 'failed_when_result': False, 'msg': 'Cannot connect to https://api: timed out'},
+    {'skipped': True, 'skip_reason': 'Conditional result was False', 'changed': False},
+])
+def test_a_probe_without_result_is_a_finding_not_health(probe):
+    result = assess(health=probe, detected_at=WEDNESDAY)
+    [finding] = result['findings']
+    assert finding.startswith('health is unknown: the probe gave no endpoint result (')
+    assert result['signals'] == [] and result['priority'] == 'P4'
+    assert result['reasons'][0].endswith('1 input(s) could not be assessed (see findings) -> P4')
+
+
+def test_a_failed_probe_with_endpoints_still_counts():
+    """http_health_info with fail_on_unhealthy fails, and its endpoints say why."""
+    probe = dict(health(ready=503), failed=True, msg='https://api is unhealthy - /health/ready: HTTP 503')
+    result = assess(health=probe)
+    assert result['priority'] == 'P2' and result['findings'] == []

@@ -41,7 +41,7 @@ def test_override_through_the_module(run_module):
 
 
 @pytest.mark.parametrize('args, message', [
-    ({'alerts': [{'labels': {'alertname': 'X', 'severity': 'sev1'}}]}, "alert X has severity label 'sev1'"),
+    ({'health': {'endpoints': 'down'}}, 'health.endpoints must be a list (or a dict by name) of endpoint results'),
     ({'impact': ['outage']}, "impact 'outage' is not one of"),
     ({'scope': 'everyone'}, 'value of scope must be one of: all, some, none, got: everyone'),
     ({'override': {'priority': 'P1'}}, 'missing required arguments: reason found in override'),
@@ -70,3 +70,32 @@ def test_documentation_matches_the_policy_table():
         assert f'C({category})' in text
         if len(set(scopes.values())) > 1:
             assert '/'.join(scopes[s] for s in ('all', 'some', 'none', 'unknown')) in text
+
+
+def test_unclassified_alert_is_a_finding_and_a_warning(run_module):
+    watchdog = {'labels': {'alertname': 'Watchdog', 'severity': 'none'}, 'status': {'state': 'active'}}
+    foreign = {'labels': {'alertname': 'X', 'severity': 'sev1'}, 'status': {'state': 'active'}}
+    result = run_module(incident_assess, {'alerts': [watchdog, foreign, FIRING_P1]})
+    assert not result.get('failed'), result
+    assert result['priority'] == 'P1'
+    assert result['ignored'] == ['alert Watchdog (severity none) is ignored by policy.severity_map: not counted']
+    assert result['findings'] == ["alert X is firing with severity label 'sev1', which policy.severity_map does not "
+                                  "classify: not counted (map it to a priority or to ignore)"]
+    assert result['warnings'] == result['findings']
+
+
+def test_failed_health_probe_is_flagged(run_module):
+    result = run_module(incident_assess, {'health': {'failed': True, 'msg': 'Cannot connect to https://api'}})
+    assert result['priority'] == 'P4'
+    assert result['findings'] == ['health is unknown: the probe gave no endpoint result (Cannot connect to https://api): '
+                                  'not counted']
+    assert 'could not be assessed' in result['reasons'][0]
+
+
+def test_documentation_shows_the_severity_table():
+    doc = yaml.safe_load(incident_assess.DOCUMENTATION)
+    text = ' '.join(doc['description'])
+    table = DEFAULT_POLICY['severity_map']
+    assert all(table[p] == p for p in ('P1', 'P2', 'P3', 'P4'))
+    assert f"C(critical) V({table['critical']})" in text and f"C(warning) V({table['warning']})" in text
+    assert table['info'] == table['none'] == 'ignore' and 'C(info) and C(none)' in text and 'are ignored' in text
