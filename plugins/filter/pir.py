@@ -35,7 +35,7 @@ def pir_report(entries: t.Any, incident_id: t.Any, verification: t.Any = None, c
     return {'markdown': rendered['markdown'], 'html': rendered['html'], 'svg': rendered['svg'],
             'timeline': review['timeline'], 'compliance': review['compliance'],
             'verification': review['verification'], 'verification_line': verification_line(review),
-            'record': review['record']}
+            'record': review['record'], 'draft': review['draft'], 'missing': review['missing']}
 
 
 class FilterModule:

@@ -35,23 +35,23 @@ MODULE = 'trdrhub.incident.incident'
 STATES = ('open', 'resolved')
 STATUSES = ('investigating', 'identified', 'monitoring', 'resolved')
 # Most to least significant: an entry is named after the first action it contains.
-ACTIONS = ('resolve', 'reopen', 'open', 'assign_commander', 'acknowledge', 'status', 'update')
+ACTIONS = ('resolve', 'reopen', 'open', 'assign_commander', 'acknowledge', 'auto_acknowledge', 'status', 'update')
 # Ledger phase of an entry: by action, and for status changes and updates by the status reached.
-ACTION_PHASES = {'open': 'triage', 'reopen': 'triage', 'acknowledge': 'triage', 'assign_commander': 'triage',
-                 'resolve': 'recover'}
+ACTION_PHASES = {'open': 'triage', 'reopen': 'triage', 'acknowledge': 'triage', 'auto_acknowledge': 'triage',
+                 'assign_commander': 'triage', 'resolve': 'recover'}
 STATUS_PHASES = {'investigating': 'investigate', 'identified': 'investigate', 'monitoring': 'recover',
                  'resolved': 'review'}
 
 # Every field of a record, in the order the diff shows them.
 RECORD_FIELDS = ('incident_id', 'state', 'status', 'title', 'summary', 'priority', 'response_deadline', 'impact',
                  'commander', 'commander_assigned_at', 'acknowledged', 'acknowledged_at', 'acknowledged_by',
-                 'detected_at', 'opened_at', 'opened_by', 'references', 'resolution', 'resolved_at', 'resolved_by',
-                 'duration_seconds', 'reopened_at', 'reopen_count', 'revision', 'updated_at', 'updated_by')
+                 'auto_acknowledged_at', 'auto_acknowledged_by', 'detected_at', 'opened_at', 'opened_by', 'references',
+                 'resolution', 'resolved_at', 'resolved_by', 'duration_seconds', 'reopened_at', 'reopen_count', 'revision', 'updated_at', 'updated_by')
 # Fields set directly by options (an "update"); resolution last.
 UPDATE_FIELDS = ('title', 'summary', 'priority', 'impact', 'detected_at', 'references', 'resolution')
 # Options that ask for a value of the record.
-FIELD_OPTIONS = ('title', 'summary', 'priority', 'impact', 'status', 'commander', 'acknowledged', 'detected_at',
-                 'references', 'resolution')
+FIELD_OPTIONS = ('title', 'summary', 'priority', 'impact', 'status', 'commander', 'acknowledged', 'auto_acknowledged',
+                 'detected_at', 'references', 'resolution')
 # Bookkeeping that changes with every entry; never a reason to append one.
 BOOKKEEPING = ('revision', 'updated_at', 'updated_by')
 
@@ -65,6 +65,7 @@ INCIDENT_ARGS: dict[str, dict[str, t.Any]] = {
     'status': {'type': 'str', 'choices': list(STATUSES)},
     'commander': {'type': 'str'},
     'acknowledged': {'type': 'bool'},
+    'auto_acknowledged': {'type': 'bool'},
     'detected_at': {'type': 'str'},
     'references': {'type': 'dict'},
     'resolution': {'type': 'str'},
@@ -237,6 +238,12 @@ def plan(current: dict[str, t.Any] | None, params: t.Mapping[str, t.Any], *, act
         after.update(acknowledged=acknowledged, acknowledged_at=stamp if acknowledged else None,
                      acknowledged_by=actor if acknowledged else None)
         actions.append('acknowledge')
+    # An automatic acknowledgement (triage silencing the alerts) is kept apart: it is not a person's.
+    automatic = params.get('auto_acknowledged')
+    if automatic is not None and bool(automatic) != bool(after.get('auto_acknowledged_at')):
+        automatic = bool(automatic)
+        after.update(auto_acknowledged_at=stamp if automatic else None, auto_acknowledged_by=actor if automatic else None)
+        actions.append('auto_acknowledge')
     if state == 'resolved':
         if after.get('state') != 'resolved':
             after.update(state='resolved', status='resolved', resolved_at=stamp, resolved_by=actor)

@@ -72,7 +72,11 @@ def _incident_text(data: dict[str, t.Any]) -> str:
         elif action == 'reopen':
             parts.append('Incident reopened')
         elif action == 'acknowledge':
-            parts.append('Acknowledged' if record.get('acknowledged') else 'Acknowledgement withdrawn')
+            by = f" by {record['acknowledged_by']}" if record.get('acknowledged_by') else ''
+            parts.append(f'Acknowledged{by}' if record.get('acknowledged') else 'Acknowledgement withdrawn')
+        elif action == 'auto_acknowledge':
+            parts.append('Alerts acknowledged automatically (silenced)' if record.get('auto_acknowledged_at')
+                         else 'Automatic acknowledgement withdrawn')
         elif action == 'assign_commander':
             parts.append(f"Incident commander: {record.get('commander') or 'none'}")
         elif action == 'status':
@@ -81,7 +85,8 @@ def _incident_text(data: dict[str, t.Any]) -> str:
         elif action == 'resolve':
             parts.append(f"Resolved: {record.get('resolution') or 'no resolution given'}")
         elif action == 'update':
-            shown = [k for k in changes if k not in ('status', 'commander', 'acknowledged', 'updated_at')]
+            shown = [k for k in changes if k not in ('status', 'commander', 'acknowledged', 'auto_acknowledged_at',
+                                                     'auto_acknowledged_by', 'updated_at')]
             if 'priority' in changes:
                 parts.append(f"Priority {changes['priority'].get('before')} \u2192 {changes['priority'].get('after')}")
                 shown.remove('priority')
@@ -207,44 +212,54 @@ def human(seconds: int | None) -> str:
     return sign + ' '.join(parts)
 
 
-def _first_ack(entries: list[dict[str, t.Any]]) -> str | None:
+def _first_ack(entries: list[dict[str, t.Any]], field: str = 'acknowledged_at') -> tuple[str | None, str | None]:
+    """(when, by whom) of the first acknowledgement - by a person, or automatic with ``auto_acknowledged_at``."""
+    by = field.replace('_at', '_by')
     for entry in entries:
         record = (entry.get('data') or {}).get('record') if entry.get('event') == 'incident' else None
-        if isinstance(record, dict) and record.get('acknowledged_at'):
-            return record['acknowledged_at']
-    return None
+        if isinstance(record, dict) and record.get(field):
+            return record[field], record.get(by)
+    return None, None
 
 
 def compliance(record: dict[str, t.Any], entries: list[dict[str, t.Any]], timeline: list[dict[str, t.Any]],
                policy: dict[str, t.Any] | None = None, now: t.Any = None) -> dict[str, t.Any]:
-    """Was the incident acknowledged, or acted on, within the response target of its priority?"""
+    """Did a person acknowledge the incident within the response target of its priority?
+
+    The automatic acknowledgement (triage silencing the alerts) and the procedure's own first
+    actions are shown, but they are not a response: only a person's acknowledgement is.
+    """
     priority = record.get('priority')
     target = effective_policy(policy).get(priority, {}).get('response_minutes') if priority else None
     start = record.get('detected_at') or record.get('opened_at')
     deadline = record.get('response_deadline')
-    acknowledged_at = _first_ack(entries)
+    acknowledged_at, acknowledged_by = _first_ack(entries)
+    auto_at, _auto_by = _first_ack(entries, 'auto_acknowledged_at')
     actions = [r['ts'] for r in timeline if r['category'] not in ('run', 'failure')
                and not (r['category'] == 'incident' and r['action'].startswith('Incident opened'))
                and start and parse_time(r['ts']) >= parse_time(start)]
     first_action = min(actions, key=parse_time) if actions else None
-    candidates = [x for x in (acknowledged_at, first_action) if x]
-    responded = min(candidates, key=parse_time) if candidates else None
+    responded = acknowledged_at
     moment = parse_time(now)
+    auto = f' (auto-acknowledged at {iso(parse_time(auto_at))}, which does not count)' if auto_at else ''
     if not deadline:
         verdict, text = 'unknown', 'no priority recorded, so no response target'
     elif responded:
         met = parse_time(responded) <= parse_time(deadline)
         verdict = 'met' if met else 'missed'
         late = _seconds(deadline, responded)
-        text = (f'responded at {iso(parse_time(responded))}, {human(_seconds(start, responded))} after detection; '
+        by = f' by {acknowledged_by}' if acknowledged_by else ''
+        text = (f'acknowledged{by} at {iso(parse_time(responded))}, '
+                f'{human(_seconds(start, responded))} after detection; '
                 + (f'within the {priority} target' if met else f'{human(late)} after the {priority} deadline'))
     elif moment > parse_time(deadline):
-        verdict, text = 'missed', 'no acknowledgement or action recorded before the deadline'
+        verdict, text = 'missed', f'no acknowledgement by a person before the deadline{auto}'
     else:
-        verdict, text = 'pending', 'not acknowledged yet; the deadline has not passed'
+        verdict, text = 'pending', f'not acknowledged by a person yet{auto}; the deadline has not passed'
     return {
         'priority': priority, 'target_minutes': target, 'detected_at': start, 'response_deadline': deadline,
-        'acknowledged_at': acknowledged_at, 'first_action_at': first_action, 'responded_at': responded,
+        'acknowledged_at': acknowledged_at, 'acknowledged_by': acknowledged_by, 'auto_acknowledged_at': auto_at,
+        'first_action_at': first_action, 'responded_at': responded,
         'time_to_acknowledge_seconds': _seconds(start, acknowledged_at),
         'time_to_first_action_seconds': _seconds(start, first_action),
         'time_to_resolve_seconds': record.get('duration_seconds'), 'resolved_at': record.get('resolved_at'),
@@ -297,7 +312,7 @@ def build_review(entries: t.Any, incident_id: str, verification: t.Any = None, c
         improve.append(f"Response target missed: {check['text']}.")
     if failures:
         improve.append(f'{len(failures)} task(s) failed during the response (see the timeline).')
-    return {
+    review = {
         'incident_id': incident_id, 'record': record, 'generated_at': iso(parse_time(now)),
         'title': record.get('title') or incident_id,
         'summary': _text(content.get('summary') or record.get('summary') or '', 2000) or PLACEHOLDER,
@@ -317,3 +332,28 @@ def build_review(entries: t.Any, incident_id: str, verification: t.Any = None, c
             'verified_at': verification.get('verified_at'),
         },
     }
+    review['missing'] = missing_parts(review)
+    review['draft'] = record.get('state') != 'resolved'
+    return review
+
+
+def missing_parts(review: dict[str, t.Any]) -> list[str]:
+    """What a final review still lacks; a review of an incident that is not resolved is a DRAFT listing them."""
+    record, missing = review['record'], []
+    if record.get('state') != 'resolved':
+        missing.append(f"resolution (the incident is {record.get('status') or 'open'}, not resolved)")
+    if not review['compliance']['acknowledged_at']:
+        missing.append('acknowledgement by a person')
+    for key, label in (('summary', 'summary'), ('impact', 'impact'), ('root_cause', 'root cause')):
+        if review[key] == PLACEHOLDER:
+            missing.append(label)
+    if not review['action_items']:
+        missing.append('action items')
+    if not review['verification']['checked']:
+        missing.append('ledger verification')
+    return missing
+
+
+def draft_line(review: dict[str, t.Any]) -> str:
+    return ('DRAFT - not final until the incident is resolved. Missing: ' + '; '.join(review['missing']) + '.'
+            if review['draft'] else '')

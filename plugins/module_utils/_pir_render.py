@@ -17,6 +17,7 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._pir import (
     PLACEHOLDER,
+    draft_line,
     human,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._priority import (
@@ -72,7 +73,10 @@ def facts(review: dict[str, t.Any]) -> list[tuple[str, str]]:
         ('Incident', review['incident_id']), ('Priority', str(rec.get('priority') or 'n/a')),
         ('Status', f"{rec.get('status')} ({rec.get('state')})"), ('Incident commander', str(rec.get('commander') or 'n/a')),
         ('Detected', _when(rec.get('detected_at'))), ('Opened', _when(rec.get('opened_at'))),
-        ('Acknowledged', _when(comp['acknowledged_at'])), ('Resolved', _when(rec.get('resolved_at'))),
+        ('Auto-acknowledged', _when(comp['auto_acknowledged_at'])),
+        ('Acknowledged', (f"by {comp['acknowledged_by']} at " if comp['acknowledged_by'] else '')
+         + _when(comp['acknowledged_at']) if comp['acknowledged_at'] else 'not by a person'),
+        ('Resolved', _when(rec.get('resolved_at'))),
         ('Duration', human(rec.get('duration_seconds'))),
     ]
 
@@ -91,7 +95,8 @@ def compliance_rows(review: dict[str, t.Any]) -> list[tuple[str, str]]:
 
 # -- Markdown --------------------------------------------------------------------------------------
 def markdown(review: dict[str, t.Any], svg_name: str = 'timeline.svg') -> str:
-    out = [f"# Post-Incident Review: {md(review['title'])}", '',
+    out = [f"**{md(draft_line(review))}**", ''] if review['draft'] else []
+    out += [f"# Post-Incident Review: {md(review['title'])}", '',
            f"Ledger verification: **{md(verification_line(review))}**", '']
     if review['verification']['checked'] and not review['verification']['is_valid']:
         out += ['> **WARNING: the incident ledger does not verify.** Violations:'] + \
@@ -155,7 +160,9 @@ def html_page(review: dict[str, t.Any], svg: str) -> str:
     return ''.join([
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">',
-        f"<title>PIR {esc(review['incident_id'])}: {esc(review['title'])}</title><style>{_CSS}</style></head><body>",
+        f"<title>{'DRAFT ' if review['draft'] else ''}PIR {esc(review['incident_id'])}: {esc(review['title'])}</title>"
+        f"<style>{_CSS}</style></head><body>",
+        f'<div class="invalid"><strong>{esc(draft_line(review))}</strong></div>' if review['draft'] else '',
         f"<h1>Post-Incident Review: {esc(review['title'])}</h1>", banner,
         '<h2>Summary</h2>', _p(review['summary']), _table(facts(review)),
         '<h2>Impact</h2>', _p(review['impact']),

@@ -20,8 +20,9 @@ description:
     M(trdrhub.incident.audit_chain_verify).
   - "Declarative and idempotent: options that are left out keep their value; when the record already holds what the
     task asks for, nothing is appended and RV(changed=false). Otherwise one entry is appended, named after its most
-    significant action - V(resolve), V(reopen), V(open), V(assign_commander), V(acknowledge), V(status), V(update).
-    Its ledger phase is V(triage) for V(open), V(reopen), V(acknowledge) and V(assign_commander), V(recover) for
+    significant action - V(resolve), V(reopen), V(open), V(assign_commander), V(acknowledge), V(auto_acknowledge),
+    V(status), V(update). Its ledger phase is V(triage) for V(open), V(reopen), V(acknowledge), V(auto_acknowledge)
+    and V(assign_commander), V(recover) for
     V(resolve), and for V(status) and V(update) follows the status reached - V(investigate) (investigating,
     identified), V(recover) (monitoring) or V(review) (resolved)."
   - "Opening a new incident requires O(title); its status starts at V(investigating) unless O(status) says otherwise.
@@ -89,6 +90,14 @@ options:
     description:
       - Whether a responder has acknowledged the incident. Setting it records C(acknowledged_at) and C(acknowledged_by)
         (the person running the task); V(false) withdraws the acknowledgement.
+      - This is the acknowledgement by a person that the response time is judged on; an automatic one is
+        O(auto_acknowledged).
+    type: bool
+  auto_acknowledged:
+    description:
+      - Whether the incident's alerts were acknowledged automatically (triage's Alertmanager silences). Setting it
+        records C(auto_acknowledged_at) and C(auto_acknowledged_by) once; it does not set C(acknowledged), so
+        time-based escalation goes on and the response time still waits for a person.
     type: bool
   detected_at:
     description:
@@ -265,7 +274,7 @@ incident:
       type: str
       sample: "2025-01-15T14:36:10Z"
     acknowledged:
-      description: Whether the incident is acknowledged.
+      description: Whether a person has acknowledged the incident.
       type: bool
       sample: true
     acknowledged_at:
@@ -274,6 +283,14 @@ incident:
       sample: "2025-01-15T14:36:10Z"
     acknowledged_by:
       description: Who acknowledged it (the actor, for example V(awx:alice)).
+      type: str
+      sample: awx:alice
+    auto_acknowledged_at:
+      description: When its alerts were acknowledged automatically (triage's silences); null when they were not.
+      type: str
+      sample: "2025-01-15T14:31:02Z"
+    auto_acknowledged_by:
+      description: Who ran the automatic acknowledgement (the actor of the triage run).
       type: str
       sample: awx:alice
     detected_at:
@@ -361,7 +378,6 @@ incident_dir:
 import os
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._controller import (
     controller_argument_spec,
     run_on_host,
@@ -375,6 +391,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._incident_store i
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
     POSTGRES_MUTUALLY_EXCLUSIVE,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -384,7 +401,7 @@ def argument_spec() -> dict[str, t.Any]:
 def main() -> None:
     # Normally the action plugin of the same name does this on the controller; this path
     # runs when the module is executed directly on a host (for example by ansible-test).
-    module = AnsibleModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
+    module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
                            supports_check_mode=True)
     run_on_host(module, lambda context: manage_incident(module.params, check_mode=module.check_mode, want_diff=module._diff,
                                                         base_dir=os.getcwd(), context=context))

@@ -139,7 +139,7 @@ def test_pir_renders_markdown_html_svg(ansible, inventory):
         "Communication (resolved): slack",
     ]
     assert "| 2025-01-15 14:36:10 UTC |" in md and "| awx:maria |" in md
-    assert "| Verdict | MET - responded at 2025-01-15T14:36:10Z, 6 min after detection; within the P1 target |" in md
+    assert "| Verdict | MET - acknowledged at 2025-01-15T14:36:10Z, 6 min after detection; within the P1 target |" in md
     assert "| Time to resolve | 42 min |" in md and "| Time to acknowledge | 6 min |" in md
     assert "| Alert on pool saturation | team-db | 2025-02-01 | OPS-17 |" in md
     assert "A stuck consumer held connections open" in md and "PIR meeting checklist" in md

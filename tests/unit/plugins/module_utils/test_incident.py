@@ -182,3 +182,16 @@ def test_file_backend_refuses_a_tampered_ledger(manage):
     manage.path.write_text('{"seq": 1')
     with pytest.raises(_ledger.LedgerError, match='does not end with a complete entry'):
         manage(commander='ic:maria')
+
+
+def test_an_automatic_acknowledgement_is_kept_apart_from_a_persons():
+    record = opened()
+    auto, changes, actions = plan(record, params(auto_acknowledged=True), actor='awx:triage', now=T1)
+    assert actions == ['auto_acknowledge'] and _incident.phase_of('auto_acknowledge', auto) == 'triage'
+    assert (auto['auto_acknowledged_at'], auto['auto_acknowledged_by']) == ('2025-01-15T14:43:00Z', 'awx:triage')
+    assert auto['acknowledged'] is False and auto['acknowledged_at'] is None
+    assert set(changes) == {'auto_acknowledged_at', 'auto_acknowledged_by'}
+    assert plan(auto, params(auto_acknowledged=True), actor='awx:triage', now=T2)[1:] == ({}, [])
+    human, changes, actions = plan(auto, params(acknowledged=True), actor='awx:maria', now=T2)
+    assert actions == ['acknowledge'] and human['auto_acknowledged_at'] == '2025-01-15T14:43:00Z'
+    assert (human['acknowledged_at'], human['acknowledged_by']) == ('2025-01-15T15:13:00Z', 'awx:maria')

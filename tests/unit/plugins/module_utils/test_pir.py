@@ -126,3 +126,48 @@ def test_errors():
     with pytest.raises(PirError, match='no incident record'):
         build_review(ledger(('10:00:00', {'event': 'note', 'data': {}})), 'INC-9')
     assert md('a|b') == 'a\\|b'
+
+
+def test_only_a_persons_acknowledgement_is_the_response_and_the_review_shows_both():
+    auto = rec(auto_acknowledged_at='2025-01-15T10:05:30Z', auto_acknowledged_by='awx:alice')
+    entries = ledger(('10:05:00', incident('open', rec())), ('10:05:30', incident('auto_acknowledge', auto)),
+                     ('10:06:00', {'event': 'decision', 'data': {'message': 'Triage: P2'}}))
+    comp = build_review(entries, 'INC-9', now='2025-01-15T10:30:00Z')['compliance']
+    assert comp['verdict'] == 'pending' and comp['acknowledged_at'] is None and comp['time_to_acknowledge_seconds'] is None
+    assert 'auto-acknowledged at 2025-01-15T10:05:30Z, which does not count' in comp['text']
+    comp = build_review(entries, 'INC-9', now='2025-01-15T12:00:00Z')['compliance']
+    assert comp['verdict'] == 'missed' and comp['first_action_at'] is not None
+
+    human = dict(auto, acknowledged=True, acknowledged_at='2025-01-15T10:20:00Z', acknowledged_by='awx:maria')
+    entries = ledger(('10:05:00', incident('open', rec())), ('10:05:30', incident('auto_acknowledge', auto)),
+                     ('10:20:00', incident('acknowledge', human)))
+    review = build_review(entries, 'INC-9', now='2025-01-15T12:00:00Z')
+    comp = review['compliance']
+    assert comp['verdict'] == 'met' and comp['time_to_acknowledge_seconds'] == 1200
+    assert comp['text'].startswith('acknowledged by awx:maria at 2025-01-15T10:20:00Z, 20 min after detection')
+    md_text = render(review)['markdown']
+    assert '| Auto-acknowledged | 2025-01-15 10:05:30 UTC |' in md_text
+    assert '| Acknowledged | by awx:maria at 2025-01-15 10:20:00 UTC |' in md_text
+    assert '| Time to acknowledge | 20 min |' in md_text
+    rows = [r['action'] for r in review['timeline']]
+    assert 'Alerts acknowledged automatically (silenced)' in rows and 'Acknowledged by awx:maria' in rows
+
+
+def test_a_review_before_resolution_is_a_draft_that_lists_what_is_missing():
+    monitoring = rec(status='monitoring')
+    entries = ledger(('10:05:00', incident('open', rec())), ('10:30:00', incident('status', monitoring)))
+    review = build_review(entries, 'INC-9', now='2025-01-15T10:40:00Z')
+    out = render(review)
+    first = out['markdown'].splitlines()[0]
+    assert first == ('**DRAFT - not final until the incident is resolved. Missing: resolution (the incident is '
+                     'monitoring, not resolved); acknowledgement by a person; summary; root cause; action items; '
+                     'ledger verification.**')
+    assert '<title>DRAFT PIR INC-9' in out['html'] and 'DRAFT - not final' in out['html']
+
+    resolved = rec(state='resolved', status='resolved', acknowledged=True, acknowledged_at='2025-01-15T10:20:00Z',
+                   acknowledged_by='awx:maria', resolved_at='2025-01-15T11:00:00Z', resolution='Restarted the consumer')
+    entries = ledger(('10:05:00', incident('open', rec())), ('11:00:00', incident('resolve', resolved)))
+    review = build_review(entries, 'INC-9', content={'root_cause': 'A stuck consumer'}, now='2025-01-15T12:00:00Z')
+    out = render(review)
+    assert review['draft'] is False and review['missing'] == ['summary', 'action items', 'ledger verification']
+    assert out['markdown'].startswith('# Post-Incident Review: Queue stuck') and 'DRAFT' not in out['html']
