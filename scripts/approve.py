@@ -7,9 +7,11 @@
     scripts/approve.py show req-3f9a1c2b7d4e
     scripts/approve.py vote req-3f9a1c2b7d4e approve [--approver bob] [--comment ...]
 
-The store and the ledger are found like the gate finds them: --dir or TRDRHUB_LEDGER_DIR
-(default ./incidents), or --postgres with TRDRHUB_LEDGER_DSN. A vote shows the evidence
-and its hash first and asks for confirmation (--yes skips the question).
+The store and the ledger are found like the gate finds them, in the incidents home: --dir, else
+TRDRHUB_LEDGER_DIR, else the inventory variable trdrhub_incidents_dir of -i INVENTORY, else
+~/.local/state/trdrhub-incident/incidents ($XDG_STATE_HOME/trdrhub-incident/incidents); or
+--postgres with TRDRHUB_LEDGER_DSN. A vote shows the evidence and its hash first and asks for
+confirmation (--yes skips the question).
 """
 from __future__ import annotations
 
@@ -37,19 +39,49 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._approval_store i
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (  # noqa: E402
     PgIncidentError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._incidents_home import (  # noqa: E402
+    INVENTORY_VAR,
+    absolute,
+    incidents_home,
+)
+
+
+def inventory_variables(sources: list[str]) -> dict:
+    """The incidents-home variables of localhost in the given inventories (as ansible-playbook would see them)."""
+    if not sources:
+        return {}
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    from ansible.vars.manager import VariableManager
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[absolute(s) for s in sources])
+    host = inventory.get_host('localhost')
+    variables = VariableManager(loader=loader, inventory=inventory).get_vars(host=host)
+    value = variables.get(INVENTORY_VAR)
+    if isinstance(value, str) and '{' in value:
+        value = Templar(loader=loader, variables=variables).template(value)
+    return {INVENTORY_VAR: value, 'inventory_dir': variables.get('inventory_dir')}
 
 
 def store_params(args: argparse.Namespace) -> dict:
     params = {'store_backend': 'postgres' if args.postgres else 'dir', 'store_table': args.table,
-              'root': args.dir or os.environ.get('TRDRHUB_LEDGER_DIR') or 'incidents'}
+              'root': absolute(args.dir) if args.dir else incidents_home(os.environ, inventory_variables(args.inventory))[0]}
     if args.postgres and os.environ.get('TRDRHUB_LEDGER_DSN'):
         params['dsn'] = os.environ['TRDRHUB_LEDGER_DSN']
     return params
 
 
+def store_where(params: dict) -> str:
+    return f"table {params['store_table']}" if params['store_backend'] == 'postgres' else f"{params['root']}/*/approvals"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--dir', help='ledger root (default TRDRHUB_LEDGER_DIR, else ./incidents)')
+    parser.add_argument('--dir', help='the incidents home (default TRDRHUB_LEDGER_DIR, else trdrhub_incidents_dir of '
+                        '--inventory, else ~/.local/state/trdrhub-incident/incidents)')
+    parser.add_argument('-i', '--inventory', action='append', default=[],
+                        help='inventory whose trdrhub_incidents_dir names the incidents home (repeatable)')
     parser.add_argument('--postgres', action='store_true', help='the postgres store (connection TRDRHUB_LEDGER_DSN)')
     parser.add_argument('--table', default='trdrhub_incident_approvals', help='table of the postgres store')
     parser.add_argument('--incident', help='the request\'s incident (default: search every incident)')
@@ -68,9 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open_store(params) as store:
             if args.command == 'list':
-                for req in store.pending():
+                pending = list(store.pending())
+                for req in pending:
                     print(f"{req['request_id']}  {req['incident_id']}  {req['priority']}  {req['action']}  "
                           f"requested by {req['requester']}, expires {req['expires_at']}: {req['summary']}")
+                if not pending:
+                    print(f'No pending approval request in {store_where(params)}.')
                 return 0
             request = store.get(args.request_id, args.incident)
             if request is None:

@@ -33,6 +33,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
 from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
     Redactor,
 )
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._commands import (
+    command,
+)
 
 display = Display()
 POLICY_VAR = 'trdrhub_approval_policy'
@@ -60,7 +63,9 @@ class ActionModule(ControllerAction):
                           secrets=call.secrets)
         try:
             gate = Gate(params, record=record, env=call.env, variables=task_vars, context=call.context,
-                        base_dir=call.base_dir, secrets=call.secrets, ask=ask, say=display.display)
+                        base_dir=call.base_dir, secrets=call.secrets, ask=ask, say=display.display,
+                        vote_command=lambda extra: command(variables=task_vars, templar=self._templar, playbook='approve',
+                                                           extra_vars=extra))
             return gate.run(check_mode=call.check_mode)
         except PgIncidentError as exc:
             return dict(failed=True, changed=bool(record.entries), approved=False, status='error', msg=str(exc),

@@ -26,6 +26,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._controller impor
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgIncidentError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._incidents_home import (
+    ENV_VAR,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
     ENV,
     RECORD_ARGS,
@@ -37,6 +40,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import 
 from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
     NO_LOG_MARKER,
     is_secret_key,
+)
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._commands import (
+    home_of,
 )
 
 CALLBACK = 'trdrhub.incident.ledger'
@@ -53,12 +59,17 @@ def callback_settings() -> dict[str, t.Any]:
         return {}       # the environment variables still apply
 
 
-def ledger_env() -> dict[str, str]:
-    """The environment with the ledger callback's settings applied: unless a task says otherwise, read and write where the callback writes."""
+def ledger_env(variables: t.Mapping[str, t.Any] | None = None, templar: t.Any = None) -> dict[str, str]:
+    """The environment with the ledger callback's settings and the incidents home applied.
+
+    Unless a task says otherwise, everything reads and writes where the callback writes:
+    TRDRHUB_LEDGER_DIR holds the incidents home (module_utils/_incidents_home.py), absolute.
+    """
     env, settings = dict(os.environ), callback_settings()
     for option, key in _CALLBACK_OPTIONS.items():
         if settings.get(option) not in (None, ''):
             env[ENV[key]] = str(settings[option])
+    env[ENV_VAR] = home_of(variables, templar, env)[0]
     return env
 
 
@@ -96,7 +107,8 @@ class ControllerAction(ActionBase):
         spec = controller_argument_spec(self.OWN_ARGS)
         dummy, params = self.validate_argument_spec(argument_spec=spec, mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
         call = Call(params=params, spec=spec, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff),
-                    base_dir=task_vars.get('playbook_dir'), context=self._context(task_vars), env=ledger_env(),
+                    base_dir=task_vars.get('playbook_dir'), context=self._context(task_vars),
+                    env=ledger_env(task_vars, self._templar),
                     variables=task_vars, secrets=self._secrets(task_vars))
         try:
             result.update(self.act(call))

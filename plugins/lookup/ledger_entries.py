@@ -32,8 +32,9 @@ options:
     description: V(file) or V(postgres); defaults to the ledger callback's setting, else E(TRDRHUB_LEDGER_BACKEND), else V(file).
     type: str
   root:
-    description: Directory holding one sub-directory per incident (V(file)); defaults to the callback's C(dir) setting,
-      taken relative to the playbook directory.
+    description: Directory holding one sub-directory per incident (V(file)); defaults to the incidents home
+      (E(TRDRHUB_LEDGER_DIR), else the inventory variable C(trdrhub_incidents_dir), else
+      C(~/.local/state/trdrhub-incident/incidents); see C(docs/ledger.md)). A relative value is taken from the playbook directory.
     type: str
     aliases: [dir]
   table:
@@ -82,7 +83,7 @@ class LookupModule(LookupBase):
         self.set_options(var_options=variables, direct=kwargs)
         if len(terms) != 1:
             raise AnsibleLookupError(f'ledger_entries takes one incident id, got {len(terms)}')
-        env = ledger_env()
+        env = ledger_env(variables, self._templar)
         params = {key: self.get_option(key) for key in ('backend', 'root', 'table', 'dsn')}
         events = set(self.get_option('events') or [])
         base_dir = (variables or {}).get('playbook_dir')

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shlex
 import time
 import typing as t
 
@@ -43,6 +44,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._approval import 
     verify_request,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._approval_store import (
+    DEFAULT_TABLE as DEFAULT_STORE_TABLE,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval_store import (
     STORE_ARGS,
     no_such_request,
     open_store,
@@ -54,8 +58,10 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
     PHASES,
     detect_actor,
     record_event,
+    resolve_root,
     validate_incident_id,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded
 
 GATE_ARGS: dict[str, dict[str, t.Any]] = {
     'incident_id': {'type': 'str', 'required': True},
@@ -65,8 +71,8 @@ GATE_ARGS: dict[str, dict[str, t.Any]] = {
     'summary': {'type': 'str'},
     'policy': {'type': 'dict'},
     'mode': {'type': 'str', 'default': 'store', 'choices': list(MODES)},
-    'timeout': {'type': 'float'},
-    'poll_interval': {'type': 'float', 'default': 5},
+    'timeout': bounded({'type': 'float'}, above=0),
+    'poll_interval': bounded({'type': 'float', 'default': 5}, above=0),
     'requester': {'type': 'str'},
     'preapproved_by': {'type': 'str'},
     'fail_on_denied': {'type': 'bool', 'default': True},
@@ -112,6 +118,12 @@ class Recorder:
         return out
 
 
+def plain_vote_command(extra_vars: t.Mapping[str, t.Any]) -> str:
+    """The vote as an approve-playbook command line (the action plugin gives a complete one)."""
+    return 'ansible-playbook trdrhub.incident.approve ' + ' '.join(
+        f'-e {shlex.quote(f"{key}={value}")}' for key, value in extra_vars.items())
+
+
 class Gate:
     """One approval request from start to outcome."""
 
@@ -119,8 +131,10 @@ class Gate:
                  variables: t.Mapping[str, t.Any], context: t.Mapping[str, t.Any], base_dir: str | None = None,
                  secrets: t.Iterable[str] = (), ask: t.Callable[[str], str] | None = None,
                  say: t.Callable[[str], None] = lambda text: None, now: t.Callable[[], datetime.datetime] = utc_now,
-                 sleep: t.Callable[[float], None] = time.sleep) -> None:
+                 sleep: t.Callable[[float], None] = time.sleep,
+                 vote_command: t.Callable[[dict[str, t.Any]], str] | None = None) -> None:
         self.params, self.record, self.env, self.variables = params, record, env, variables
+        self.vote_command = vote_command or plain_vote_command
         self.context, self.base_dir, self.secrets = context, base_dir, list(secrets)
         self.ask, self.say, self.now, self.sleep = ask, say, now, sleep
         self.incident_id = validate_incident_id(params['incident_id'])
@@ -269,9 +283,9 @@ class Gate:
                 raise
             rid = request['request_id']
             self.say(f'APPROVAL NEEDED {rid}: {head}\nEvidence (sha256 {request["evidence_hash"]}):\n{evidence_text(request)}\n'
-                     f"Waiting until {request['expires_at']} for {self._needs()}. Vote with:\n"
-                     f'  ansible-playbook trdrhub.incident.approve -e request={rid} -e decision=approve|deny\n'
-                     f'  scripts/approve.py show {rid}; scripts/approve.py vote {rid} approve|deny')
+                     f"Waiting until {request['expires_at']} for {self._needs()}. Vote from any shell with:\n"
+                     f"  approve: {self.vote_command(self._vote_vars(rid, 'approve'))}\n"
+                     f"  deny:    {self.vote_command(self._vote_vars(rid, 'deny'))}")
             started = time.monotonic()
             told: set[str] = set()
             while True:
@@ -291,6 +305,15 @@ class Gate:
                 self.sleep(float(self.params.get('poll_interval') or 5))
             return self._finish(request, store, counts['status'], counts, self._verdict(request, counts),
                                 store=where, waited=round(time.monotonic() - started, 1))
+
+    def _vote_vars(self, request_id: str, decision: str) -> dict[str, t.Any]:
+        """The approve playbook's variables for a vote on this request in this gate's store."""
+        out: dict[str, t.Any] = {'request': request_id, 'decision': decision, 'incident': self.incident_id}
+        if (self.params.get('store_backend') or 'dir') != 'dir':
+            out.update(store_backend=self.params['store_backend'], store_table=self.params.get('store_table') or DEFAULT_STORE_TABLE)
+        elif self.params.get('store_dir'):
+            out['store_dir'] = resolve_root(self.params['store_dir'], self.base_dir)
+        return out
 
     def _record_vote(self, request: t.Mapping[str, t.Any], vote: t.Mapping[str, t.Any]) -> None:
         self.record('vote', self.incident_id, f"{vote['approver']} voted {vote['decision']} on {request['request_id']}",

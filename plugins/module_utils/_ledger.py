@@ -30,6 +30,10 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgIncidentError,
     PgQueryError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._incidents_home import (
+    absolute,
+    default_home,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
     HAS_PSYCOPG2,
     PgClient,
@@ -47,7 +51,6 @@ except ImportError:
     psycopg2 = sql = None
 
 LEDGER_VERSION = 1
-DEFAULT_ROOT = 'incidents'
 DEFAULT_TABLE = 'trdrhub_incident_ledger'
 LEDGER_FILE = 'ledger.jsonl'
 LOCK_FILE = 'ledger.lock'
@@ -152,14 +155,10 @@ def detect_actor(env: t.Mapping[str, str] | None = None,
 
 
 def resolve_root(root: str | None, base_dir: str | None = None) -> str:
-    """Relative roots are taken from the playbook's directory, or the current one for a collection playbook."""
-    path = os.path.expanduser(str(root or DEFAULT_ROOT))
-    if os.path.isabs(path):
-        return os.path.normpath(path)
-    base = base_dir or os.getcwd()
-    if f'{os.sep}ansible_collections{os.sep}' in base + os.sep:
-        base = os.getcwd()   # an installed collection's playbooks directory is no place for records
-    return os.path.normpath(os.path.join(base, path))
+    """An explicit root (relative ones are taken from ``base_dir``, else the current directory), else the
+    default incidents home (module_utils/_incidents_home.py: the caller has already applied the
+    environment variable and the inventory variable when it had them)."""
+    return absolute(root, base_dir) if root else default_home()
 
 
 class FileLedger:

@@ -248,14 +248,16 @@ def test_preview_creates_nothing(tmp_path):
 
 
 @pytest.mark.parametrize('root, base, expected', [
-    (None, '/srv/pb', '/srv/pb/incidents'),
+    (None, '/srv/pb', '{home}'),
+    (None, '/home/u/.ansible/collections/ansible_collections/trdrhub/incident/playbooks', '{home}'),
     ('ledgers', '/srv/pb', '/srv/pb/ledgers'),
     ('/var/lib/trdrhub/incidents', '/srv/pb', '/var/lib/trdrhub/incidents'),
-    ('incidents', '/home/u/.ansible/collections/ansible_collections/trdrhub/incident/playbooks', '{cwd}/incidents'),
-    (None, None, '{cwd}/incidents'),
+    ('incidents', None, '{cwd}/incidents'),
 ])
-def test_relative_roots_are_taken_from_the_playbook_directory(root, base, expected):
-    assert resolve_root(root, base) == expected.format(cwd=os.getcwd())
+def test_without_an_explicit_root_the_incidents_home_is_never_the_playbook_directory(root, base, expected, monkeypatch, tmp_path):
+    monkeypatch.setenv('XDG_STATE_HOME', str(tmp_path))
+    home = str(tmp_path / 'trdrhub-incident' / 'incidents')
+    assert resolve_root(root, base) == expected.format(cwd=os.getcwd(), home=home)
 
 
 # ---------------------------------------------------------------------------- actor

@@ -1,0 +1,87 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils file is private to this collection; its API may change without notice.
+
+"""Where incidents live: the one rule every playbook, module, plugin, script and extension follows.
+
+The incidents home holds one directory per incident (ledger, approvals, diagnostics, review):
+
+1. the environment variable ``TRDRHUB_LEDGER_DIR``, else
+2. the inventory variable ``trdrhub_incidents_dir``, else
+3. ``$XDG_STATE_HOME/trdrhub-incident/incidents`` (``~/.local/state/trdrhub-incident/incidents``).
+
+None of them depends on the playbook's directory or the current directory, so a playbook run
+from a checkout, the same playbook installed, the approve CLI, EDA and Rundeck jobs all find
+the same incidents. A relative environment value is taken from the current directory (it is
+the shell's), a relative inventory value from the inventory's directory; both are made absolute
+before use, so the printed paths and commands work from anywhere.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import typing as t
+
+ENV_VAR = 'TRDRHUB_LEDGER_DIR'
+INVENTORY_VAR = 'trdrhub_incidents_dir'
+STATE_SUBDIR = os.path.join('trdrhub-incident', 'incidents')
+LEDGER_FILE = 'ledger.jsonl'
+
+
+def default_home(env: t.Mapping[str, str] | None = None) -> str:
+    """The XDG state directory of the user running the controller."""
+    env = os.environ if env is None else env
+    state = env.get('XDG_STATE_HOME') or ''
+    if not os.path.isabs(state):   # the XDG spec ignores relative values
+        state = os.path.join(os.path.expanduser('~'), '.local', 'state')
+    return os.path.normpath(os.path.join(state, STATE_SUBDIR))
+
+
+def absolute(path: t.Any, base: str | None = None) -> str:
+    """``~`` expanded; relative to ``base`` (else the current directory)."""
+    text = os.path.expanduser(str(path))
+    if not os.path.isabs(text):
+        text = os.path.join(base or os.getcwd(), text)
+    return os.path.normpath(text)
+
+
+def incidents_home(env: t.Mapping[str, str] | None = None,
+                   variables: t.Mapping[str, t.Any] | None = None) -> tuple[str, str]:
+    """``(absolute path, source)``; source is ``environment``, ``inventory`` or ``default``.
+
+    ``variables`` are a host's variables, already templated where it matters (the inventory
+    variable and ``inventory_dir``).
+    """
+    env = os.environ if env is None else env
+    if env.get(ENV_VAR):
+        return absolute(env[ENV_VAR]), 'environment'
+    value = (variables or {}).get(INVENTORY_VAR)
+    if value not in (None, ''):
+        return absolute(value, (variables or {}).get('inventory_dir') or None), 'inventory'
+    return default_home(env), 'default'
+
+
+def known_incidents(home: str) -> list[str]:
+    """The incidents that have a ledger under ``home``, sorted."""
+    try:
+        names = os.listdir(home)
+    except OSError:
+        return []
+    return sorted(n for n in names if os.path.isfile(os.path.join(home, n, LEDGER_FILE)))
+
+
+def closest(incident_id: str, known: t.Sequence[str]) -> str | None:
+    """The known incident an id most likely meant (a typo such as INC-UX-001 for INC-UX-0001)."""
+    found = difflib.get_close_matches(incident_id, list(known), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def unknown_incident_message(incident_id: str, where: str, known: t.Sequence[str]) -> str:
+    """Why an incident that should exist is refused, with what does exist."""
+    guess = closest(incident_id, known)
+    listed = ', '.join(known[-20:]) if known else 'none'
+    more = f' (the last 20 of {len(known)})' if len(known) > 20 else ''
+    return (f'Incident {incident_id} has no record in {where}; nothing was done and nothing was written. '
+            + (f'Did you mean {guess}? ' if guess else '')
+            + f'Known incidents{more}: {listed}. Open a new incident with the triage playbook.')

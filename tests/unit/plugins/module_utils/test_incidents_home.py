@@ -1,0 +1,49 @@
+"""The one rule for where incidents live: environment, else inventory variable, else the XDG state directory."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from ansible_collections.trdrhub.incident.plugins.module_utils._incidents_home import (
+    closest,
+    default_home,
+    incidents_home,
+    known_incidents,
+    unknown_incident_message,
+)
+
+
+@pytest.mark.parametrize('env, variables, expected', [
+    ({'TRDRHUB_LEDGER_DIR': '/srv/env', 'HOME': '/home/u'}, {'trdrhub_incidents_dir': '/srv/inv'}, ('/srv/env', 'environment')),
+    ({'HOME': '/home/u'}, {'trdrhub_incidents_dir': '/srv/inv'}, ('/srv/inv', 'inventory')),
+    ({'HOME': '/home/u'}, {'trdrhub_incidents_dir': 'records', 'inventory_dir': '/etc/inv'}, ('/etc/inv/records', 'inventory')),
+    ({'TRDRHUB_LEDGER_DIR': '', 'XDG_STATE_HOME': '/var/state'}, {'trdrhub_incidents_dir': ''}, ('/var/state/trdrhub-incident/incidents', 'default')),
+    ({'XDG_STATE_HOME': 'relative/is/ignored'}, None, (os.path.expanduser('~/.local/state/trdrhub-incident/incidents'), 'default')),
+])
+def test_environment_then_inventory_then_default(env, variables, expected):
+    assert incidents_home(env, variables) == expected
+
+
+def test_a_relative_environment_value_is_made_absolute_from_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert incidents_home({'TRDRHUB_LEDGER_DIR': 'inc'}, {}) == (str(tmp_path / 'inc'), 'environment')
+
+
+def test_the_default_depends_on_neither_the_current_directory_nor_a_playbook(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert default_home({'XDG_STATE_HOME': '/s'}) == '/s/trdrhub-incident/incidents'
+    assert str(tmp_path) not in default_home()
+
+
+def test_known_incidents_and_the_closest_match(tmp_path):
+    for name in ('INC-UX-0001', 'INC-UX-0002', 'INC-DB-0100'):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / 'ledger.jsonl').write_text('{}\n')
+    (tmp_path / 'stray').mkdir()   # no ledger: not an incident
+    known = known_incidents(str(tmp_path))
+    assert known == ['INC-DB-0100', 'INC-UX-0001', 'INC-UX-0002']
+    assert closest('INC-UX-001', known) == 'INC-UX-0001'
+    assert closest('something-else-entirely', known) is None
+    msg = unknown_incident_message('INC-UX-001', str(tmp_path), known)
+    assert 'Did you mean INC-UX-0001?' in msg and 'INC-DB-0100, INC-UX-0001, INC-UX-0002' in msg
+    assert known_incidents(str(tmp_path / 'missing')) == []
