@@ -19,7 +19,10 @@ arrive in sequence order. The rules (documented for users in the
   ``out_of_order``). Gaps (``sequence_gap``) are judged per chain (scope
   ``chain``: each chain numbers its own records 1, 2, 3...) or over all chains
   together (scope ``table``: one counter shared by the whole table, as TRDR Hub's
-  ``sequence_number`` -- then the records must arrive in global sequence order);
+  ``sequence_number`` -- then the records must arrive in global sequence order, and
+  a hole in the counter is a finding about the table, with no chain: the record after
+  the hole usually belongs to a tenant nobody touched, while the tenant that lost the
+  entry shows it with a broken link);
 - ``expected_heads`` recorded earlier catch what links cannot: a chain cut back
   (``truncated``), a head row rewritten (``head_mismatch``), a chain gone
   (``missing_chain``).
@@ -157,16 +160,17 @@ class ChainVerifier:
         chain.link = stored if stored else _UNKNOWN
 
     def violation(self, kind: str, key: t.Any, seq: t.Any, rid: t.Any, expected: t.Any, found: t.Any, message: str,
-                  line: int | None = None) -> None:
+                  line: int | None = None, where: str | None = None, **extra: t.Any) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
         chain = self._chains.get(key) if key is not None else None
         if chain is not None:
             chain.violations += 1
         if len(self.violations) >= self.max_violations:
             return
-        where = f'{self.profile.chain_key} {key} #{seq}' if seq is not None else f'{self.profile.chain_key} {key}'
+        if where is None:
+            where = f'{self.profile.chain_key} {key} #{seq}' if seq is not None else f'{self.profile.chain_key} {key}'
         entry = {'kind': kind, 'tenant_id': key, 'sequence_number': seq, 'id': None if rid is None else str(rid),
-                 'expected': expected, 'found': found, 'message': f'{where}: {message}'}
+                 'expected': expected, 'found': found, 'message': f'{where}: {message}', **extra}
         if self.profile.chain_key != 'tenant_id':
             entry[self.profile.chain_key] = key  # the ledger's incident_id, under its own name too
         if line is not None:
@@ -235,9 +239,12 @@ class ChainVerifier:
             self.violation('out_of_order', key, seq, rid, last + 1, seq,
                            f'sequence number {seq} comes after {last} in the table order', line)
         elif seq != last + 1:
-            self.violation('sequence_gap', key, seq, rid, last + 1, seq,
-                           f'{self._missing(last, seq)} missing from the table, between {last_key} #{last} and this '
-                           'entry: entries were deleted (see the broken link in their chain), or never written', line)
+            # The table's finding, not the next entry's chain: that entry is usually another tenant's, intact.
+            self.violation('sequence_gap', None, last + 1, None, last + 1, seq,
+                           f'{self._missing(last, seq)} missing, between {self.profile.chain_key} {last_key} #{last} '
+                           f'and {self.profile.chain_key} {key} #{seq}: entries were deleted (the chain that lost them '
+                           'shows a broken link at its next entry, or ends short of its expected head), or never '
+                           'written', line, where='table', missing=[last + 1, seq - 1])
 
     @staticmethod
     def _missing(last: int, seq: int) -> str:

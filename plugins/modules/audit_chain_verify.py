@@ -103,8 +103,9 @@ options:
     description:
       - How sequence gaps are judged.
       - V(table) - one counter is shared by every chain, as TRDR Hub's C(sequence_number) (unique across the whole
-        table), so a tenant's own numbers normally have holes. Entries are read in global sequence order and a number
-        missing from the whole table is a V(sequence_gap), reported at the entry that follows the hole; the chain
+        table), so a tenant's own numbers normally have holes. Entries are read in global sequence order and numbers
+        missing from the whole table are one V(sequence_gap) per hole about the table itself (RV(violations[].tenant_id)
+        null, RV(violations[].missing) the range), never about the tenant whose entry follows the hole; the chain
         links show which tenant lost it. This also catches the last entry of a tenant deleted while other tenants kept
         writing. Not checked when O(tenant_id) selects some chains only.
       - V(chain) - each chain numbers its own entries consecutively, as the incident ledger does, so any jump inside
@@ -245,17 +246,25 @@ violations:
       type: str
       sample: broken_link
     tenant_id:
-      description: The chain key (the tenant, or for the ledger the incident id); null when it cannot be read.
+      description:
+        - The chain key (the tenant, or for the ledger the incident id); null when it cannot be read, and for a
+          V(sequence_gap) of O(sequence_scope=table), which is about the table, not a chain.
       type: str
       sample: tenant-acme
+    missing:
+      description: The missing sequence numbers, first and last, of a V(sequence_gap) of O(sequence_scope=table).
+      returned: for a sequence_gap with sequence_scope=table
+      type: list
+      elements: int
+      sample: [1250017, 1250019]
     incident_id:
       description: The incident id (the same value as RV(violations[].tenant_id)).
       returned: for the ledger sources
       type: str
       sample: INC-2025-0042
     sequence_number:
-      description: Sequence number of the entry concerned, or the expected head sequence for V(truncated) and
-        V(missing_chain).
+      description: Sequence number of the entry concerned, the expected head sequence for V(truncated) and
+        V(missing_chain), or the first missing number of a V(sequence_gap) of O(sequence_scope=table).
       type: int
       sample: 1250017
     id:

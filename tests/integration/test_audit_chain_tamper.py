@@ -113,7 +113,7 @@ def test_changed_sequence_number(chain_table, verify):
     found = located(verify(chain_table))
     assert ("hash_mismatch", "tenant-b", 1000, chain_table.id(B_SEQ)) in found
     assert ("broken_link", "tenant-b", B_NEXT, chain_table.id(B_NEXT)) in found
-    assert ("sequence_gap", "tenant-c", B_SEQ + 1, chain_table.id(B_SEQ + 1)) in found
+    assert ("sequence_gap", None, B_SEQ, None) in found   # the hole in the global counter: the table's finding
 
 
 def test_changed_tenant_id(chain_table, verify):
@@ -164,19 +164,26 @@ def test_unhashed_columns_cannot_be_checked(chain_table, verify):
 def test_deleted_first_entry(chain_table, verify):
     chain_table.fill().sql("DELETE FROM {t} WHERE sequence_number = 2")  # tenant-b's first
     result = verify(chain_table)
-    assert located(result) == {("broken_link", "tenant-b", 5, chain_table.id(5)),
-                               ("sequence_gap", "tenant-c", 3, chain_table.id(3))}
+    assert located(result) == {("broken_link", "tenant-b", 5, chain_table.id(5)), ("sequence_gap", None, 2, None)}
     link = next(v for v in result["violations"] if v["kind"] == "broken_link")
     assert link["expected"] is None and link["found"] == chain_table.row(2)["entry_hash"]
 
 
 def test_deleted_middle_entry(chain_table, verify):
+    """tenant-b's chain breaks; the hole in the global counter is the table's, once; tenant-a and tenant-c stay valid.
+
+    The entry after the hole (B_SEQ + 1) is tenant-c's, which nobody touched: no finding names tenant-c.
+    """
     chain_table.fill().sql(f"DELETE FROM {{t}} WHERE sequence_number = {B_SEQ}")
     result = verify(chain_table)
     assert located(result) == {("broken_link", "tenant-b", B_NEXT, chain_table.id(B_NEXT)),
-                               ("sequence_gap", "tenant-c", B_SEQ + 1, chain_table.id(B_SEQ + 1))}
+                               ("sequence_gap", None, B_SEQ, None)}
     gap = next(v for v in result["violations"] if v["kind"] == "sequence_gap")
-    assert (gap["expected"], gap["found"]) == (B_SEQ, B_SEQ + 1)
+    assert (gap["expected"], gap["found"], gap["missing"]) == (B_SEQ, B_SEQ + 1, [B_SEQ, B_SEQ])
+    assert gap["message"].startswith(f"table: sequence number {B_SEQ} is missing, between tenant_id tenant-a "
+                                     f"#{B_SEQ - 1} and tenant_id tenant-c #{B_SEQ + 1}")
+    assert {key: chain["violations"] for key, chain in result["chains"].items()} == {
+        "tenant-a": 0, "tenant-b": 1, "tenant-c": 0}
 
 
 def test_deleted_last_entry_of_the_table_needs_expected_heads(chain_table, verify):
@@ -192,7 +199,7 @@ def test_deleted_last_entry_of_a_tenant(chain_table, verify):
     before = verify(chain_table.fill())
     chain_table.sql("DELETE FROM {t} WHERE sequence_number = 35")  # tenant-b's head; tenant-c wrote 36 after it
     # one global counter: the hole shows even without heads ...
-    assert located(verify(chain_table)) == {("sequence_gap", "tenant-c", 36, chain_table.id(36))}
+    assert located(verify(chain_table)) == {("sequence_gap", None, 35, None)}
     # ... but not when one tenant is verified alone: the other tenants' numbers are not read
     alone = verify(chain_table, tenant_id="tenant-b")
     assert alone["is_valid"] is True and "sequence gaps were not checked" in alone["notes"][0]

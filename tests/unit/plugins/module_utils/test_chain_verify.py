@@ -155,12 +155,42 @@ def test_deleted_middle_entry():
     assert 'sequence number 3 is missing' in gap['message']
 
 
-def test_global_gap_in_table_scope_names_both_neighbours():
+def test_global_gap_in_table_scope_is_the_tables_finding():
     rows = chain(('t1', 't2', 't3'), 9)
     del rows[7]  # seq 8: t2's last entry -- no link shows it, the global counter does
     result = verify_records(rows, TRDRHUB, scope='table')
-    assert found(result) == [('sequence_gap', 't3', 9, 'id-9')]
-    assert 'between t1 #7 and this entry' in result['violations'][0]['message']
+    assert found(result) == [('sequence_gap', None, 8, None)]
+    (gap,) = result['violations']
+    assert (gap['expected'], gap['found'], gap['missing']) == (8, 9, [8, 8])
+    assert gap['message'].startswith('table: sequence number 8 is missing, between tenant_id t1 #7 and tenant_id t3 #9: ')
+    assert result['chains']['t3']['violations'] == 0, 't3 follows the hole but was not touched'
+
+
+def test_deleted_middle_entry_of_one_of_three_interleaved_tenants():
+    """One global counter: deleting t2's middle entry breaks t2's chain and leaves one hole in the table.
+
+    The entry after the hole is t3's; t3 and t1 were not touched and stay valid.
+    """
+    rows = chain(('t1', 't2', 't3'), 12)   # t1: 1 4 7 10, t2: 2 5 8 11, t3: 3 6 9 12
+    rows = [r for r in rows if r['sequence_number'] != 5]
+    result = verify_records(rows, TRDRHUB, scope='table')
+    assert found(result) == [('sequence_gap', None, 5, None), ('broken_link', 't2', 8, 'id-8')]
+    assert result['violation_counts'] == {'broken_link': 1, 'sequence_gap': 1}
+    assert {key: c['violations'] for key, c in result['chains'].items()} == {'t1': 0, 't2': 1, 't3': 0}
+    gap = result['violations'][0]
+    assert gap['missing'] == [5, 5] and 'between tenant_id t1 #4 and tenant_id t3 #6' in gap['message']
+    assert [v for v in result['violations'] if v['tenant_id'] in ('t1', 't3')] == []
+
+
+def test_deleted_run_across_tenants_is_one_gap_naming_the_range():
+    rows = chain(('t1', 't2', 't3'), 12)
+    rows = [r for r in rows if not 5 <= r['sequence_number'] <= 7]   # t2 #5, t3 #6, t1 #7
+    result = verify_records(rows, TRDRHUB, scope='table')
+    gaps = [v for v in result['violations'] if v['kind'] == 'sequence_gap']
+    assert [(g['tenant_id'], g['missing']) for g in gaps] == [(None, [5, 7])]
+    assert gaps[0]['message'].startswith('table: sequence numbers 5-7 are missing, between tenant_id t1 #4 and '
+                                         'tenant_id t2 #8')
+    assert sorted(v['tenant_id'] for v in result['violations'] if v['kind'] == 'broken_link') == ['t1', 't2', 't3']
 
 
 def test_deleted_last_entry_is_invisible_without_heads():
