@@ -186,6 +186,34 @@ def test_two_approvers_one_is_not_enough_and_one_person_counts_once(drill):
     assert [e["data"]["approval"] for e in d.approvals()] == ["request", "vote", "vote", "outcome"]
 
 
+def test_claimed_names_from_the_requesters_os_account_do_not_count(drill):
+    """Outside AWX and Rundeck the two-person rule counts OS accounts, not names given with -e approver=."""
+    d = drill(AWX_USER_NAME=None)   # the requester is this OS account
+    d.start(action="rotate_secrets", timeout=90)
+    rid = d.request_id()
+    stored = json.loads(d.request_file(rid).read_text())
+    assert stored["requester_principal"].startswith("os:") and stored["required"] == 2
+    for name in ("bob", "carol"):
+        claimed = d.vote(rid, "approve", None, "-e", f"approver={name}")
+        text = flat(claimed.output)
+        assert claimed.rc != 0 and "would not count" in text and "the requester's own account" in text, text
+    assert not list((d.root / d.incident / "approvals").glob(f"{rid}.vote.*.json"))
+    other = d.vote(rid, "approve", None, env={"RD_JOB_USERNAME": "carol", "RD_JOB_EXECID": "77"})
+    assert other.rc == 0, other.output
+    # a vote file written past the vote command (by hand) from the requester's account is shown, not counted
+    slipped = {"v": 1, "request_id": rid, "approver": "mallory", "identity": "mallory", "decision": "approve",
+               "evidence_hash": stored["evidence_hash"], "comment": None, "recorded_by": "local:root",
+               "actor_source": "local", "principal": stored["requester_principal"], "ts": stored["created_at"]}
+    (d.root / d.incident / "approvals" / f"{rid}.vote.mallory.json").write_text(json.dumps(slipped))
+    rc, output = d.finish()
+    text = flat(output)
+    assert rc != 0 and "timed out" in text and "1 of 2 approval(s)" in text, text
+    assert f"Vote of mallory on {rid} does NOT count: cast from {stored['requester_principal']}" in text
+    assert "Votes that did not count: mallory" in text
+    outcome = [e for e in d.approvals() if e["data"]["approval"] == "outcome"][0]["data"]
+    assert outcome["approvers"] == ["rundeck:carol"] and outcome["ignored"][0]["approver"] == "mallory"
+
+
 def test_concurrent_votes_from_two_processes_are_both_recorded(drill, ansible):
     d = drill()
     d.start(action="restore_db", priority="P4")
