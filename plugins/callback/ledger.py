@@ -297,6 +297,8 @@ class CallbackModule(CallbackBase):
             self._learn(variables, result.host, task)
             fields = self._task_fields(result, status, ignored, action, variables)
             incident = self._incident(variables)
+            home = self._home(variables)
+            existing_only = bool(self._render(variables.get(EXISTING_ONLY_VAR), variables))
         except Exception as exc:   # pylint: disable=broad-exception-caught
             self._lost(what, self._reason(exc))
             return
@@ -307,27 +309,32 @@ class CallbackModule(CallbackBase):
             self.pending.setdefault(host, []).append((what, fields))
             return
         for earlier, held in self.pending.pop(host, []):
-            self._append(incident, held, earlier)
-        self._append(incident, fields, what)
+            self._append(incident, held, earlier, home, existing_only)
+        self._append(incident, fields, what, home, existing_only)
 
-    def _append(self, incident: str, fields: dict[str, t.Any], what: str) -> None:
+    def _append(self, incident: str, fields: dict[str, t.Any], what: str, home: str | None = None,
+                existing_only: bool = False) -> None:
         try:
             incident = validate_incident_id(incident)
             if incident in self.unopened:
                 return
             if incident not in self.written:
-                if self._dry_run() and self._ledger().head(incident) is None:
+                if self._dry_run() and self._ledger(home).head(incident) is None:
                     self.unopened.add(incident)   # a dry run never creates an incident
                     return
-                self._write(incident, self._start_fields())
-            self._write(incident, fields)
+                if existing_only and self._ledger(home).head(incident) is None:
+                    self.unknown[incident] += 1   # acting on an existing incident never creates one (a mistyped id)
+                    return
+                self._write(incident, self._start_fields(), home)
+            self._write(incident, fields, home)
         except Exception as exc:   # pylint: disable=broad-exception-caught
             self._lost(f'{what} (incident {incident})', self._reason(exc))
 
-    def _write(self, incident: str, fields: dict[str, t.Any]) -> dict[str, t.Any]:
-        ledger = self._ledger()
+    def _write(self, incident: str, fields: dict[str, t.Any], home: str | None = None) -> dict[str, t.Any]:
+        # An incident stays in the ledger its first entry of this run went to.
+        ledger = self.written[incident]['ledger'] if incident in self.written else self._ledger(home)
         entry = ledger.append(incident, fields)
-        state = self.written.setdefault(incident, {'location': ledger.location(incident), 'entries': 0})
+        state = self.written.setdefault(incident, {'location': ledger.location(incident), 'entries': 0, 'ledger': ledger})
         state['entries'] += 1
         state['head'] = (entry['seq'], entry['hash'])
         return entry

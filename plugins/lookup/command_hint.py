@@ -25,7 +25,7 @@ options:
     description: A module to run ad hoc on localhost with O(module_args).
     type: str
   module_args:
-    description: The module's C(key=value) arguments, put in double quotes as given (so C($USER) expands).
+    description: The module's C(key=value) arguments, put in double quotes as given (so C($(id -un)) expands).
     type: str
   extra_vars:
     description: Extra variables added with C(-e).

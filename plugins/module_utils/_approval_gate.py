@@ -283,9 +283,9 @@ class Gate:
                 raise
             rid = request['request_id']
             self.say(f'APPROVAL NEEDED {rid}: {head}\nEvidence (sha256 {request["evidence_hash"]}):\n{evidence_text(request)}\n'
-                     f"Waiting until {request['expires_at']} for {self._needs()}. Vote from any shell with:\n"
-                     f"  approve: {self.vote_command(self._vote_vars(rid, 'approve'))}\n"
-                     f"  deny:    {self.vote_command(self._vote_vars(rid, 'deny'))}")
+                     f"Waiting until {request['expires_at']} for {self._needs()}. Vote from any shell - to approve:\n"
+                     f"  {self.vote_command(self._vote_vars(rid, 'approve'))}\n"
+                     f"to deny:\n  {self.vote_command(self._vote_vars(rid, 'deny'))}")
             started = time.monotonic()
             told: set[str] = set()
             while True:

@@ -22,12 +22,17 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._incident import 
     EVENT,
     MODULE,
     IncidentError,
+    asks_for_change,
     diff,
     dominant,
     fold,
     phase_of,
     plan,
     verify_entries,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._incidents_home import (
+    known_incidents,
+    unknown_incident_message,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
     ENV,
@@ -53,6 +58,7 @@ except ImportError:
     sql = None
 
 ENTRIES_SQL = 'SELECT entry FROM {table} WHERE incident_id = %s ORDER BY seq'
+KNOWN_SQL = 'SELECT DISTINCT incident_id FROM {table} ORDER BY incident_id'
 UTC = datetime.timezone.utc
 
 
@@ -92,6 +98,19 @@ def read_entries(ledger: t.Any, incident_id: str) -> list[t.Any]:
         return []
     rows = ledger.client.query(sql.SQL(ENTRIES_SQL).format(table=ledger.ident), (incident_id,))
     return [row['entry'] for row in rows]
+
+
+def known_ids(ledger: t.Any) -> list[str]:
+    """The incidents that have a ledger, sorted."""
+    if ledger.backend == 'file':
+        return known_incidents(ledger.root)
+    if not _table_present(ledger):
+        return []
+    return [row['incident_id'] for row in ledger.client.query(sql.SQL(KNOWN_SQL).format(table=ledger.ident))]
+
+
+def where(ledger: t.Any) -> str:
+    return ledger.root if ledger.backend == 'file' else f'the ledger table {ledger.table}'
 
 
 def how_to_check(ledger: t.Any, incident_id: str) -> str:
@@ -183,6 +202,9 @@ def manage_incident(params: t.Mapping[str, t.Any], *, check_mode: bool = False, 
 
     def decide(entries: list[t.Any]) -> Outcome:
         before = current_record(ledger, incident_id, entries)
+        if before is None and not asks_for_change(wanted) and (wanted.get('state') or 'open') == 'open':
+            # A read of an incident that does not exist: most likely a mistyped id.
+            raise IncidentError(unknown_incident_message(incident_id, where(ledger), known_ids(ledger)))
         after, changes, actions = plan(before, wanted, actor=actor, now=moment, policy=wanted.get('policy'))
         if not changes:
             return Outcome(before, after, {}, None)

@@ -82,6 +82,6 @@ def unknown_incident_message(incident_id: str, where: str, known: t.Sequence[str
     guess = closest(incident_id, known)
     listed = ', '.join(known[-20:]) if known else 'none'
     more = f' (the last 20 of {len(known)})' if len(known) > 20 else ''
-    return (f'Incident {incident_id} has no record in {where}; nothing was done and nothing was written. '
+    return (f'Incident {incident_id} has no record in its ledger yet (looked in {where}); nothing was done. '
             + (f'Did you mean {guess}? ' if guess else '')
             + f'Known incidents{more}: {listed}. Open a new incident with the triage playbook.')

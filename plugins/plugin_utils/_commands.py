@@ -84,9 +84,9 @@ def _absolute_if_file(value: str) -> str:
     return os.path.abspath(value) if os.path.exists(value) else value
 
 
-def rerun_args() -> list[str]:
-    """The playbooks and options of this run, with every path made absolute."""
-    args = context.CLIARGS
+def rerun_args(replaced: t.Iterable[str] = ()) -> list[str]:
+    """The playbooks and options of this run, with every path made absolute; ``key=value`` extra vars of a ``replaced`` key left out."""
+    args, replaced = context.CLIARGS, set(replaced)
     out: list[str] = []
     for source in args.get('inventory') or ():
         out += ['-i', shlex.quote(_absolute_if_file(str(source)))]
@@ -95,6 +95,8 @@ def rerun_args() -> list[str]:
         text = str(raw)
         if text.startswith('@'):
             text = '@' + os.path.abspath(text[1:])
+        elif ' ' not in text and text.split('=', 1)[0] in replaced:
+            continue   # given again below with its new value
         out += ['-e', shlex.quote(text)]
     if args.get('subset'):
         out += ['--limit', shlex.quote(str(args['subset']))]
@@ -128,6 +130,6 @@ def command(*, variables: t.Mapping[str, t.Any] | None = None, templar: t.Any = 
                 words += ['-i', shlex.quote(_absolute_if_file(str(source)))]
         words.append(playbook if '.' in playbook else f'{COLLECTION}.{playbook}')
     else:
-        words += rerun_args()
+        words += rerun_args(extra_vars or {})
     words += extra_var_args(extra_vars)
     return ' '.join(words)

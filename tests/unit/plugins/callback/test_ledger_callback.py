@@ -400,3 +400,29 @@ def test_a_normal_run_is_not_marked_as_a_dry_run(callback, tmp_path):
     callback.v2_runner_on_ok(FakeResult(pg_task(check_mode=True), 'db1', {}))
     start, task = entries(tmp_path)
     assert 'dry_run' not in start['data'] and 'dry_run' not in task['data'] and task['data']['check_mode'] is True
+
+
+def test_without_the_environment_the_inventory_variable_then_the_default_home_are_used(callback, tmp_path, monkeypatch):
+    callback._plugin_options['dir'] = None   # TRDRHUB_LEDGER_DIR unset
+    monkeypatch.setenv('XDG_STATE_HOME', str(tmp_path / 'state'))
+    callback.v2_playbook_on_play_start(FakePlay({'db1': {'trdrhub_incident_id': 'INC-1', 'trdrhub_incidents_dir': 'records',
+                                                         'inventory_dir': str(tmp_path / 'inv')},
+                                                 'db2': {'trdrhub_incident_id': 'INC-2'}}))
+    callback.v2_runner_on_ok(FakeResult(pg_task(), 'db1', {'changed': False}))
+    callback.v2_runner_on_ok(FakeResult(pg_task(), 'db2', {'changed': False}))
+    assert [e['event'] for e in entries(tmp_path / 'inv' / 'records')] == ['playbook_start', 'task']
+    assert [e['event'] for e in entries(tmp_path / 'state' / 'trdrhub-incident' / 'incidents', 'INC-2')] == ['playbook_start', 'task']
+
+
+def test_a_playbook_for_existing_incidents_never_creates_one(callback, tmp_path):
+    callback.v2_playbook_on_play_start(FakePlay({'db1': {'trdrhub_incident_id': 'INC-UX-001', 'trdrhub_incident_must_exist': True},
+                                                 'db2': {'trdrhub_incident_id': 'INC-1', 'trdrhub_incident_must_exist': True}}))
+    callback.v2_runner_on_failed(FakeResult(pg_task(), 'db1', {'failed': True, 'msg': 'no record'}))
+    (tmp_path / 'INC-1').mkdir()
+    _ledger.FileLedger(str(tmp_path)).append('INC-1', {'event': 'incident'})
+    callback.v2_runner_on_ok(FakeResult(pg_task(), 'db2', {'changed': False}))
+    callback.v2_playbook_on_stats(FakeStats(['db1', 'db2']))
+    assert not (tmp_path / 'INC-UX-001').exists()
+    assert [e['event'] for e in entries(tmp_path)] == ['incident', 'playbook_start', 'task', 'playbook_end']
+    [warning] = [w for w in callback.display_.of('warning') if 'INC-UX-001' in w]
+    assert 'no ledger was created' in warning

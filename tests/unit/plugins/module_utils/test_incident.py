@@ -195,3 +195,14 @@ def test_an_automatic_acknowledgement_is_kept_apart_from_a_persons():
     human, changes, actions = plan(auto, params(acknowledged=True), actor='awx:maria', now=T2)
     assert actions == ['acknowledge'] and human['auto_acknowledged_at'] == '2025-01-15T14:43:00Z'
     assert (human['acknowledged_at'], human['acknowledged_by']) == ('2025-01-15T15:13:00Z', 'awx:maria')
+
+
+def test_reading_an_unknown_incident_names_the_known_ones_and_creates_nothing(tmp_path):
+    for known in ('INC-UX-0001', 'INC-UX-0002'):
+        _incident_store.manage_incident({'incident_id': known, 'root': str(tmp_path), 'title': 'API down', 'priority': 'P2'}, env={})
+    with pytest.raises(IncidentError) as caught:
+        _incident_store.manage_incident({'incident_id': 'INC-UX-001', 'root': str(tmp_path)}, env={})
+    message = str(caught.value)
+    assert 'INC-UX-001 has no record in its ledger yet' in message and 'Did you mean INC-UX-0001?' in message
+    assert 'Known incidents: INC-UX-0001, INC-UX-0002' in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['INC-UX-0001', 'INC-UX-0002']
