@@ -31,6 +31,10 @@ UTC = datetime.timezone.utc
 EXPLICIT = ('decision', 'approval', 'escalation', 'finding', 'verification', 'note', 'handover')
 # Modules whose task entries duplicate an entry of their own (the record change, the explicit event).
 SELF_RECORDING = ('trdrhub.incident.incident', 'trdrhub.incident.ledger_record')
+# Modules that send a message: in a run that records its messages (``communication`` entries) the
+# message's own row tells what was sent, so the sending task is not a row of its own and does not
+# split the run's messages apart.
+MESSAGE_MODULES = ('slack_message', 'pagerduty_event', 'statuspage_incident', 'email_notify')
 # Roles whose runs are not part of the incident's story (the PIR's own runs).
 OWN_ROLES = ('pir', 'trdrhub.incident.pir')
 PLACEHOLDER = '_To be completed in the PIR meeting._'
@@ -128,6 +132,14 @@ def _own_runs(entries: list[dict[str, t.Any]]) -> set[str]:
             and e['data'].get('run')}
 
 
+def _recorded_message(entry: dict[str, t.Any], message_runs: set[t.Any]) -> bool:
+    """A changed task that sent a message its run recorded as a ``communication`` entry."""
+    data = entry.get('data') if isinstance(entry.get('data'), dict) else {}
+    module = str(entry.get('module') or '')
+    name = module[len('trdrhub.incident.'):] if module.startswith('trdrhub.incident.') else module
+    return not entry.get('failed') and data.get('run') in message_runs and name in MESSAGE_MODULES
+
+
 def _excluded(entry: dict[str, t.Any], own: set[str]) -> bool:
     data = entry.get('data') if isinstance(entry.get('data'), dict) else {}
     own_run = entry.get('event') in ('playbook_start', 'playbook_end', 'task') and data.get('run') in own
@@ -139,7 +151,8 @@ def build_timeline(entries: t.Any) -> list[dict[str, t.Any]]:
 
     Skipped and unchanged tasks, check-mode runs and the PIR's own runs are left out (counted
     in each run's row); task entries of modules that write their own entry are not repeated;
-    consecutive messages of one run and one kind are one row.
+    consecutive messages of one run and one kind are one row - the tasks that sent them are
+    shown by the messages' row, so they do not split it.
     """
     if not isinstance(entries, list):
         raise PirError(f'the ledger entries must be a list, got {type(entries).__name__}')
@@ -147,6 +160,8 @@ def build_timeline(entries: t.Any) -> list[dict[str, t.Any]]:
     own = _own_runs(entries)
     entries = [e for e in entries if not _excluded(e, own)]
     runs = _run_counts(entries)
+    message_runs = {e['data'].get('run') for e in entries if e.get('event') == 'communication'
+                    and isinstance(e.get('data'), dict) and e['data'].get('run')}
     rows: list[dict[str, t.Any]] = []
     for entry in entries:
         event, data = entry.get('event'), entry.get('data') if isinstance(entry.get('data'), dict) else {}
@@ -172,7 +187,8 @@ def build_timeline(entries: t.Any) -> list[dict[str, t.Any]]:
             row.update(category='run', action=f"Ran {name} ({count['tasks']} tasks, {count['changed']} changed, "
                                               f"{count['failed']} failed)")
         elif event == 'task':
-            if data.get('check_mode') or entry.get('module') in SELF_RECORDING and not entry.get('failed'):
+            if data.get('check_mode') or entry.get('module') in SELF_RECORDING and not entry.get('failed') \
+                    or _recorded_message(entry, message_runs):
                 continue
             if entry.get('failed'):
                 why = f": {data.get('msg')}" if data.get('msg') else ''

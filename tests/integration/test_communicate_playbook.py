@@ -9,6 +9,7 @@ and PagerDuty incidents. A channel without configuration is skipped and says so.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
 
@@ -157,6 +158,18 @@ def test_communicate_lifecycle(ansible, tmp_path, channels):
 
 
 def test_unconfigured_channel_is_skipped_and_reported(ansible, tmp_path, channels):
+    # the review's timeline shows each run's messages as one row (docs/pir.md), not a row per send task
+    review = ansible.run_playbook(REPO_ROOT / "playbooks" / "pir.yml", *args)
+    assert review.rc == 0, review.output
+    md = (ledger.parent / "pir" / "pir.md").read_text()
+    actions = [line.split(" | ")[1] for line in md.splitlines() if re.match(r"\| \d{4}-\d{2}-\d{2} ", line)]
+    messages = [a for a in actions if a.startswith("Communication")]
+    assert messages[0] == "Communication (initial): slack, pagerduty trigger, statuspage, email", actions
+    assert len(messages) == 3 and messages[1].startswith("Communication (update): slack, pagerduty")
+    assert messages[2].startswith("Communication (resolved): slack, pagerduty"), actions
+    assert not [a for a in actions if a.startswith(("Changed: Slack", "Changed: PagerDuty", "Changed: Statuspage",
+                                                     "Changed: Email"))], actions
+
     ch = channels
     incident = "INC-COMM-" + uuid.uuid4().hex[:6]
     ledger = ansible.workdir / "incidents" / incident / "ledger.jsonl"

@@ -69,6 +69,39 @@ def test_timeline_collapses_and_keeps_what_matters():
     assert rows[2]['seq'] == [7, 8] and rows[3]['category'] == 'failure'
 
 
+def _sent(clock, run, channel, module, kind='initial', action=None):
+    """What communicate.yml writes per channel: the sending task, its message, the recording task."""
+    data = {'run': run, 'channel': channel, 'kind': kind, **({'action': action} if action else {})}
+    return [
+        (clock + ':00', {'event': 'task', 'module': module, 'task': f'{channel} | Send', 'host': 'localhost',
+                         'changed': True, 'failed': False, 'data': {'run': run, 'status': 'changed'}}),
+        (clock + ':01', {'event': 'communication', 'phase': 'communicate', 'data': data}),
+        (clock + ':02', {'event': 'task', 'module': 'trdrhub.incident.ledger_record', 'task': 'Record | Record the message',
+                         'host': 'localhost', 'changed': False, 'failed': False, 'data': {'run': run, 'status': 'ok'}}),
+    ]
+
+
+def test_messages_of_one_run_are_one_row_across_their_sending_tasks():
+    """communicate.yml: send, record, send, record ... is one row, as docs/pir.md shows it."""
+    entries = ledger(
+        ('10:08:00', {'event': 'playbook_start', 'data': {'run': 'c', 'playbook': 'communicate.yml'}}),
+        *_sent('10:08', 'c', 'slack', 'trdrhub.incident.slack_message'),
+        *_sent('10:09', 'c', 'pagerduty', 'trdrhub.incident.pagerduty_event', action='trigger'),
+        *_sent('10:10', 'c', 'statuspage', 'trdrhub.incident.statuspage_incident'),
+        *_sent('10:11', 'c', 'email', 'email_notify'),
+        ('10:12:00', {'event': 'task', 'module': 'trdrhub.incident.slack_message', 'task': 'Other | Post', 'host': 'h',
+                      'changed': True, 'failed': False, 'data': {'run': 'x', 'status': 'changed'}}),
+        ('10:13:00', {'event': 'task', 'module': 'trdrhub.incident.email_notify', 'task': 'email | Send', 'host': 'h',
+                      'failed': True, 'data': {'run': 'c', 'msg': 'Connection refused'}}),
+    )
+    assert [r['action'] for r in build_timeline(entries)] == [
+        'Ran communicate.yml (9 tasks, 4 changed, 1 failed)',
+        'Communication (initial): slack, pagerduty trigger, statuspage, email',
+        'Changed: Other | Post on h',                   # a run that recorded no message keeps its task row
+        'FAILED: email | Send on h: Connection refused',  # a failed send is always a row
+    ]
+
+
 @pytest.mark.parametrize('ack, verdict, text', [
     ('10:40:00', 'met', 'within the P2 target'),
     ('11:20:00', 'missed', '20 min after the P2 deadline'),
