@@ -16,6 +16,7 @@ import pytest
 from _itest_ansible import REPO_ROOT
 from _itest_k8s import CLEAN_ENV, REAL_KUBECONFIG, DoubleTarget, RealTarget
 from _itest_ledger import read_file_ledger
+from _itest_snapshot import Snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900 if REAL_KUBECONFIG else 300)]
 API = "trdrhub-api"
@@ -43,7 +44,8 @@ def play(ansible, name, inventory, extra, *flags):
 
 def k8s_vars(target, incident, **more):
     found = {"app_control_kubeconfig": str(target.kubeconfig), "app_control_namespace": target.namespace,
-             "trdrhub_incident_id": incident, "app_control_timeout": 240 if target.real else 30}
+             "trdrhub_incident_id": incident, "app_control_timeout": 240 if target.real else 30,
+             "app_control_confirm": True}   # the approval gate: see test_app_control_gate.py
     if target.conn.get("context"):
         found["app_control_context"] = target.conn["context"]
     return {**found, **more}
@@ -160,6 +162,7 @@ def test_compose_commands_in_check_mode(ansible, inventory, tmp_path):
     base = f"docker compose --project-directory {project} --file=docker-compose.yml"
     override = f"--file={project}/docker-compose.incident.yml"
 
+    snapshot = Snapshot(tmp_path, ansible.workdir / "incidents")
     res = play(ansible, "contain_app.yml", inventory, {**compose, "app_control_replicas": 4, "app_control_read_only": True},
                "--check")
     assert res.rc == 0, res.output
@@ -170,7 +173,9 @@ def test_compose_commands_in_check_mode(ansible, inventory, tmp_path):
     assert scale_only.rc == 0
     assert f"compose: ['{base} up --detach --no-deps --scale api=2 api']" in flat(scale_only).replace("''", "'")
 
+    assert snapshot.new_or_changed() == []
     (project / "docker-compose.incident.yml").write_text("services: {api: {environment: {READ_ONLY_MODE: 'true'}}}\n")
+    snapshot = Snapshot(tmp_path, ansible.workdir / "incidents")
     recover = play(ansible, "recover_app.yml", inventory, compose, "--check")
     assert recover.rc == 0
     assert f"compose: ['{base} {override} restart api']" in flat(recover).replace("''", "'")
@@ -179,6 +184,7 @@ def test_compose_commands_in_check_mode(ansible, inventory, tmp_path):
     assert rollback.rc == 0
     assert f"compose: ['{base} up --detach --no-deps --force-recreate api']" in flat(rollback).replace("''", "'")
     assert (project / "docker-compose.incident.yml").exists()   # check mode removed nothing
+    assert snapshot.new_or_changed() == []
 
     nothing = play(ansible, "contain_app.yml", inventory, compose, "--check")
     assert nothing.rc != 0 and "Nothing to contain: set app_control_replicas" in flat(nothing)
