@@ -23,6 +23,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgInputError,
     PgQueryError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded
 
 try:
     from psycopg2 import sql
@@ -48,22 +49,22 @@ AUDIT_REVIEW_ARGS: dict[str, dict[str, t.Any]] = {
     'tenant_id': {'type': 'list', 'elements': 'str'},
     'actor_id': {'type': 'list', 'elements': 'str'},
     'include_no_actor': {'type': 'bool', 'default': True},
-    'spike_ratio': {'type': 'float', 'default': 3.0},
-    'spike_min_count': {'type': 'int', 'default': 50},
+    'spike_ratio': bounded({'type': 'float', 'default': 3.0}, above=0),
+    'spike_min_count': bounded({'type': 'int', 'default': 50}, minimum=0),
     'timezone': {'type': 'str', 'default': 'UTC'},
     'business_hours': {'type': 'str', 'default': '07:00-20:00'},
     'business_days': {'type': 'list', 'elements': 'str', 'choices': DAYS, 'default': DAYS[:5]},
-    'off_hours_min_count': {'type': 'int', 'default': 3},
+    'off_hours_min_count': bounded({'type': 'int', 'default': 3}, minimum=0),
     'sensitive_actions': {'type': 'list', 'elements': 'str', 'default': list(SENSITIVE_ACTIONS)},
     'flag_new_actions': {'type': 'bool', 'default': True},
-    'max_ips': {'type': 'int', 'default': 3},
+    'max_ips': bounded({'type': 'int', 'default': 3}, minimum=0),
     'failed_login_actions': {'type': 'list', 'elements': 'str', 'default': list(FAILED_LOGIN_ACTIONS)},
     'failed_login_metadata': {'type': 'dict', 'default': dict(FAILED_LOGIN_METADATA)},
-    'failed_login_threshold': {'type': 'int', 'default': 5},
+    'failed_login_threshold': bounded({'type': 'int', 'default': 5}, minimum=0),
     'email_keys': {'type': 'list', 'elements': 'str', 'default': list(EMAIL_KEYS), 'no_log': False},
     'weights': {'type': 'dict', 'default': {}},
-    'max_actors': {'type': 'int', 'default': 100},
-    'sample_size': {'type': 'int', 'default': 5},
+    'max_actors': bounded({'type': 'int', 'default': 100}, minimum=0),
+    'sample_size': bounded({'type': 'int', 'default': 5}, minimum=0),
 }
 
 _DURATION = re.compile(r'(\d+(?:\.\d+)?)([smhdw])')

@@ -17,6 +17,7 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._escalation import (
     EVENT,
+    MAX_LEVEL,
     MODULE,
     EscalationError,
     decide,
@@ -39,13 +40,14 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
 from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
     Redactor,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded
 
 UTC = datetime.timezone.utc
 
 ESCALATE_ARGS: dict[str, dict[str, t.Any]] = {
     'incident_id': {'type': 'str', 'required': True},
     'now': {'type': 'str'},
-    'level': {'type': 'int'},
+    'level': bounded({'type': 'int'}, 1, MAX_LEVEL),
     'external': {'type': 'list', 'elements': 'str', 'default': []},
     'contacts': {'type': 'dict', 'default': {}},
     'external_contacts': {'type': 'dict', 'default': {}},

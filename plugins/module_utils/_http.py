@@ -22,6 +22,8 @@ import traceback
 import typing as t
 from urllib.parse import urlsplit, urlunsplit
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded
+
 try:
     import requests
 except ImportError:
@@ -51,9 +53,9 @@ HTTP_API_ARGS: dict[str, dict[str, t.Any]] = {
     'ca_path': {'type': 'path'},
     'client_cert': {'type': 'path'},
     'client_key': {'type': 'path'},
-    'timeout': {'type': 'float', 'default': 10},
-    'retries': {'type': 'int', 'default': 2},
-    'retry_delay': {'type': 'float', 'default': 1},
+    'timeout': bounded({'type': 'float', 'default': 10}, above=0),
+    'retries': bounded({'type': 'int', 'default': 2}, minimum=0),
+    'retry_delay': bounded({'type': 'float', 'default': 1}, minimum=0),
 }
 HTTP_API_MUTUALLY_EXCLUSIVE: list[list[str]] = [['url_username', 'bearer_token'], ['url_password', 'bearer_token']]
 HTTP_API_REQUIRED_TOGETHER: list[list[str]] = [['url_username', 'url_password']]

@@ -29,6 +29,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgPermissionError,
     PgQueryError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded, with_secret_keys
 
 try:
     import psycopg2
@@ -46,17 +47,17 @@ MASK = '********'
 
 POSTGRES_COMMON_ARGS: dict[str, dict[str, t.Any]] = {
     'login_host': {'type': 'str'},
-    'login_port': {'type': 'int'},
+    'login_port': bounded({'type': 'int'}, 1, 65535),
     'login_user': {'type': 'str'},
     'login_password': {'type': 'str', 'no_log': True},
     'login_db': {'type': 'str', 'aliases': ['db']},
     'login_unix_socket': {'type': 'str'},
     'ssl_mode': {'type': 'str', 'choices': SSL_MODES},
     'ca_cert': {'type': 'str', 'aliases': ['ssl_rootcert']},
-    'connect_timeout': {'type': 'int', 'default': 10},
-    'connect_params': {'type': 'dict', 'default': {}},
+    'connect_timeout': bounded({'type': 'int', 'default': 10}, minimum=0),
+    'connect_params': with_secret_keys({'type': 'dict', 'default': {}}, 'password', 'sslpassword'),
     'dsn': {'type': 'str', 'no_log': True},
-    'statement_timeout': {'type': 'int', 'default': 10},
+    'statement_timeout': bounded({'type': 'int', 'default': 10}, minimum=0),
 }
 
 # A dsn is a complete set of connection parameters; mixing it with the login_*

@@ -32,6 +32,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import 
     condense,
     scrub,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded
 
 try:
     import redis
@@ -49,8 +50,8 @@ DEFAULT_PORT = 6379
 
 REDIS_COMMON_ARGS: dict[str, dict[str, t.Any]] = {
     'host': {'type': 'str', 'aliases': ['login_host']},
-    'port': {'type': 'int', 'aliases': ['login_port']},
-    'db': {'type': 'int'},
+    'port': bounded({'type': 'int', 'aliases': ['login_port']}, 1, 65535),
+    'db': bounded({'type': 'int'}, minimum=0),
     'username': {'type': 'str', 'aliases': ['login_user']},
     'password': {'type': 'str', 'no_log': True, 'aliases': ['login_password']},
     'url': {'type': 'str', 'no_log': True},
@@ -59,7 +60,7 @@ REDIS_COMMON_ARGS: dict[str, dict[str, t.Any]] = {
     'ca_path': {'type': 'path', 'aliases': ['ca_certs']},
     'client_cert': {'type': 'path'},
     'client_key': {'type': 'path', 'no_log': False},
-    'socket_timeout': {'type': 'float', 'default': 5},
+    'socket_timeout': bounded({'type': 'float', 'default': 5}, above=0),
 }
 
 # A url is a complete target; mixing it with host/port/credentials would make it

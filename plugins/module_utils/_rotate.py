@@ -34,6 +34,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._rotate_crypto import (
     CLASSES,
+    MAX_LENGTH,
+    MIN_LENGTH,
     SecretPolicyError,
     check_policy,
     fingerprint,
@@ -50,6 +52,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._rotate_stores im
     VALUE_FORMATS,
     StoreError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded
 
 STORES = ('file', 'k8s_secret')
 # Test-only: the name of a step after which the process exits at once (os._exit), to prove that
@@ -65,7 +68,7 @@ ROTATE_ARGS: dict[str, dict[str, t.Any]] = {
     'environment': {'type': 'str', 'default': 'production'},
     'rotation_method': {'type': 'str'},
     'rotated_by': {'type': 'str'},
-    'length': {'type': 'int', 'default': 32},
+    'length': bounded({'type': 'int', 'default': 32}, MIN_LENGTH, MAX_LENGTH),
     'alphabet': {'type': 'list', 'elements': 'str', 'default': ['letters', 'digits'], 'choices': list(CLASSES)},
     'store': {'type': 'str', 'choices': list(STORES), 'default': 'file'},
     'path': {'type': 'path'},
@@ -77,11 +80,11 @@ ROTATE_ARGS: dict[str, dict[str, t.Any]] = {
     'k8s_auth': {'type': 'dict', 'options': dict(K8S_AUTH_ARGS)},
     'restart_deployments': {'type': 'list', 'elements': 'str', 'default': []},
     'restart_command': {'type': 'list', 'elements': 'str'},
-    'restart_timeout': {'type': 'float', 'default': 300},
+    'restart_timeout': bounded({'type': 'float', 'default': 300}, above=0),
     'verify_login_host': {'type': 'str'},
-    'verify_login_port': {'type': 'int'},
+    'verify_login_port': bounded({'type': 'int'}, 1, 65535),
     'health_url': {'type': 'str'},
-    'health_timeout': {'type': 'float', 'default': 10},
+    'health_timeout': bounded({'type': 'float', 'default': 10}, above=0),
     'log_table': {'type': 'str', 'default': 'secret_rotation_logs'},
     'log_rotation': {'type': 'bool', 'default': True},
     'min_age': {'type': 'str', 'default': '0'},

@@ -23,6 +23,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgPermissionError,
 )
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded
 SESSION_STATES = ['active', 'idle', 'idle in transaction', 'idle in transaction (aborted)',
                   'fastpath function call', 'disabled']
 DEFAULT_PROTECTED_APPLICATIONS = ['trdrhub.incident', 'pg_dump', 'pg_restore', 'pg_basebackup']
@@ -30,7 +31,7 @@ DEFAULT_PROTECTED_APPLICATIONS = ['trdrhub.incident', 'pg_dump', 'pg_restore', '
 SESSION_FILTER_ARGS: dict[str, dict[str, t.Any]] = {
     'databases': {'type': 'list', 'elements': 'str'},
     'states': {'type': 'list', 'elements': 'str', 'choices': SESSION_STATES},
-    'min_duration': {'type': 'float', 'default': 0},
+    'min_duration': bounded({'type': 'float', 'default': 0}, minimum=0),
     'users': {'type': 'list', 'elements': 'str'},
     'exclude_users': {'type': 'list', 'elements': 'str'},
     'applications': {'type': 'list', 'elements': 'str'},
@@ -40,14 +41,14 @@ SESSION_FILTER_ARGS: dict[str, dict[str, t.Any]] = {
     'wait_event_types': {'type': 'list', 'elements': 'str'},
     'blockers_only': {'type': 'bool', 'default': False},
     'pids': {'type': 'list', 'elements': 'int'},
-    'query_max_length': {'type': 'int', 'default': 200},
+    'query_max_length': bounded({'type': 'int', 'default': 200}, minimum=0),
 }
 
 GUARD_ARGS: dict[str, dict[str, t.Any]] = {
     'allow_superuser': {'type': 'bool', 'default': False},
     'protected_applications': {'type': 'list', 'elements': 'str', 'default': DEFAULT_PROTECTED_APPLICATIONS},
     'protected_users': {'type': 'list', 'elements': 'str', 'default': []},
-    'max_sessions': {'type': 'int', 'default': 25},
+    'max_sessions': bounded({'type': 'int', 'default': 25}, minimum=1),
 }
 
 # pg_blocking_pids() takes the lock manager's partition locks, so it is only

@@ -376,7 +376,6 @@ stats:
 
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._access_log import (
     FORMATS,
 )
@@ -386,15 +385,16 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._access_log_scan 
 from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
     run_worker,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 
 def _rule_spec() -> dict[str, t.Any]:
     return {
-        'count': {'type': 'int'},
-        'window': {'type': 'int'},
+        'count': bounded({'type': 'int'}, minimum=0),
+        'window': bounded({'type': 'int'}, above=0),
         'statuses': {'type': 'list', 'elements': 'raw'},
-        'min_ratio': {'type': 'float'},
-        'baseline_factor': {'type': 'float'},
+        'min_ratio': bounded({'type': 'float'}, 0, 1),
+        'baseline_factor': bounded({'type': 'float'}, minimum=0),
     }
 
 
@@ -413,16 +413,16 @@ def argument_spec() -> dict[str, t.Any]:
             'not_found_burst': {'type': 'dict', 'options': _rule_spec()},
         }},
         'scanner_user_agents': {'type': 'list', 'elements': 'str', 'default': []},
-        'min_score': {'type': 'float', 'default': 1.0},
-        'max_results': {'type': 'int', 'default': 500},
-        'max_samples': {'type': 'int', 'default': 5},
-        'sample_length': {'type': 'int', 'default': 400},
-        'max_tracked_ips': {'type': 'int', 'default': 50000},
+        'min_score': bounded({'type': 'float', 'default': 1.0}, minimum=0),
+        'max_results': bounded({'type': 'int', 'default': 500}, minimum=0),
+        'max_samples': bounded({'type': 'int', 'default': 5}, minimum=0),
+        'sample_length': bounded({'type': 'int', 'default': 400}, minimum=0),
+        'max_tracked_ips': bounded({'type': 'int', 'default': 50000}, minimum=1),
     }
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True)
     run_worker(module, lambda: AccessLogScan(module.params), lambda scan: None)
 
 

@@ -198,7 +198,7 @@ requests:
 
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._alertmanager import (
     AlertmanagerClient,
     check_regex,
@@ -214,6 +214,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     REQUESTS_IMPORT_ERROR,
     HttpApiError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 SEVERITIES = ('P1', 'P2', 'P3')
 STATES = ('active', 'suppressed', 'unprocessed')
@@ -294,7 +295,7 @@ def alerts_info(params: dict[str, t.Any], client: AlertmanagerClient) -> dict[st
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         mutually_exclusive=HTTP_API_MUTUALLY_EXCLUSIVE,
         required_together=HTTP_API_REQUIRED_TOGETHER,

@@ -217,7 +217,7 @@ requests:
 import datetime
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._alertmanager import (
     UTC,
     AlertmanagerClient,
@@ -240,11 +240,11 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HttpApiError,
     HttpInputError,
     HttpNotFoundError,
-    check_non_negative,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
     run_worker,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 DEFAULT_COMMENT = 'Acknowledged with trdrhub.incident'
 DEFAULT_CREATOR = 'trdrhub.incident'
@@ -264,7 +264,7 @@ def argument_spec() -> dict[str, t.Any]:
         comment={'type': 'str'},
         incident_id={'type': 'str'},
         silence_id={'type': 'str'},
-        tolerance={'type': 'float', 'default': 60},
+        tolerance=bounded({'type': 'float', 'default': 60}, minimum=0),
     )
     return spec
 
@@ -319,7 +319,6 @@ class SilenceManager:
 
     def __init__(self, params: dict[str, t.Any], check_mode: bool = False, diff: bool = False,
                  now: datetime.datetime | None = None) -> None:
-        check_non_negative(params, ('tolerance',))
         self.params = params
         self.check_mode, self.diff = check_mode, diff
         self.now = (now or datetime.datetime.now(UTC)).astimezone(UTC)
@@ -431,7 +430,7 @@ class SilenceManager:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         mutually_exclusive=HTTP_API_MUTUALLY_EXCLUSIVE + [['duration', 'ends_at']],
         required_together=HTTP_API_REQUIRED_TOGETHER,

@@ -254,7 +254,6 @@ preapproval:
 import os
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._approval_gate import (
     GATE_ARGS,
     Gate,
@@ -270,6 +269,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
     POSTGRES_MUTUALLY_EXCLUSIVE,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -289,7 +289,7 @@ def run_gate(params: dict[str, t.Any], check_mode: bool, context: dict[str, t.An
 def main() -> None:
     # Normally the action plugin of the same name runs the gate on the controller; this path
     # runs when the module is executed directly on a host, where no terminal can be prompted.
-    module = AnsibleModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
+    module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
                            supports_check_mode=True)
     run_on_host(module, lambda context: run_gate(module.params, module.check_mode, context))
 

@@ -141,7 +141,6 @@ msg:
 import os
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._approval_gate import (
     VOTE_ARGS,
     cast_vote,
@@ -153,6 +152,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._controller impor
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
     POSTGRES_MUTUALLY_EXCLUSIVE,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -162,7 +162,7 @@ def argument_spec() -> dict[str, t.Any]:
 def main() -> None:
     # Normally the action plugin of the same name votes on the controller; this path runs
     # when the module is executed directly on a host.
-    module = AnsibleModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
+    module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
                            supports_check_mode=True)
     run_on_host(module, lambda context: cast_vote(module.params, check_mode=module.check_mode, base_dir=os.getcwd(),
                                                   context=context))

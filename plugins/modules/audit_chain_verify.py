@@ -377,7 +377,7 @@ queries:
 import time
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._chain import (
     PROFILES,
 )
@@ -403,6 +403,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import 
 from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
     run_worker,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 SOURCES = {'table': 'trdrhub', 'ledger_file': 'ledger', 'ledger_table': 'ledger'}  # source -> its profile
 DEFAULT_SCOPE = {'trdrhub': 'table', 'ledger': 'chain'}
@@ -426,7 +427,7 @@ def argument_spec() -> dict[str, t.Any]:
         sequence_scope={'type': 'str', 'choices': list(SCOPES)},
         expected_heads={'type': 'dict'},
         fail_on_violation={'type': 'bool', 'default': False},
-        max_violations={'type': 'int', 'default': 1000},
+        max_violations=bounded({'type': 'int', 'default': 1000}, minimum=0),
     )
     return spec
 
@@ -483,7 +484,7 @@ def failure_message(result: dict[str, t.Any]) -> str:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,

@@ -190,7 +190,6 @@ sent:
 
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._email import (
     SECURITY,
     EmailError,
@@ -199,12 +198,13 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._email import (
     message_view,
     recipients,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 
 def argument_spec() -> dict[str, t.Any]:
     return {
         'host': {'type': 'str', 'required': True},
-        'port': {'type': 'int'},
+        'port': bounded({'type': 'int'}, 1, 65535),
         'security': {'type': 'str', 'choices': list(SECURITY), 'default': 'starttls'},
         'username': {'type': 'str'},
         'password': {'type': 'str', 'no_log': True},
@@ -219,12 +219,12 @@ def argument_spec() -> dict[str, t.Any]:
         'incident_id': {'type': 'str'},
         'validate_certs': {'type': 'bool', 'default': True},
         'ca_path': {'type': 'path'},
-        'timeout': {'type': 'float', 'default': 30},
+        'timeout': bounded({'type': 'float', 'default': 30}, above=0),
     }
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         required_one_of=[['to', 'cc', 'bcc']],
         required_together=[['username', 'password']],

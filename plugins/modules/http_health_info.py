@@ -273,7 +273,7 @@ import json
 import typing as t
 from urllib.parse import urlsplit
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HAS_REQUESTS,
     HTTP_API_ARGS,
@@ -285,11 +285,11 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HttpClient,
     HttpInputError,
     HttpUnreachableError,
-    check_non_negative,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
     run_worker,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._tls import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
@@ -316,13 +316,13 @@ def argument_spec() -> dict[str, t.Any]:
         'method': {'type': 'str', 'choices': ['GET', 'HEAD'], 'default': 'GET'},
         'expect_status': {'type': 'raw', 'default': [200]},
         'json_checks': {'type': 'list', 'elements': 'dict', 'default': [], 'options': check},
-        'timeout': {'type': 'float'},
+        'timeout': bounded({'type': 'float'}, above=0),
     }
     spec = dict(HTTP_API_ARGS)
     spec.update(
         base_url={'type': 'str', 'required': True, 'aliases': ['url']},
         endpoints={'type': 'list', 'elements': 'dict', 'options': endpoint},
-        tls_min_days={'type': 'float', 'default': 14},
+        tls_min_days=bounded({'type': 'float', 'default': 14}, minimum=0),
         fail_on_unhealthy={'type': 'bool', 'default': False},
     )
     return spec
@@ -389,7 +389,6 @@ def normalize_endpoint(raw: dict[str, t.Any]) -> dict[str, t.Any]:
                                  f'{", ".join(OPERATORS)}, got {", ".join(given) or "none"}')
     if endpoint['method'] == 'HEAD' and endpoint['json_checks']:
         raise HttpInputError(f'endpoints {path}: a HEAD request has no body, json_checks cannot apply')
-    check_non_negative(endpoint, ('timeout',))
     return dict(endpoint, path=path, expect_status=statuses)
 
 
@@ -397,7 +396,6 @@ class HealthProbe:
     """Probes the endpoints one after the other and the certificate once."""
 
     def __init__(self, params: dict[str, t.Any]) -> None:
-        check_non_negative(params, ('tls_min_days',))
         self.params = params
         self.endpoints = [normalize_endpoint(e) for e in (params.get('endpoints') or DEFAULT_ENDPOINTS)]
         self.warnings: list[str] = []
@@ -485,7 +483,7 @@ def unhealthy_message(display: str, result: dict[str, t.Any]) -> str:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         mutually_exclusive=HTTP_API_MUTUALLY_EXCLUSIVE,
         required_together=HTTP_API_REQUIRED_TOGETHER,

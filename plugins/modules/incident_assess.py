@@ -292,7 +292,6 @@ update_cadence:
 
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgIncidentError,
 )
@@ -301,6 +300,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._priority import 
     SCOPES,
     assess,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -319,7 +319,7 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
     try:
         result = assess(alerts=params['alerts'], health=params['health'], impact=params['impact'], scope=params['scope'],

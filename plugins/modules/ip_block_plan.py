@@ -382,11 +382,11 @@ diff:
 
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._ip_block import (
     IpBlockError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._ip_block_plan import (
+    ABSOLUTE_MAX_ADDRESSES,
     IpBlockPlan,
     RuleReader,
     StaticReader,
@@ -394,14 +394,15 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ip_block_plan im
 from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
     run_worker,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 
 def argument_spec() -> dict[str, t.Any]:
     return {
         'addresses': {'type': 'list', 'elements': 'str', 'default': []},
         'allowlist': {'type': 'list', 'elements': 'str', 'default': []},
-        'max_addresses': {'type': 'int', 'default': 50},
-        'max_addresses_override': {'type': 'int'},
+        'max_addresses': bounded({'type': 'int', 'default': 50}, 1, ABSOLUTE_MAX_ADDRESSES),
+        'max_addresses_override': bounded({'type': 'int'}, 1, ABSOLUTE_MAX_ADDRESSES),
         'override_reason': {'type': 'str'},
         'expire_after': {'type': 'str', 'default': '24h'},
         'expires_at': {'type': 'str'},
@@ -417,7 +418,7 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+    module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True,
                            required_by={'max_addresses_override': 'override_reason'})
 
     def reader(_plan: IpBlockPlan) -> t.Any:

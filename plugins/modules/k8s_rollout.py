@@ -308,7 +308,7 @@ requests:
 
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
     HAS_KUBERNETES,
     K8S_AUTH_ARGS,
@@ -320,6 +320,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s_rollout import ACTIONS
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s_rollout_run import Rollout
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 DEFAULT_NAMESPACE = 'trdrhub-system'
 
@@ -330,13 +331,13 @@ def argument_spec() -> dict[str, t.Any]:
         action={'type': 'str', 'required': True, 'choices': list(ACTIONS)},
         namespace={'type': 'str', 'default': DEFAULT_NAMESPACE},
         name={'type': 'str', 'required': True},
-        replicas={'type': 'int'},
-        expected_replicas={'type': 'int'},
+        replicas=bounded({'type': 'int'}, minimum=0),
+        expected_replicas=bounded({'type': 'int'}, minimum=0),
         container={'type': 'str'},
         env={'type': 'dict'},
-        to_revision={'type': 'int'},
+        to_revision=bounded({'type': 'int'}, minimum=0),
         wait={'type': 'bool', 'default': False},
-        timeout={'type': 'float', 'default': 300},
+        timeout=bounded({'type': 'float', 'default': 300}, above=0),
         incident_id={'type': 'str'},
     )
     return spec
@@ -349,11 +350,6 @@ def check_params(params: dict[str, t.Any]) -> None:
     for key in ('namespace', 'name'):
         if not (params.get(key) or '').strip():
             raise K8sInputError(f'{key} must not be empty')
-    for key in ('replicas', 'expected_replicas', 'to_revision'):
-        if params.get(key) is not None and params[key] < 0:
-            raise K8sInputError(f'{key} must be 0 or more, got {params[key]}')
-    if params.get('timeout') is not None and params['timeout'] <= 0:
-        raise K8sInputError(f"timeout must be more than 0, got {params['timeout']:g}")
     if params['action'] == 'set_env' and not params.get('env'):
         raise K8sInputError('env must name at least one variable for action=set_env')
     if any(not str(k).strip() for k in params.get('env') or {}):
@@ -361,7 +357,7 @@ def check_params(params: dict[str, t.Any]) -> None:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         mutually_exclusive=K8S_AUTH_MUTUALLY_EXCLUSIVE,
         required_if=REQUIRED_IF,

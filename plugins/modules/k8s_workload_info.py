@@ -459,7 +459,7 @@ requests:
 
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
     HAS_KUBERNETES,
     K8S_AUTH_ARGS,
@@ -472,6 +472,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s_workloads import (
     WorkloadReader,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 DEFAULT_NAMESPACE = 'trdrhub-system'
 
@@ -483,7 +484,7 @@ def argument_spec() -> dict[str, t.Any]:
         names={'type': 'list', 'elements': 'str', 'default': []},
         label_selector={'type': 'str'},
         include_pods={'type': 'bool', 'default': True},
-        history={'type': 'int', 'default': 5},
+        history=bounded({'type': 'int', 'default': 5}, minimum=0),
     )
     return spec
 
@@ -491,8 +492,6 @@ def argument_spec() -> dict[str, t.Any]:
 def check_params(params: dict[str, t.Any]) -> None:
     if not (params.get('namespace') or '').strip():
         raise K8sInputError('namespace must not be empty')
-    if params.get('history') is not None and params['history'] < 0:
-        raise K8sInputError(f"history must be 0 or more, got {params['history']}")
     if any(not (name or '').strip() for name in params.get('names') or []):
         raise K8sInputError('names must not contain empty names')
 
@@ -506,7 +505,7 @@ def workload_info(params: dict[str, t.Any], client: K8sClient) -> dict[str, t.An
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         mutually_exclusive=K8S_AUTH_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,

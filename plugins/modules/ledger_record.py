@@ -193,7 +193,6 @@ incident_dir:
 import os
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._controller import (
     controller_argument_spec,
     run_on_host,
@@ -205,6 +204,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
     POSTGRES_MUTUALLY_EXCLUSIVE,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -214,7 +214,7 @@ def argument_spec() -> dict[str, t.Any]:
 def main() -> None:
     # Normally the action plugin of the same name does this on the controller; this path
     # runs when the module is executed directly on a host (for example by ansible-test).
-    module = AnsibleModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
+    module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
                            supports_check_mode=True)
     run_on_host(module, lambda context: record_event(module.params, check_mode=module.check_mode, base_dir=os.getcwd(),
                                                      context=context))

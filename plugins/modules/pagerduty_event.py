@@ -174,7 +174,7 @@ requests:
 
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback, missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
@@ -189,6 +189,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._pagerduty import
     build_event,
     masked,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -212,7 +213,7 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         required_one_of=[['incident_id', 'dedup_key']],
         required_if=[('event_action', 'trigger', ('summary', 'source', 'severity'))],

@@ -339,7 +339,7 @@ queries:
 import time
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
     HAS_PSYCOPG2,
     POSTGRES_COMMON_ARGS,
@@ -353,7 +353,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
 from ansible_collections.trdrhub.incident.plugins.module_utils._sessions import (
     SESSION_FILTER_ARGS,
     SessionFilter,
-    check_non_negative,
     count_by_state,
     fetch_sessions,
     session_view,
@@ -377,7 +376,7 @@ IDLE_IN_TRANSACTION = ('idle in transaction', 'idle in transaction (aborted)')
 def argument_spec() -> dict[str, t.Any]:
     spec = dict(POSTGRES_COMMON_ARGS)
     spec.update(SESSION_FILTER_ARGS)
-    spec.update(long_running_threshold={'type': 'float', 'default': 60})
+    spec.update(long_running_threshold=bounded({'type': 'float', 'default': 60}, minimum=0))
     return spec
 
 
@@ -393,6 +392,7 @@ def database_stats(row: dict[str, t.Any] | None) -> dict[str, t.Any]:
     reset = stats.get('stats_reset')
     stats['stats_reset'] = reset.isoformat() if reset is not None else None
     return stats
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 
 def blocker_view(session: dict[str, t.Any], query_max_length: int) -> dict[str, t.Any]:
@@ -408,7 +408,6 @@ class ActivityReport:
     """Triage snapshot: one read of pg_stat_activity, sliced the ways responders ask for."""
 
     def __init__(self, params: dict[str, t.Any]) -> None:
-        check_non_negative(params, ('long_running_threshold',))
         self.params = params
         self.filter = SessionFilter.from_params(params)
         self.warnings: list[str] = []
@@ -458,7 +457,7 @@ class ActivityReport:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,

@@ -229,7 +229,7 @@ queries:
 
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._pg_maintenance import (
     Maintenance,
 )
@@ -243,6 +243,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import 
 from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
     run_worker,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -253,18 +254,18 @@ def argument_spec() -> dict[str, t.Any]:
         full={'type': 'bool', 'default': False},
         allow_full_lock={'type': 'bool', 'default': False},
         verbose={'type': 'bool', 'default': False},
-        skip_if_dead_below={'type': 'int', 'default': 0},
-        max_tables={'type': 'int', 'default': 500},
-        poll_interval={'type': 'float', 'default': 0.5},
-        cost_delay={'type': 'float'},
-        cost_limit={'type': 'int'},
-        vacuum_timeout={'type': 'int', 'default': 3600},
+        skip_if_dead_below=bounded({'type': 'int', 'default': 0}, minimum=0),
+        max_tables=bounded({'type': 'int', 'default': 500}, minimum=0),
+        poll_interval=bounded({'type': 'float', 'default': 0.5}, above=0),
+        cost_delay=bounded({'type': 'float'}, minimum=0),
+        cost_limit=bounded({'type': 'int'}, minimum=0),
+        vacuum_timeout=bounded({'type': 'int', 'default': 3600}, minimum=0),
     )
     return spec
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,

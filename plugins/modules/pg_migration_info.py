@@ -211,7 +211,7 @@ queries:
 
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._chain_sources import (
     split_table,
 )
@@ -228,6 +228,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import 
 from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
     run_worker,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 try:
     from psycopg2 import sql
@@ -363,7 +364,7 @@ class MigrationReport:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,

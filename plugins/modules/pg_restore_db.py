@@ -403,7 +403,7 @@ diff:
 
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._pg_restore_run import (
     Restorer,
 )
@@ -417,6 +417,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import 
 from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
     run_worker,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -434,23 +435,23 @@ def argument_spec() -> dict[str, t.Any]:
         confirm_overwrite={'type': 'str'},
         state={'type': 'str', 'choices': ['present'], 'default': 'present'},
         replace_existing={'type': 'bool', 'default': False},
-        jobs={'type': 'int', 'default': 1},
+        jobs=bounded({'type': 'int', 'default': 1}, minimum=1),
         pg_restore_path={'type': 'path'},
         psql_path={'type': 'path'},
         owner={'type': 'str'},
         no_owner={'type': 'bool', 'default': True},
         no_privileges={'type': 'bool', 'default': False},
         work_dir={'type': 'path'},
-        exact_count_limit={'type': 'int', 'default': 100000},
+        exact_count_limit=bounded({'type': 'int', 'default': 100000}, minimum=0),
         verify_audit_chain={'type': 'bool', 'default': True},
         audit_table={'type': 'str', 'default': 'audit_log_entries'},
-        max_violations={'type': 'int', 'default': 100},
+        max_violations=bounded({'type': 'int', 'default': 100}, minimum=0),
     )
     return spec
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE + [['backup', 'backup_id'], ['backup', 'backup_dir']],
         required_together=[['backup_id', 'backup_dir']],

@@ -330,7 +330,7 @@ diff:
 import time
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgConnectionError,
     PgInputError,
@@ -350,7 +350,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._sessions import 
     SESSION_FILTER_ARGS,
     Guard,
     SessionFilter,
-    check_non_negative,
     check_signal_privilege,
     count_by_state,
     fetch_sessions,
@@ -371,8 +370,8 @@ def argument_spec() -> dict[str, t.Any]:
     spec.update(GUARD_ARGS)
     spec.update(
         mode={'type': 'str', 'choices': MODES, 'default': 'terminate'},
-        grace={'type': 'float', 'default': 5},
-        wait_timeout={'type': 'float', 'default': 10},
+        grace=bounded({'type': 'float', 'default': 5}, minimum=0),
+        wait_timeout=bounded({'type': 'float', 'default': 10}, minimum=0),
     )
     return spec
 
@@ -395,12 +394,12 @@ def predict_after(sessions: list[dict[str, t.Any]], selected: list[dict[str, t.A
             after.append(session)
     return count_by_state(after)
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 class SessionTerminator:
     """Select, guard, signal and verify; check mode stops right before the first signal."""
 
     def __init__(self, params: dict[str, t.Any], check_mode: bool = False, diff: bool = False) -> None:
-        check_non_negative(params, ('grace', 'wait_timeout'))
         self.started = time.monotonic()
         self.params = params
         self.check_mode = check_mode
@@ -488,7 +487,7 @@ class SessionTerminator:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,

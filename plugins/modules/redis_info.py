@@ -512,7 +512,7 @@ import statistics
 import time
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgIncidentError,
 )
@@ -528,6 +528,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._redis import (
 from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
     run_worker,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 LENGTH_COMMANDS = {'list': 'LLEN', 'stream': 'XLEN', 'zset': 'ZCARD', 'set': 'SCARD'}
 QUEUE_TYPES = ['auto'] + sorted(LENGTH_COMMANDS)
@@ -545,14 +546,14 @@ def argument_spec() -> dict[str, t.Any]:
     spec = dict(REDIS_COMMON_ARGS)
     spec.update(
         queues={'type': 'list', 'elements': 'raw', 'default': []},
-        ping_count={'type': 'int', 'default': 3},
+        ping_count=bounded({'type': 'int', 'default': 3}, minimum=1),
         wait_for={'type': 'dict', 'options': {
             'queue': {'type': 'str', 'required': True},
             'type': {'type': 'str', 'default': 'auto', 'choices': QUEUE_TYPES},
             'group': {'type': 'str'},
-            'below': {'type': 'int', 'required': True},
-            'timeout': {'type': 'float', 'default': 300},
-            'interval': {'type': 'float', 'default': 5},
+            'below': bounded({'type': 'int', 'required': True}, minimum=1),
+            'timeout': bounded({'type': 'float', 'default': 300}, minimum=0),
+            'interval': bounded({'type': 'float', 'default': 5}, above=0),
         }},
     )
     return spec
@@ -592,12 +593,6 @@ def queue_specs(raw: list[t.Any]) -> list[dict[str, str]]:
 def check_wait(wait: dict[str, t.Any] | None) -> None:
     if not wait:
         return
-    if wait['below'] < 1:
-        raise RedisInputError(f"wait_for.below must be at least 1 (a length is never below {wait['below']}), got {wait['below']}")
-    if wait['timeout'] < 0:
-        raise RedisInputError(f"wait_for.timeout must be 0 or more seconds, got {wait['timeout']}")
-    if wait['interval'] <= 0:
-        raise RedisInputError(f"wait_for.interval must be more than 0 seconds, got {wait['interval']}")
     if wait.get('group') and wait['type'] not in ('auto', 'stream'):
         raise RedisInputError(f"wait_for.group only applies to streams, but wait_for.type is {wait['type']}")
 
@@ -789,8 +784,6 @@ class RedisReport:
     """Triage snapshot of one server; the work main() delegates to and unit tests call."""
 
     def __init__(self, params: dict[str, t.Any]) -> None:
-        if params.get('ping_count', 3) < 1:
-            raise RedisInputError(f"ping_count must be at least 1, got {params['ping_count']}")
         self.params = params
         self.queues = queue_specs(params.get('queues') or [])
         self.wait = params.get('wait_for')
@@ -826,7 +819,7 @@ class RedisReport:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         mutually_exclusive=REDIS_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,

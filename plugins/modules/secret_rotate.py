@@ -375,7 +375,7 @@ requests:
 
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
     HAS_PSYCOPG2,
     POSTGRES_COMMON_ARGS,
@@ -389,6 +389,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._rotate_run impor
     RotationFailed,
     rotate,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -398,7 +399,7 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = IncidentModule(
         argument_spec=argument_spec(),
         mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE + [['restart_deployments', 'restart_command']],
         supports_check_mode=True,

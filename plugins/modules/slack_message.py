@@ -119,7 +119,7 @@ requests:
 
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback, missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
@@ -132,6 +132,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._slack import (
     display_webhook,
     split_webhook,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -146,7 +147,7 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), required_one_of=[['text', 'blocks']], supports_check_mode=True)
+    module = IncidentModule(argument_spec=argument_spec(), required_one_of=[['text', 'blocks']], supports_check_mode=True)
     if not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
     webhook = None

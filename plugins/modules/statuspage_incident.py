@@ -256,12 +256,13 @@ requests:
   sample: ["GET /v1/pages/kctbh9vrtdwd/incidents/unresolved", "POST /v1/pages/kctbh9vrtdwd/incidents"]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
     HttpApiError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._statuspage import (
     IncidentManager,
     StatuspageClient,
@@ -270,7 +271,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._statuspage impor
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True)
     if not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
     client = None

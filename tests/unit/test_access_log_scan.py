@@ -673,10 +673,10 @@ def test_missing_files_are_one_clear_message(run_module, tmp_path):
     ({'until': '2025-01-15T25:00'}, "until='2025-01-15T25:00' is neither"),
     ({'exclude': ['10.0.0.0/33']}, "exclude: '10.0.0.0/33' is not an IP address or CIDR"),
     ({'thresholds': {'brute_force': {'statuses': ['2xx', 'x']}}}, "thresholds.brute_force.statuses: 'x' is not a status"),
-    ({'thresholds': {'error_burst': {'min_ratio': 2.0}}}, 'thresholds.error_burst: count must be 0 (off) or more'),
+    ({'thresholds': {'error_burst': {'min_ratio': 2.0}}}, 'thresholds.error_burst.min_ratio must be between 0 and 1, got 2'),
     ({'thresholds': {'not_found_burst': {'statuses': []}}}, 'thresholds.not_found_burst.statuses is empty'),
-    ({'max_tracked_ips': 0}, 'max_tracked_ips must be 1 or more'),
-    ({'max_samples': -1}, 'max_samples must be 0 or more'),
+    ({'max_tracked_ips': 0}, 'max_tracked_ips must be at least 1, got 0'),
+    ({'max_samples': -1}, 'max_samples must be at least 0, got -1'),
     ({'paths': []}, 'paths is empty'),
 ])
 def test_bad_input_messages(run_module, tmp_path, args, message):

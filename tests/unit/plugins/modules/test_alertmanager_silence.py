@@ -196,7 +196,7 @@ def test_diff_mode_on_reuse_shows_no_change(run_module, am):
     ({'duration': None, 'ends_at': 'next week'}, "invalid ends_at 'next week'"),
     ({'duration': None}, 'missing: duration, ends_at'),
     ({'ends_at': '2099-01-01T00:00:00Z'}, 'mutually exclusive: duration|ends_at'),
-    ({'tolerance': -1}, 'tolerance must be 0 or more'),
+    ({'tolerance': -1}, 'tolerance must be at least 0, got -1'),
     ({'url': 'alertmanager:9093'}, 'url must be an http:// or https:// URL'),
 ])
 def test_bad_input_is_one_message_before_any_request(run_module, am, overrides, needle):

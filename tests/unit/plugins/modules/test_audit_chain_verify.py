@@ -187,7 +187,7 @@ BAD_INPUT = {
                         'columns is used with source table or ledger_table only'),
     'start-after-end': ({'start_sequence': 10, 'end_sequence': 2},
                         'start_sequence (10) is greater than end_sequence (2)'),
-    'negative-max': ({'max_violations': -5}, 'max_violations must be 0 or greater'),
+    'negative-max': ({'max_violations': -5}, 'max_violations must be at least 0, got -5'),
     'bad-heads': ({'expected_heads': {'t1': {'sequence_number': 3}}}, 'expected_heads[t1] needs an integer'),
 }
 

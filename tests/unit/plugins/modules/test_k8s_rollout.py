@@ -244,8 +244,8 @@ def test_wait_times_out_and_stalls_fail():
 # -- the module ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('args, message', [
-    ({'action': 'scale', 'replicas': -1}, 'replicas must be 0 or more, got -1'),
-    ({'action': 'status', 'timeout': 0}, 'timeout must be more than 0, got 0'),
+    ({'action': 'scale', 'replicas': -1}, 'replicas must be at least 0, got -1'),
+    ({'action': 'status', 'timeout': 0}, 'timeout must be greater than 0, got 0'),
     ({'action': 'set_env', 'container': 'api', 'env': {}}, 'env must name at least one variable for action=set_env'),
     ({'action': 'restart', 'name': ' '}, 'name must not be empty'),
     ({'action': 'scale'}, 'action is scale but all of the following are missing: replicas'),

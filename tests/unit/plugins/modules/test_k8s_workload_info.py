@@ -217,7 +217,7 @@ def test_module_maps_client_errors(run_module, cluster):
 
 
 @pytest.mark.parametrize('args, text', [
-    ({'history': -1}, 'history must be 0 or more'),
+    ({'history': -1}, 'history must be at least 0, got -1'),
     ({'namespace': ' '}, 'namespace must not be empty'),
     ({'names': ['']}, 'names must not contain empty names'),
 ])

@@ -72,8 +72,8 @@ def test_pooler_only_warns(run_module, fake_server):
 
 
 @pytest.mark.parametrize('extra, message', [
-    ({'long_running_threshold': -1}, 'long_running_threshold must be 0 or greater'),
-    ({'min_duration': -0.1}, 'min_duration must be 0 or greater'),
+    ({'long_running_threshold': -1}, 'long_running_threshold must be at least 0, got -1'),
+    ({'min_duration': -0.1}, 'min_duration must be at least 0, got -0.1'),
     ({'client_addrs': ['not-a-network']}, "client_addrs: 'not-a-network'"),
     ({'query_pattern': '*'}, "query_pattern: '*' is not a valid Python regular expression"),
 ])

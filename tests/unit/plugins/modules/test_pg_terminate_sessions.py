@@ -186,10 +186,10 @@ def test_check_mode_diff_for_cancel_predicts_state_changes(run_module, fake_serv
 
 @pytest.mark.parametrize('extra, message', [
     ({}, 'refusing to select every client session'),
-    ({'users': ['x'], 'min_duration': -1}, 'min_duration must be 0 or greater'),
-    ({'users': ['x'], 'grace': -1}, 'grace must be 0 or greater'),
-    ({'users': ['x'], 'wait_timeout': -0.5}, 'wait_timeout must be 0 or greater'),
-    ({'users': ['x'], 'max_sessions': 0}, 'max_sessions must be 1 or greater'),
+    ({'users': ['x'], 'min_duration': -1}, 'min_duration must be at least 0, got -1'),
+    ({'users': ['x'], 'grace': -1}, 'grace must be at least 0, got -1'),
+    ({'users': ['x'], 'wait_timeout': -0.5}, 'wait_timeout must be at least 0, got -0.5'),
+    ({'users': ['x'], 'max_sessions': 0}, 'max_sessions must be at least 1, got 0'),
     ({'users': ['x'], 'client_addrs': ['10.1.1.1/40']}, "client_addrs: '10.1.1.1/40'"),
     ({'users': ['x'], 'query_pattern': '[a-'}, "query_pattern: '[a-'"),
     ({'users': ['x'], 'states': ['sleeping']}, 'value of states must be one or more of'),

@@ -176,9 +176,9 @@ def test_queue_spec_errors(run_module, server, raw, message):
 
 @pytest.mark.parametrize('args, message', [
     ({'ping_count': 0}, 'ping_count must be at least 1, got 0'),
-    ({'wait_for': {'queue': 'q', 'below': 0}}, 'wait_for.below must be at least 1 (a length is never below 0), got 0'),
-    ({'wait_for': {'queue': 'q', 'below': 5, 'interval': 0}}, 'wait_for.interval must be more than 0 seconds, got 0.0'),
-    ({'wait_for': {'queue': 'q', 'below': 5, 'timeout': -1}}, 'wait_for.timeout must be 0 or more seconds, got -1.0'),
+    ({'wait_for': {'queue': 'q', 'below': 0}}, 'wait_for.below must be at least 1, got 0'),
+    ({'wait_for': {'queue': 'q', 'below': 5, 'interval': 0}}, 'wait_for.interval must be greater than 0, got 0'),
+    ({'wait_for': {'queue': 'q', 'below': 5, 'timeout': -1}}, 'wait_for.timeout must be at least 0, got -1'),
     ({'wait_for': {'queue': 'q', 'below': 5, 'type': 'list', 'group': 'g'}},
      'wait_for.group only applies to streams, but wait_for.type is list'),
     ({'port': 0}, 'port must be between 1 and 65535, got 0'),
