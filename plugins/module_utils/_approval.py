@@ -30,6 +30,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
     Redactor,
     jsonable,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import kind_of
 
 PRIORITIES = ('P1', 'P2', 'P3', 'P4')
 ACTIONS = ('terminate_sessions', 'rotate_secrets', 'rollback', 'block_ips', 'restore_db')
@@ -121,11 +122,11 @@ def effective_policy(override: t.Any = None) -> dict[str, dict[str, t.Any]]:
     if override in (None, ''):
         override = {}
     if not isinstance(override, t.Mapping):
-        raise ApprovalError(f'policy must be a dict of priorities (P1..P4), got {type(override).__name__}')
+        raise ApprovalError(f'policy must be a mapping of priorities (P1..P4), got {kind_of(override)}')
     for prio, rules in override.items():
         key = check_priority(prio)
         if not isinstance(rules, t.Mapping):
-            raise ApprovalError(f'policy.{prio} must map actions (and timeout, default) to approvers, got {type(rules).__name__}')
+            raise ApprovalError(f'policy.{prio} must be a mapping of actions (and timeout, default) to approvers, got {kind_of(rules)}')
         for name, value in rules.items():
             merged[key][name if name in _RESERVED else check_action(name)] = value
     for prio, rules in merged.items():

@@ -28,6 +28,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._priority import 
     iso,
     parse_time,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import kind_of
 
 EVENT = 'escalation'
 MODULE = 'trdrhub.incident.incident_escalate'
@@ -62,7 +63,7 @@ def external_rules(rules: t.Mapping[str, t.Any] | None = None) -> dict[str, dict
     if not rules:
         return merged
     if not isinstance(rules, dict):
-        raise EscalationError(f'external_rules must be a dict of categories, got {type(rules).__name__}')
+        raise EscalationError(f'external_rules must be a mapping of categories, got {kind_of(rules)}')
     for category, rule in rules.items():
         if not isinstance(rule, dict):
             raise EscalationError(f'external_rules.{category} must be a dict with {", ".join(RULE_FIELDS)}')

@@ -33,7 +33,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     condense,
     transport_reason,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded, kind_of
 
 try:
     import kubernetes
@@ -261,12 +261,34 @@ def kubeconfig_contexts(files: list[str], where: str) -> tuple[list[str], str | 
             continue
         if not isinstance(data, dict):
             raise K8sConfigError(f'Cannot use {where}: {path} is not a kubeconfig (a YAML mapping)')
+        problem = kubeconfig_shape(data)
+        if problem:
+            raise K8sConfigError(f'Cannot use {where}: {problem}')
         for context in data.get('contexts') or []:
             name = context.get('name') if isinstance(context, dict) else None
             if name and str(name) not in names:
                 names.append(str(name))
         current = current or (str(data['current-context']) if data.get('current-context') else None)
     return names, current
+
+
+_KUBECONFIG_LISTS = {'clusters': 'cluster', 'contexts': 'context', 'users': 'user'}
+
+
+def kubeconfig_shape(data: dict[str, t.Any]) -> str | None:
+    """What is malformed in a kubeconfig, in words, before the Kubernetes client trips over it."""
+    for key, inner in _KUBECONFIG_LISTS.items():
+        entries = data.get(key)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            return f'{key} must be a list of entries, got {kind_of(entries)}'
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                return f'{key}[{index}] must be a mapping with name and {inner}, got {kind_of(entry)}'
+            if entry.get(inner) is not None and not isinstance(entry[inner], dict):
+                return f'{key}[{index}].{inner} must be a mapping, got {kind_of(entry[inner])}'
+    return None
 
 
 def _context_text(settings: ConnectionSettings) -> str:
@@ -280,6 +302,8 @@ def config_reason(exc: BaseException, secrets: t.Iterable[str | None] = ()) -> s
     if problem is not None:
         where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark is not None else ''
         return f'not valid YAML: {problem}{where}'
+    if isinstance(exc, (TypeError, AttributeError, KeyError, IndexError)):
+        return 'it is not a valid kubeconfig (an entry has an unexpected structure)'
     return scrub(condense(str(exc) or type(exc).__name__), secrets)
 
 

@@ -33,6 +33,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._k8s_workloads im
     revision_of,
     rollout_status,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import kind_of
 
 RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt'
 INCIDENT_ANNOTATION = 'trdrhub.io/incident-id'
@@ -106,6 +107,14 @@ def relevant(dep: dict[str, t.Any]) -> dict[str, t.Any]:
         'template_annotations': dict((template.get('metadata') or {}).get('annotations') or {}),
         'incident_id': (_meta(dep).get('annotations') or {}).get(INCIDENT_ANNOTATION),
     }
+
+
+def check_env(env: dict[str, t.Any]) -> None:
+    """Refuse a value ``kubectl set env`` could not take: only strings, numbers and booleans (null removes)."""
+    for name, value in env.items():
+        if value is not None and not isinstance(value, (str, int, float)):
+            raise K8sInputError(f'env.{name} must be a string, a number or a boolean (null removes the variable), '
+                                f'got {kind_of(value)}')
 
 
 def env_text(value: t.Any) -> str | None:

@@ -25,6 +25,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._priority import 
     iso,
     parse_time,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import kind_of
 
 UTC = datetime.timezone.utc
 # Entries a reviewer reads as they are; their message is the row's text.
@@ -155,7 +156,7 @@ def build_timeline(entries: t.Any) -> list[dict[str, t.Any]]:
     shown by the messages' row, so they do not split it.
     """
     if not isinstance(entries, list):
-        raise PirError(f'the ledger entries must be a list, got {type(entries).__name__}')
+        raise PirError(f'the ledger entries must be a list, got {kind_of(entries)}')
     entries = [e for e in entries if isinstance(e, dict)]
     own = _own_runs(entries)
     entries = [e for e in entries if not _excluded(e, own)]

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgInputError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import kind_of
 
 PRIORITIES = ('P1', 'P2', 'P3', 'P4')
 IGNORE = 'ignore'  # a severity_map value: the alert is listed in ``ignored`` and never counted
@@ -124,7 +125,7 @@ def effective_policy(policy: dict[str, t.Any] | None = None) -> dict[str, t.Any]
     if policy is None:
         return merged
     if not isinstance(policy, dict):
-        raise AssessmentError(f'policy must be a dict, got {type(policy).__name__}')
+        raise AssessmentError(f'policy must be a mapping, got {kind_of(policy)}')
     for key, value in policy.items():
         if key not in merged:
             raise AssessmentError(f"policy has unknown key {key!r}; allowed: {', '.join(merged)}")
@@ -134,7 +135,7 @@ def effective_policy(policy: dict[str, t.Any] | None = None) -> dict[str, t.Any]
             merged[key] = list(value)
             continue
         if not isinstance(value, dict):
-            raise AssessmentError(f'policy.{key} must be a dict, got {type(value).__name__}')
+            raise AssessmentError(f'policy.{key} must be a mapping, got {kind_of(value)}')
         if key == 'impact':
             for category, scopes in value.items():
                 if not isinstance(scopes, dict):
@@ -248,7 +249,7 @@ def alert_signals(alerts: t.Any, policy: dict[str, t.Any]) -> tuple[list[dict[st
     if alerts is None:
         return [], [], []
     if not isinstance(alerts, list):
-        raise AssessmentError(f'alerts must be a list of Alertmanager alerts, got {type(alerts).__name__}')
+        raise AssessmentError(f'alerts must be a list of Alertmanager alerts, got {kind_of(alerts)}')
     severity_map = {str(k).strip().upper(): v for k, v in policy['severity_map'].items()}
     signals: list[dict[str, t.Any]] = []
     ignored: list[str] = []
@@ -355,7 +356,7 @@ def health_signals(health: t.Any, policy: dict[str, t.Any]) -> tuple[list[dict[s
     if not health:
         return [], []
     if not isinstance(health, dict):
-        raise AssessmentError(f'health must be a dict like the result of http_health_info, got {type(health).__name__}')
+        raise AssessmentError(f'health must be a mapping like the result of http_health_info, got {kind_of(health)}')
     endpoints, unknown = _health_input(health)
     if unknown:
         return [], [unknown]

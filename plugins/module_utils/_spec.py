@@ -151,6 +151,11 @@ def not_a_mapping(spec: Mapping[str, t.Any], raw: Mapping[str, t.Any]) -> tuple[
     return None
 
 
+def kind_of(value: t.Any) -> str:
+    """What a value is, in plain words: ``a string``, ``a mapping``, ``null``."""
+    return _words(type(value).__name__)
+
+
 def _words(type_name: str) -> str:
     """A Python type name (possibly Ansible's tagged variant) in plain words."""
     base = re.sub(r'^_?Ansible(Tagged|Lazy\w*)?', '', type_name.strip("'\"")).lower()

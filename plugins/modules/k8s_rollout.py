@@ -318,7 +318,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
     K8sError,
     K8sInputError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s_rollout import ACTIONS
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s_rollout import ACTIONS, check_env
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s_rollout_run import Rollout
 from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
@@ -354,6 +354,7 @@ def check_params(params: dict[str, t.Any]) -> None:
         raise K8sInputError('env must name at least one variable for action=set_env')
     if any(not str(k).strip() for k in params.get('env') or {}):
         raise K8sInputError('env must not contain an empty variable name')
+    check_env(params.get('env') or {})
 
 
 def main() -> None:

@@ -51,7 +51,8 @@ def test_policy_override_merges_per_priority():
 @pytest.mark.parametrize('override, message', [
     ({'P5': {}}, 'priority must be one of'), ({'P1': {'Bad Name': 'one'}}, 'is not an action name'),
     ({'P1': {'rollback': 'three'}}, 'must be automatic, one, two'), ({'P1': {'rollback': 9}}, 'between 0'),
-    ({'P1': {'timeout': 0}}, 'positive number'), ([], 'must be a dict'),
+    ({'P1': {'timeout': 0}}, 'positive number'), ([], 'policy must be a mapping of priorities .P1..P4., got a list$'),
+    ({'P1': 'everyone'}, 'policy.P1 must be a mapping of actions .and timeout, default. to approvers, got a string$'),
 ])
 def test_bad_policy(override, message):
     with pytest.raises(ap.ApprovalError, match=message):

@@ -240,3 +240,39 @@ def test_selector_text():
         {'key': 'tier', 'operator': 'In', 'values': ['web', 'api']}, {'key': 'x', 'operator': 'NotIn', 'values': ['y']},
         {'key': 'e', 'operator': 'Exists'}, {'key': 'd', 'operator': 'DoesNotExist'}]}) == 'a=1,b=2,tier in (api,web),x notin (y),e,!d'
     assert selector_text(None) == ''
+
+
+MALFORMED = {
+    'contexts: 5': ('contexts must be a list of entries, got an integer'),
+    'users: 1': ('users must be a list of entries, got an integer'),
+    'clusters: [{name: c, cluster: 3}]': ('clusters[0].cluster must be a mapping, got an integer'),
+    "contexts: [5, 'x']": ('contexts[0] must be a mapping with name and context, got an integer'),
+    'contexts: [{name: p, context: [1]}]': ('contexts[0].context must be a mapping, got a list'),
+}
+
+
+@pytest.mark.parametrize('text, problem', MALFORMED.items())
+def test_malformed_kubeconfig_is_named_in_words(home, tmp_path, text, problem):
+    path = tmp_path / 'kc'
+    path.write_text(f'current-context: p\n{text}\n')
+    with pytest.raises(K8sConfigError) as caught:
+        build_configuration(ConnectionSettings(params(kubeconfig=str(path)), environ={}))
+    assert str(caught.value) == f'Cannot use kubeconfig {path}: {problem}'
+
+
+def test_a_python_error_of_the_client_is_not_shown():
+    assert _k8s.config_reason(TypeError("'int' object is not iterable")) == \
+        'it is not a valid kubeconfig (an entry has an unexpected structure)'
+
+
+@pytest.mark.parametrize('module_name, args', [
+    ('k8s_rollout', {'action': 'status', 'name': 'trdrhub-api'}),
+    ('k8s_workload_info', {}),
+])
+def test_modules_answer_a_malformed_kubeconfig_in_one_sentence(run_module, home, tmp_path, module_name, args):
+    import importlib
+    module = importlib.import_module(f'ansible_collections.trdrhub.incident.plugins.modules.{module_name}')
+    path = tmp_path / 'kc'
+    path.write_text('current-context: p\ncontexts: 5\n')
+    res = run_module(module, dict(args, kubeconfig=str(path)))
+    assert res['failed'] and res['msg'] == f'Cannot use kubeconfig {path}: contexts must be a list of entries, got an integer'

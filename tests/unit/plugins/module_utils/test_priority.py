@@ -253,13 +253,13 @@ def test_policy_can_drop_business_days():
 
 # -- bad input: one clear message each -----------------------------------------------------------
 @pytest.mark.parametrize('kwargs, message', [
-    ({'alerts': {'labels': {}}}, 'alerts must be a list of Alertmanager alerts, got dict'),
+    ({'alerts': {'labels': {}}}, 'alerts must be a list of Alertmanager alerts, got a mapping'),
     ({'alerts': ['QueueLagCritical']}, "alerts[0] is not an alert (a dict with labels), got 'QueueLagCritical'"),
     ({'impact': 'outage'}, "impact 'outage' is not one of customer-facing, data_loss, security, data_integrity, compliance, "
                            "internal, cosmetic"),
     ({'impact': ['internal', 'bogus']}, "impact 'bogus' is not one of"),
     ({'scope': 'everyone'}, "scope must be one of all, some, none (customers affected), got 'everyone'"),
-    ({'health': 'down'}, 'health must be a dict like the result of http_health_info, got str'),
+    ({'health': 'down'}, 'health must be a mapping like the result of http_health_info, got a string'),
     ({'override': {'priority': 'P1'}}, 'override needs a priority and a reason'),
     ({'override': {'priority': 'P0', 'reason': 'x'}}, "override.priority must be one of P1, P2, P3, P4, got 'P0'"),
     ({'detected_at': 'yesterday'}, "detected_at must be an ISO 8601 time such as 2025-01-15T14:30:00Z, got 'yesterday'"),
@@ -280,7 +280,7 @@ def test_policy_can_drop_business_days():
                                      'got one with keys status'),
     ({'health': {'endpoints': []}}, 'health must be a result of http_health_info'),
     ({'policy': {'impact': {'payments': {'most': 'P1'}}}}, "policy.impact.payments has unknown scope 'most'"),
-    ({'policy': []}, 'policy must be a dict, got list'),
+    ({'policy': []}, 'policy must be a mapping, got a list'),
 ])
 def test_bad_input_is_one_clear_message(kwargs, message):
     with pytest.raises(AssessmentError) as caught:

@@ -142,3 +142,15 @@ def test_connect_params_password_is_masked_when_validation_fails(monkeypatch):
         pg_activity_info.main()
     assert seen['msg'] == 'login_port must be an integer, got a string'
     assert 'Pa55-word-in-params' in seen['no_log_values']
+
+
+class _AnsibleTaggedStr(str):
+    """Stands in for the string type Ansible gives a templated value."""
+
+
+@pytest.mark.parametrize('value, words', [
+    ('x', 'a string'), (_AnsibleTaggedStr('x'), 'a string'), ({}, 'a mapping'), ([], 'a list'), (3, 'an integer'),
+    (1.5, 'a number'), (True, 'a boolean'), (None, 'null'),
+])
+def test_kind_of_is_plain_words(value, words):
+    assert _spec.kind_of(value) == words

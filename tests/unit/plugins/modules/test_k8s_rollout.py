@@ -255,6 +255,27 @@ def test_module_refuses_bad_input(run_module, args, message):
     assert res['failed'] and res['msg'] == message
 
 
+@pytest.mark.parametrize('value, kind', [
+    ({'nested': [1, 2]}, 'a mapping'),
+    ([1, 2], 'a list'),
+])
+def test_set_env_refuses_values_kubectl_could_not_set(run_module, monkeypatch, value, kind):
+    fake = FakeClient([deployment()])
+    monkeypatch.setattr(k8s_rollout, 'K8sClient', lambda params: fake)
+    res = run_module(k8s_rollout, {'host': 'https://k8s.example', 'name': 'trdrhub-api', 'action': 'set_env',
+                                   'container': 'api', 'env': {'READ_ONLY': value}})
+    assert res['failed'] and res['msg'] == ('env.READ_ONLY must be a string, a number or a boolean (null removes the '
+                                            f'variable), got {kind}')
+    assert fake.requests == [] and fake.writes == []
+
+
+def test_set_env_renders_numbers_and_booleans_as_kubectl_does():
+    dep = deployment()
+    change = ro.plan_set_env(dep, 'api', {'WORKERS': 4, 'RATIO': 0.5, 'READ_ONLY': True, 'DEBUG': False, 'MODE': 'x'},
+                             None)
+    assert change.info['env'] == {'WORKERS': '4', 'RATIO': '0.5', 'READ_ONLY': 'true', 'DEBUG': 'false', 'MODE': 'x'}
+
+
 def test_module_diff_only_in_diff_mode(run_module, monkeypatch):
     fake = FakeClient([deployment()])
     fake.describe = lambda: {'source': 'host', 'kubeconfig': None, 'context': None, 'api_server': 'https://k8s.example'}
