@@ -10,6 +10,7 @@ run and pg_activity_info all decide "which sessions match" with the same code.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import ipaddress
 import re
@@ -22,11 +23,15 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
     PgInputError,
     PgPermissionError,
 )
-
 from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded
+
 SESSION_STATES = ['active', 'idle', 'idle in transaction', 'idle in transaction (aborted)',
                   'fastpath function call', 'disabled']
 DEFAULT_PROTECTED_APPLICATIONS = ['trdrhub.incident', 'pg_dump', 'pg_restore', 'pg_basebackup']
+# What pg_stat_activity shows instead of the query of a session the login role may not see;
+# state, timings, wait events and the client address are NULL then.
+HIDDEN_QUERY = '<insufficient privilege>'
+STATS_PRIVILEGE = 'pg_read_all_stats'
 
 SESSION_FILTER_ARGS: dict[str, dict[str, t.Any]] = {
     'databases': {'type': 'list', 'elements': 'str'},
@@ -54,6 +59,8 @@ GUARD_ARGS: dict[str, dict[str, t.Any]] = {
 # pg_blocking_pids() takes the lock manager's partition locks, so it is only
 # called for sessions that wait on a heavyweight lock -- the only ones it can
 # return anything for. Addresses come back as text without the /32 mask.
+# The server hides backend_type too from a role without pg_read_all_stats: such a
+# row with a login role is kept (as hidden) rather than silently dropped.
 SESSIONS_SQL = """
 SELECT a.pid, a.datname, a.usename, a.application_name, host(a.client_addr) AS client_addr,
        a.client_hostname, a.backend_type, a.state, a.backend_start, a.xact_start,
@@ -64,7 +71,7 @@ SELECT a.pid, a.datname, a.usename, a.application_name, host(a.client_addr) AS c
        now() AS now, pg_backend_pid() AS own_pid
 FROM pg_stat_activity AS a
 LEFT JOIN pg_roles AS r ON r.oid = a.usesysid
-WHERE a.backend_type = 'client backend'
+WHERE a.backend_type = 'client backend' OR (a.backend_type IS NULL AND a.usesysid IS NOT NULL)
 """
 PRESENT_SQL = 'SELECT pid, backend_start, state, query_start FROM pg_stat_activity WHERE pid = ANY(%s)'
 SIGNAL_SQL = {
@@ -133,6 +140,42 @@ def annotate(rows: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
     return rows
 
 
+def is_hidden(session: dict[str, t.Any]) -> bool:
+    """The server hid this session's details: the login role lacks pg_read_all_stats (pg_monitor has it)
+    and is not a member of the session's role."""
+    return session.get('query') == HIDDEN_QUERY and session.get('state') is None
+
+
+def login_role(client: t.Any) -> str:
+    info = getattr(getattr(client, 'conn', None), 'info', None)
+    return getattr(info, 'user', None) or 'the login role'
+
+
+def visibility(role: str, sessions: list[dict[str, t.Any]], session_filter: SessionFilter) -> dict[str, t.Any]:
+    """How blind the login role is: hidden sessions, and those the filters could not decide.
+
+    A filter on state, duration, query, wait event, client address or blocking cannot
+    match a hidden session, so without this a containment answers "nothing matched"
+    while the sessions it was meant for run on unseen.
+    """
+    hidden = [s for s in sessions if is_hidden(s)]
+    undecided = session_filter.undecided(hidden)
+    report: dict[str, t.Any] = {
+        'sessions': len(hidden), 'undecided': len(undecided),
+        'users': sorted({s.get('usename') or '?' for s in hidden}), 'privilege': None, 'msg': None}
+    if not hidden:
+        return report
+    report['privilege'] = STATS_PRIVILEGE
+    msg = (f'{len(hidden)} of {len(sessions)} client session(s) are hidden from role {role} '
+           f"(sessions of {', '.join(report['users'])}): it lacks {STATS_PRIVILEGE} (GRANT {STATS_PRIVILEGE} TO {role}, "
+           'or GRANT pg_monitor), so their state, query, timings and client address are unknown')
+    if undecided:
+        msg += (f'; {len(undecided)} of them pass the filters on database, user and application but could not be '
+                'checked against the others, so they may be exactly the sessions sought')
+    report['msg'] = msg
+    return report
+
+
 def fetch_sessions(client: t.Any) -> list[dict[str, t.Any]]:
     return annotate(client.query(SESSIONS_SQL))
 
@@ -192,6 +235,20 @@ class SessionFilter:
         )
 
     @property
+    def needs_details(self) -> bool:
+        """True when a criterion reads a field the server hides without pg_read_all_stats."""
+        return any((self.states, self.min_duration > 0, self.client_networks, self.query_regex is not None,
+                    self.wait_event_types, self.blockers_only))
+
+    def undecided(self, hidden: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        """Hidden sessions that the visible criteria select but the hidden ones cannot judge."""
+        if not self.needs_details:
+            return []
+        visible_only = dataclasses.replace(self, states=None, min_duration=0.0, client_networks=(), query_regex=None,
+                                           wait_event_types=None, blockers_only=False)
+        return [s for s in hidden if visible_only.matches(s)]
+
+    @property
     def narrows(self) -> bool:
         """True when at least one criterion restricts the selection."""
         return any((
@@ -201,6 +258,8 @@ class SessionFilter:
         ))
 
     def matches(self, session: dict[str, t.Any]) -> bool:
+        if self.needs_details and is_hidden(session):
+            return False  # counted by visibility(), never signalled on a guess
         app = session.get('application_name') or ''
         user = session.get('usename')
         if self.pids is not None and session.get('pid') not in self.pids:
@@ -268,6 +327,8 @@ class Guard:
         app = session.get('application_name') or ''
         if session.get('own_pid') is not None and session['pid'] == session['own_pid']:
             return 'own session (the backend running this module)'
+        if is_hidden(session):
+            return f'details hidden from the login role (it lacks {STATS_PRIVILEGE}): cannot tell what it runs'
         if session.get('backend_type', 'client backend') != 'client backend':
             return f"not a client backend ({session.get('backend_type')})"
         if session.get('is_superuser') and not self.allow_superuser:

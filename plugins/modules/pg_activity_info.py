@@ -325,6 +325,39 @@ blockers:
       type: list
       elements: int
       sample: [48213, 48214, 48290, 48301]
+hidden:
+  description:
+    - Client sessions whose details the server hid from the login role.
+    - Without C(pg_read_all_stats) (included in C(pg_monitor)) a role sees other roles' sessions with their user,
+      database and application, but without state, query, timings, wait event or client address. Filters on those
+      fields cannot match such a session, so "no session matched" would be a guess; the module says so here and in
+      a warning.
+  returned: always
+  type: dict
+  contains:
+    sessions:
+      description: Number of client sessions whose details are hidden.
+      type: int
+      sample: 12
+    undecided:
+      description:
+        - Hidden sessions that pass the filters on database, user, application and pid but could not be checked against
+          the filters on state, duration, query, wait event, client address or blocking.
+        - They are never selected; any number above 0 means the result may miss the sessions sought.
+      type: int
+      sample: 12
+    users:
+      description: Login roles of the hidden sessions.
+      type: list
+      elements: str
+      sample: [trdrhub_app]
+    privilege:
+      description: The privilege the login role lacks (V(pg_read_all_stats)), null when nothing is hidden.
+      type: str
+      sample: pg_read_all_stats
+    msg:
+      description: The warning, naming the counts, the login role and the GRANT that fixes it; null when nothing is hidden.
+      type: str
 queries:
   description:
     - SQL statements the module ran, in order, without parameter values.
@@ -355,8 +388,11 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._sessions import 
     SessionFilter,
     count_by_state,
     fetch_sessions,
+    login_role,
     session_view,
+    visibility,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 PING_SQL = "SELECT 1 AS ok"
 SERVER_SQL = """
@@ -392,7 +428,6 @@ def database_stats(row: dict[str, t.Any] | None) -> dict[str, t.Any]:
     reset = stats.get('stats_reset')
     stats['stats_reset'] = reset.isoformat() if reset is not None else None
     return stats
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 
 def blocker_view(session: dict[str, t.Any], query_max_length: int) -> dict[str, t.Any]:
@@ -423,8 +458,12 @@ class ActivityReport:
         server = client.query(SERVER_SQL)[0]
         stats = client.query(DATABASE_STATS_SQL)
         everyone = fetch_sessions(client)
+        hidden = visibility(login_role(client), everyone, self.filter)
+        if hidden['msg']:
+            self.warnings.append(hidden['msg'])
         return dict(
             changed=False,
+            hidden=hidden,
             ping=ping,
             database=server['database'],
             server_version=server['server_version'],

@@ -298,6 +298,39 @@ survivors:
   type: list
   elements: int
   sample: []
+hidden:
+  description:
+    - Client sessions whose details the server hid from the login role.
+    - Without C(pg_read_all_stats) (included in C(pg_monitor)) a role sees other roles' sessions with their user,
+      database and application, but without state, query, timings, wait event or client address. Filters on those
+      fields cannot match such a session, so "no session matched" would be a guess; the module says so here and in
+      a warning.
+  returned: always
+  type: dict
+  contains:
+    sessions:
+      description: Number of client sessions whose details are hidden.
+      type: int
+      sample: 12
+    undecided:
+      description:
+        - Hidden sessions that pass the filters on database, user, application and pid but could not be checked against
+          the filters on state, duration, query, wait event, client address or blocking.
+        - They are never selected; any number above 0 means the result may miss the sessions sought.
+      type: int
+      sample: 12
+    users:
+      description: Login roles of the hidden sessions.
+      type: list
+      elements: str
+      sample: [trdrhub_app]
+    privilege:
+      description: The privilege the login role lacks (V(pg_read_all_stats)), null when nothing is hidden.
+      type: str
+      sample: pg_read_all_stats
+    msg:
+      description: The warning, naming the counts, the login role and the GRANT that fixes it; null when nothing is hidden.
+      type: str
 queries:
   description:
     - SQL statements the module ran, in order, without parameter values.
@@ -353,12 +386,15 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._sessions import 
     check_signal_privilege,
     count_by_state,
     fetch_sessions,
+    login_role,
     poll,
     session_view,
     signal,
     still_present,
     still_running,
+    visibility,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 MODES = ['cancel', 'terminate', 'cancel_then_terminate']
 IDLE_STATES = ('idle', 'idle in transaction', 'idle in transaction (aborted)', 'disabled')
@@ -394,7 +430,6 @@ def predict_after(sessions: list[dict[str, t.Any]], selected: list[dict[str, t.A
             after.append(session)
     return count_by_state(after)
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 class SessionTerminator:
     """Select, guard, signal and verify; check mode stops right before the first signal."""
@@ -422,8 +457,12 @@ class SessionTerminator:
         selected, excluded = self.guard.split(self.filter.select(sessions))
         qmax = self.params.get('query_max_length', 200)
         views = {s['pid']: dict(session_view(s, qmax), signal=self.mode, outcome='would_signal') for s in selected}
+        hidden = visibility(login_role(client), sessions, self.filter)
+        if hidden['msg']:
+            self.warnings.append(hidden['msg'])
         result: dict[str, t.Any] = {
-            'matched': len(selected), 'excluded': excluded, 'survivors': [], 'queries': client.queries}
+            'matched': len(selected), 'excluded': excluded, 'survivors': [], 'queries': client.queries,
+            'hidden': hidden}
         self.guard.enforce_cap(selected, {
             'sessions': list(views.values()), 'excluded': excluded, 'queries': client.queries})
         if selected:

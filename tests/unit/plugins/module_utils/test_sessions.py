@@ -238,3 +238,61 @@ def test_pids_pin_the_selection_and_an_empty_list_selects_nothing():
     nothing = _sessions.SessionFilter.from_params({'pids': []})
     assert nothing.narrows
     assert not any(nothing.matches(r) for r in rows)
+
+
+def hidden_session(pid, **overrides):
+    """What pg_stat_activity shows a role without pg_read_all_stats of another role's session."""
+    row = session(pid, state=None, query=_sessions.HIDDEN_QUERY, query_start=None, state_change=None,
+                  backend_start=None, xact_start=None, client_addr=None, wait_event_type=None)
+    row.update(overrides)
+    return row
+
+
+def test_hidden_sessions_never_match_a_filter_on_hidden_fields():
+    rows = annotated(hidden_session(10), session(11, usename='trdrhub_ops'))
+    for params in ({'states': ['active']}, {'min_duration': 1}, {'query_pattern': '.*'},
+                   {'query_pattern': 'insufficient'}, {'client_addrs': ['0.0.0.0/0']}, {'wait_event_types': ['Lock']},
+                   {'blockers_only': True}):
+        assert 10 not in {s['pid'] for s in flt(**params).select(rows)}, params
+
+
+def test_hidden_sessions_match_on_visible_fields_alone():
+    rows = annotated(hidden_session(10), hidden_session(12, usename='reporting'))
+    assert [s['pid'] for s in flt(users=['trdrhub_app']).select(rows)] == [10]
+
+
+def test_visibility_counts_hidden_and_undecided_sessions_and_names_the_grant():
+    rows = annotated(hidden_session(10), hidden_session(12, usename='reporting'), hidden_session(13, datname='other'),
+                     session(11, usename='trdrhub_ops'))
+    report = _sessions.visibility('trdrhub_oncall', rows, flt(databases=['trdrhub'], min_duration=5))
+    assert report['sessions'] == 3
+    assert report['undecided'] == 2          # pids 10 and 12: right database, duration unknown
+    assert report['users'] == ['reporting', 'trdrhub_app']
+    assert report['privilege'] == 'pg_read_all_stats'
+    assert report['msg'].startswith('3 of 4 client session(s) are hidden from role trdrhub_oncall')
+    assert 'GRANT pg_read_all_stats TO trdrhub_oncall' in report['msg']
+    assert '2 of them pass the filters' in report['msg']
+
+
+def test_visibility_without_detail_filters_has_nothing_undecided():
+    rows = annotated(hidden_session(10))
+    report = _sessions.visibility('r', rows, flt(users=['trdrhub_app']))
+    assert (report['sessions'], report['undecided']) == (1, 0)
+    assert 'pass the filters' not in report['msg']
+
+
+def test_visibility_of_a_role_that_sees_everything_is_silent():
+    report = _sessions.visibility('r', annotated(session(10), session(11)), flt(min_duration=5))
+    assert report == {'sessions': 0, 'undecided': 0, 'users': [], 'privilege': None, 'msg': None}
+
+
+def test_login_role_comes_from_the_connection():
+    client = type('C', (), {'conn': type('Conn', (), {'info': type('I', (), {'user': 'trdrhub_ops'})()})()})()
+    assert _sessions.login_role(client) == 'trdrhub_ops'
+    assert _sessions.login_role(object()) == 'the login role'
+
+
+def test_guard_never_signals_a_hidden_session():
+    allowed, excluded = guard().split([hidden_session(10, backend_type=None)])
+    assert allowed == []
+    assert excluded[0]['reason'].startswith('details hidden from the login role (it lacks pg_read_all_stats)')
