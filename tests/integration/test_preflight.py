@@ -103,6 +103,7 @@ PG_ROLES = [
     ("investigate.yml", "investigate", ["db_controllers"], {"trdrhub_redis_queues": [], "trdrhub_base_url": ""}),
     ("verify_audit.yml", "verify_audit", ["db_controllers"], {}),
     ("contain_security.yml", "contain_security", ["edge"], {"contain_security_access_logs": ["/nonexistent.log"]}),
+    ("rotate_secrets.yml", "rotate_secrets", ["db_controllers"], {"rotate_secrets_role": "trdrhub_app"}),
 ]
 
 
