@@ -13,7 +13,8 @@ options:
   host:
     description:
       - Host name or IP address of the Redis server.
-      - When neither this nor O(url) is set, V(localhost).
+      - This or O(url) is required; with neither the module fails before connecting (it never falls back to the Redis on
+        C(localhost:6379) by itself). Set V(localhost) to use a local server on purpose.
     type: str
     aliases: [login_host]
   port:

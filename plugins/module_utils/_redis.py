@@ -47,6 +47,8 @@ else:
 
 DEFAULT_HOST = 'localhost'
 DEFAULT_PORT = 6379
+NO_TARGET = ('No Redis server given: set host (or url). A module never connects to the Redis on localhost:6379 by '
+             'itself; to use a local server on purpose, set host to localhost')
 
 REDIS_COMMON_ARGS: dict[str, dict[str, t.Any]] = {
     'host': {'type': 'str', 'aliases': ['login_host']},
@@ -219,6 +221,9 @@ class RedisClient:
     """
 
     def __init__(self, params: dict[str, t.Any], conn: t.Any = None) -> None:
+        if conn is None and not (params.get('host') or params.get('url')):
+            # Whatever answers on localhost is rarely the server an incident is about.
+            raise RedisInputError(NO_TARGET)
         self.params = params
         self.settings = connection_settings(params)
         self.target = describe_target(self.settings)

@@ -185,3 +185,22 @@ def test_queries_are_recorded_once_per_run_of_repeats():
     assert client.queries == ['PING', 'LLEN q', 'PING']
     client.close()
     assert client.conn.closed
+
+
+@pytest.mark.parametrize('overrides', [{}, {'host': ''}, {'port': 6379, 'db': 2}])
+def test_no_server_named_fails_before_connecting(monkeypatch, overrides):
+    attempts = []
+    monkeypatch.setattr(_redis.redis, 'Redis', lambda **kwargs: attempts.append(kwargs))
+    with pytest.raises(_redis.RedisInputError) as caught:
+        RedisClient(params(**overrides))
+    assert str(caught.value) == _redis.NO_TARGET
+    assert 'set host (or url)' in str(caught.value)
+    assert attempts == []
+
+
+@pytest.mark.parametrize('overrides', [{'host': 'localhost'}, {'url': 'redis://cache:6379/0'}])
+def test_a_named_server_is_connected_to(monkeypatch, overrides):
+    attempts = []
+    monkeypatch.setattr(_redis.redis, 'Redis', lambda **kwargs: attempts.append(kwargs) or object())
+    RedisClient(params(**overrides))
+    assert len(attempts) == 1
