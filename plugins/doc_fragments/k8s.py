@@ -12,8 +12,10 @@ options:
   kubeconfig:
     description:
       - Path of the kubeconfig file to use; several files separated by C(:) are merged like C(kubectl) does.
-      - When omitted, E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG), then C(~/.kube/config) if it exists; without any of
-        them the pod's service account (in-cluster configuration) is used.
+      - When omitted, E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG); without them C(~/.kube/config) is read only when
+        O(context) (or E(K8S_AUTH_CONTEXT)) names a context of it. Otherwise, in a pod, its service account (in-cluster
+        configuration) is used; anywhere else the module fails before connecting, also when C(~/.kube/config) exists
+        - its current-context is whichever cluster someone last switched to, never used implicitly.
       - The file is only read, never rewritten (refreshed tokens are not persisted).
       - Cannot be combined with O(host).
     type: path

@@ -7,8 +7,9 @@
 The option spec lives here once (``K8S_AUTH_ARGS``) and is documented once in the
 ``trdrhub.incident.k8s`` doc fragment. Options not set fall back to the environment
 variables the ``kubernetes.core`` collection reads (``K8S_AUTH_*``), then to
-``KUBECONFIG`` / ``~/.kube/config``, then to the pod's service account, the order
-``kubectl`` uses. The collection talks to the API through the official ``kubernetes``
+``KUBECONFIG``, then to the pod's service account. Unlike ``kubectl``, the default
+``~/.kube/config`` is read only together with an explicit context: its
+current-context is whichever cluster someone last switched to, never a target. The collection talks to the API through the official ``kubernetes``
 client's ``ApiClient`` and never depends on ``kubernetes.core``.
 
 Objects are read as the API server's JSON (``_preload_content=False``) rather than
@@ -172,11 +173,15 @@ class ConnectionSettings:
         kubeconfig = params.get('kubeconfig') or _env('kubeconfig', environ) or environ.get('KUBECONFIG')
         self.context = params.get('context') or _env('context', environ)
         default = os.path.expanduser(DEFAULT_KUBECONFIG)
-        if kubeconfig or self.context or os.path.exists(default):
+        if kubeconfig or self.context:
             self.source = 'kubeconfig'
             self.kubeconfig = kubeconfig or default
         elif environ.get('KUBERNETES_SERVICE_HOST'):
             self.source = 'in_cluster'
+        elif os.path.exists(default):
+            raise K8sConfigError(f'No Kubernetes cluster given: set context (a context of {DEFAULT_KUBECONFIG}, or '
+                                 'K8S_AUTH_CONTEXT) or kubeconfig (or K8S_AUTH_KUBECONFIG / KUBECONFIG), or host and '
+                                 f'api_key. The current-context of {DEFAULT_KUBECONFIG} is never used implicitly')
         else:
             raise K8sConfigError('No Kubernetes connection settings: set kubeconfig (or K8S_AUTH_KUBECONFIG / KUBECONFIG), '
                                  f'or host and api_key (or K8S_AUTH_HOST / K8S_AUTH_API_KEY); {DEFAULT_KUBECONFIG} does '

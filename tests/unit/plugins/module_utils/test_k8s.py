@@ -99,7 +99,7 @@ def test_kubeconfig_list_and_context_and_api_key_override(home, tmp_path):
     assert cfg.get_api_key_with_prefix('BearerToken', alias='authorization') == 'Bearer other'
 
 
-def test_default_kubeconfig_then_in_cluster(home, tmp_path, monkeypatch):
+def test_in_cluster_service_account(home, tmp_path, monkeypatch):
     token, ca = tmp_path / 'token', tmp_path / 'ca.crt'
     token.write_text(TOKEN)
     ca.write_text('-----BEGIN CERTIFICATE-----')
@@ -112,7 +112,20 @@ def test_default_kubeconfig_then_in_cluster(home, tmp_path, monkeypatch):
     assert TOKEN in cfg.get_api_key_with_prefix('BearerToken', alias='authorization')
     (home / '.kube').mkdir(parents=True)
     kubeconfig(home / '.kube' / 'config')
-    assert ConnectionSettings(params(), environ=env).source == 'kubeconfig'   # kubectl's order
+    # Unlike kubectl: the default kubeconfig's current-context never wins by itself.
+    assert ConnectionSettings(params(), environ=env).source == 'in_cluster'
+
+
+def test_default_kubeconfig_needs_an_explicit_context(home):
+    (home / '.kube').mkdir(parents=True)
+    path = kubeconfig(home / '.kube' / 'config', contexts=('prod', 'staging'), current='prod')
+    with pytest.raises(K8sConfigError) as caught:
+        ConnectionSettings(params(), environ={})
+    assert str(caught.value).startswith('No Kubernetes cluster given: set context')
+    assert 'current-context of ~/.kube/config is never used implicitly' in str(caught.value)
+    for settings in (ConnectionSettings(params(context='staging'), environ={}),
+                     ConnectionSettings(params(), environ={'K8S_AUTH_CONTEXT': 'staging'})):
+        assert (settings.source, settings.kubeconfig, settings.context) == ('kubeconfig', str(path), 'staging')
 
 
 def test_in_cluster_without_token_file(home, tmp_path, monkeypatch):
