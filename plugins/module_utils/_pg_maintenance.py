@@ -162,7 +162,7 @@ class Maintenance:
         ran = [e for e in entries if e['action'] in ('done', 'would_run')]
         return {
             'changed': bool(ran), 'database': database, 'mode': self.mode, 'statement': self.statement,
-            'tables': entries, 'processed': len(ran), 'skipped': len(entries) - len(ran),
+            'tables': entries, 'processed': len(ran), 'skipped_tables': len(entries) - len(ran),
             'progress': [dict(sample, table=e['table']) for e in entries for sample in e['progress']],
             'elapsed_s': round(time.monotonic() - started, 3), 'queries': client.queries,
         }

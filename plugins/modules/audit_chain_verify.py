@@ -355,8 +355,10 @@ sequence_scope:
   returned: always
   type: str
   sample: table
-path:
-  description: The ledger file read.
+ledger_path:
+  description:
+    - The ledger file read (O(path) itself, or the ledger file found in that directory).
+    - Not named C(path), which Ansible reserves for a file the module manages (it would add that file's attributes).
   returned: when O(source=ledger_file)
   type: str
   sample: incidents/INC-2025-0042/ledger.jsonl
@@ -469,7 +471,7 @@ class AuditChainVerification:
         else:
             path = ledger_path(p['path'], self.keys)
             read_ledger_file(path, self.verifier, self.keys, p.get('start_sequence'), p.get('end_sequence'))
-            extra['path'] = path
+            extra['ledger_path'] = path
         result = self.verifier.result()
         result.update(changed=False, profile=self.profile, source=self.source, sequence_scope=self.scope,
                       elapsed_s=round(time.monotonic() - started, 3), **extra)

@@ -199,8 +199,10 @@ processed:
   returned: always
   type: int
   sample: 4
-skipped:
-  description: Tables skipped by O(skip_if_dead_below).
+skipped_tables:
+  description:
+    - Tables skipped by O(skip_if_dead_below).
+    - Not named C(skipped), which Ansible reads as "the task was skipped".
   returned: always
   type: int
   sample: 0

@@ -80,7 +80,7 @@ def test_check_mode_then_vacuum_with_progress_then_skip(ansible, pg_server, chur
 
     again = ansible.run("pg_maintenance", dict(conn, tables=[TABLE], skip_if_dead_below=100))
     assert not again.failed, again.output
-    assert not again["changed"] and again["tables"][0]["action"] == "skipped" and again["skipped"] == 1
+    assert not again["changed"] and again["tables"][0]["action"] == "skipped" and again["skipped_tables"] == 1
 
 
 def test_refusals(ansible, pg_server, churned, conn):

@@ -76,7 +76,7 @@ def test_check_mode_plans_and_runs_nothing():
     result = maint.Maintenance(dict(BASE, skip_if_dead_below=100), check_mode=True).run(client)
     actions = {t['table']: (t['action'], t['before']['n_dead_tup']) for t in result['tables']}
     assert actions == {'public.audit_log_entries': ('would_run', 5000), 'public.tenants': ('skipped', 3)}
-    assert result['changed'] and result['processed'] == 1 and result['skipped'] == 1 and result['progress'] == []
+    assert result['changed'] and result['processed'] == 1 and result['skipped_tables'] == 1 and result['progress'] == []
     assert result['tables'][0]['before']['last_autovacuum'] == WHEN.isoformat()
     assert client.queries == [maint.STATS_SQL]
 
@@ -84,7 +84,7 @@ def test_check_mode_plans_and_runs_nothing():
 def test_everything_below_the_threshold_is_unchanged():
     client = FakeClient([stats(1, 'audit_log_entries', 0), stats(2, 'tenants', 0)])
     result = maint.Maintenance(dict(BASE, skip_if_dead_below=1)).run(client)
-    assert not result['changed'] and result['processed'] == 0 and result['skipped'] == 2
+    assert not result['changed'] and result['processed'] == 0 and result['skipped_tables'] == 2
 
 
 def test_listed_tables_must_exist_and_the_cap_holds():

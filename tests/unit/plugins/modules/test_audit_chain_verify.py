@@ -69,7 +69,7 @@ def test_valid_ledger_file(run_module, ledger_dir):
     assert result['is_valid'] is True and result['changed'] is False
     assert result['total_entries'] == 5 and result['tenants'] == 1
     assert result['profile'] == 'ledger' and result['source'] == 'ledger_file' and result['sequence_scope'] == 'chain'
-    assert result['path'] == str(path) and 'queries' not in result
+    assert result['ledger_path'] == str(path) and 'queries' not in result
     assert result['chains']['INC-2025-0042']['head']['sequence_number'] == 5
 
 
@@ -79,7 +79,7 @@ def test_directories_resolve_to_the_ledger(run_module, ledger_dir, path, inciden
     if incident:
         args['incident_id'] = incident
     result = run(run_module, **args)
-    assert result['is_valid'] is True and result['path'].endswith('INC-2025-0042/ledger.jsonl')
+    assert result['is_valid'] is True and result['ledger_path'].endswith('INC-2025-0042/ledger.jsonl')
 
 
 def test_tampered_and_malformed_lines(run_module, tmp_path):
