@@ -21,6 +21,7 @@ PLAYBOOKS = sorted(p for p in (REPO_ROOT / "playbooks").glob("*.yml") if p.name 
 NO_TARGET_ENV = {
     "PGHOST": None, "PGHOSTADDR": None, "PGSERVICE": None, "PGPORT": "1",
     "KUBECONFIG": None, "K8S_AUTH_KUBECONFIG": None, "K8S_AUTH_CONTEXT": None, "K8S_AUTH_HOST": None,
+    "KUBERNETES_SERVICE_HOST": None,
 }
 CONNECTION_ATTEMPTS = ("Cannot connect to", "connection refused", "Connection refused", "No such file or directory")
 
