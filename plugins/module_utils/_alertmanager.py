@@ -21,6 +21,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HttpClient,
     HttpInputError,
     HttpNotFoundError,
+    describe_json,
 )
 
 SERVICE = 'Alertmanager API v2'
@@ -202,7 +203,7 @@ class AlertmanagerClient(HttpClient):
         body = self.request_json('GET', path, **kwargs)
         if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
             raise HttpApiMismatchError(f'{self.display} is not an {SERVICE}: GET {self.prefix}{path} answered '
-                                       f'{type(body).__name__} JSON, not a list of objects')
+                                       f'{describe_json(body)}, not a list of objects')
         return body
 
     def alerts(self, query: dict[str, t.Any]) -> list[dict[str, t.Any]]:
@@ -219,14 +220,15 @@ class AlertmanagerClient(HttpClient):
             return None
         if not isinstance(body, dict) or 'id' not in body:
             raise HttpApiMismatchError(f'{self.display} is not an {SERVICE}: GET {self.prefix}'
-                                       f'{SILENCE.format(id=silence_id)} answered no silence object')
+                                       f'{SILENCE.format(id=silence_id)} answered {describe_json(body)}, not a silence')
         return body
 
     def create(self, body: dict[str, t.Any]) -> str:
         answer = self.request_json('POST', SILENCES, json_body=body)
         if not isinstance(answer, dict) or not answer.get('silenceID'):
             raise HttpApiMismatchError(f'{self.display} is not an {SERVICE}: POST {self.prefix}{SILENCES} '
-                                       'answered no silenceID')
+                                       f'answered {describe_json(answer)}, not {{"silenceID": ...}}, so the silence was '
+                                       'not confirmed')
         return str(answer['silenceID'])
 
     def expire(self, silence_id: str) -> None:

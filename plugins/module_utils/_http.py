@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import email.utils
 import json
+import re
 import ssl
 import time
 import traceback
@@ -207,6 +208,36 @@ def server_reason(resp: t.Any) -> str:
     if isinstance(body, str):
         return condense(body)
     return condense(text)
+
+
+_TITLE = re.compile(r'<title[^>]*>(.*?)</title>', re.I | re.S)
+
+
+def describe_json(body: t.Any, limit: int = 80) -> str:
+    """A parsed JSON answer in words, short: ``an empty body``, ``JSON {"status": "ok"}``."""
+    if body is None:
+        return 'an empty body'
+    return f'JSON {condense(json.dumps(body, sort_keys=True, default=str), limit)}'
+
+
+def answer_summary(resp: t.Any, limit: int = 80, secrets: t.Iterable[str | None] = ()) -> str:
+    """What a server sent back, in a few words: an HTML page (with its title), JSON or text, cut short.
+
+    ``secrets`` are masked before the text is cut, so no part of one can remain.
+    """
+    text = resp.text or ''
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, '********')
+    if not text.strip():
+        return 'an empty body'
+    ctype = (resp.headers.get('Content-Type', '') or '').lower()
+    if 'html' in ctype or text.lstrip()[:1] == '<':
+        title = _TITLE.search(text)
+        return f'an HTML page ({condense(title.group(1), limit)!r})' if title else 'an HTML page'
+    try:
+        return describe_json(json.loads(text), limit)
+    except ValueError:
+        return repr(condense(text, limit))
 
 
 def status_text(resp: t.Any) -> str:

@@ -25,6 +25,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HttpStatusError,
     HttpTlsError,
     HttpUnreachableError,
+    answer_summary,
     backoff_delay,
     condense,
     retry_after_seconds,
@@ -138,13 +139,14 @@ class PagerDutyClient:
         what = f"{event['event_action']} event for dedup_key {event['dedup_key']!r}"
         tries = f' (after {self.attempts} attempts)' if self.attempts > 1 else ''
         status = resp.status_code
-        if status == 202:
-            try:
-                body = json.loads(resp.text or '{}')
-            except ValueError:
-                body = {}
-            return body if isinstance(body, dict) else {}
         body = _json(resp)
+        if status == 202:
+            if isinstance(body, dict) and body.get('status') == 'success':
+                return body
+            shown = answer_summary(resp, secrets=[event.get('routing_key')])
+            raise HttpApiMismatchError(f'{self.http.display} answered the {what} with {status_text(resp)} and {shown}, '
+                                       'not the Events API v2 answer {"status": "success", ...}, so PagerDuty did not '
+                                       'confirm it - check api_url', status=status)
         if status == 400:
             errors = [condense(str(e)) for e in body.get('errors') or []] if isinstance(body, dict) else []
             said = (body.get('message') if isinstance(body, dict) else None) or server_reason(resp) or 'invalid event'

@@ -22,6 +22,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HttpClient,
     HttpInputError,
     HttpStatusError,
+    answer_summary,
     condense,
     retry_after_seconds,
     status_text,
@@ -121,7 +122,12 @@ class SlackWebhook:
     def _check(self, resp: t.Any) -> str:
         code = condense(resp.text or '', 100)
         if resp.status_code == 200:
-            return code or 'ok'
+            if code == 'ok':
+                return code
+            # A proxy, a captive portal or a URL that is not a webhook can answer 200 too.
+            raise HttpApiMismatchError(f'Slack webhook {self.display} answered {status_text(resp)} with '
+                                       f'{answer_summary(resp, secrets=[self.url, self.path])} instead of ok, so the message was not delivered - check '
+                                       'that webhook_url is a Slack incoming webhook', status=200)
         hint = CODE_HINTS.get(code)
         said = f'{code} ({hint})' if hint else (code or 'no reason given')
         where = f'Slack webhook {self.display}'

@@ -27,6 +27,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HTTP_API_ARGS,
     MAX_RETRY_AFTER,
     HttpApiError,
+    HttpApiMismatchError,
     HttpAuthError,
     HttpClient,
     HttpInputError,
@@ -36,6 +37,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HttpUnreachableError,
     backoff_delay,
     condense,
+    describe_json,
     retry_after_seconds,
     server_reason,
     status_text,
@@ -314,13 +316,17 @@ class StatuspageClient(HttpClient):
     def unresolved(self) -> list[dict[str, t.Any]]:
         path = self._page('/incidents/unresolved')
         out = self.request_json('GET', path)
-        if not isinstance(out, list):
-            raise HttpStatusError(f'{self.where()}: GET {self.prefix}{path} answered {type(out).__name__}, not a list')
-        return out
+        return self._list(path, 'incidents', out)
 
     def components(self) -> list[dict[str, t.Any]]:
-        out = self.request_json('GET', self._page('/components'))
-        return out if isinstance(out, list) else []
+        path = self._page('/components')
+        return self._list(path, 'components', self.request_json('GET', path))
+
+    def _list(self, path: str, what: str, out: t.Any) -> list[dict[str, t.Any]]:
+        if not isinstance(out, list) or not all(isinstance(item, dict) for item in out):
+            raise HttpApiMismatchError(f'{self.where()}: GET {self.prefix}{path} answered {describe_json(out)}, not a list '
+                                       f'of {what} - check api_url')
+        return out
 
     def create(self, fields: dict[str, t.Any]) -> dict[str, t.Any]:
         return self.request_json('POST', self._page('/incidents'), ok=(200, 201), json_body={'incident': fields})
@@ -383,8 +389,9 @@ class IncidentManager:
         if self._pending is None:
             self._pending = (action, before)
         stored = client.create(fields) if target is None else client.update(target['id'], fields)
-        if not isinstance(stored, dict):
-            raise HttpStatusError(f'{client.where()}: the incident write answered {type(stored).__name__}, not an incident')
+        if not isinstance(stored, dict) or not stored.get('id'):
+            raise HttpApiMismatchError(f'{client.where()}: the incident write answered {describe_json(stored)}, not an '
+                                       'incident, so Statuspage did not confirm it - check api_url')
         return self.result(action, True, stored, before, diff_view(stored))
 
     def check_components(self, client: StatuspageClient) -> None:

@@ -20,6 +20,8 @@ description:
     minute per routing key), after a C(5xx) answer and after a lost connection, with exponential backoff.
   - "An event PagerDuty rejects (C(400)) fails with PagerDuty's reasons quoted, for example C(Length of 'routing_key'
     is incorrect (should be 32 characters)) or C(Invalid routing key)."
+  - "The event counts as accepted only when PagerDuty answers C(202) with C({\"status\": \"success\", ...}); a C(202)
+    with another body (a proxy's page, say) fails the task and names what came back."
 author:
   - TRDR Hub SRE (@trdrhub)
 options:

@@ -17,6 +17,9 @@ description:
   - Every refusal fails with Slack's answer code explained, for example C(403 invalid_token) (the URL was revoked),
     C(404 no_service), C(410 channel_is_archived), C(400 no_text). The webhook URL is never shown, only
     C(https://hooks.slack.com/services/********).
+  - The message counts as sent only when the webhook answers C(200) with the body C(ok). A C(200) with any other body
+    (a web server's or proxy's page, JSON from a gateway) is not a delivered message - the task fails and names what
+    came back.
   - "Incoming webhooks cannot reply in a thread, edit or delete a message, or choose the channel: a webhook posts a new
     message to the one channel chosen when it was created. Threaded incident updates need the Slack Web API
     (C(chat.postMessage) with C(thread_ts) and a bot token), which this module does not use."

@@ -8,8 +8,9 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from _http_fakes import FakeResponse, FakeSession
 from ansible_collections.trdrhub.incident.plugins.module_utils import _alertmanager as am
-from ansible_collections.trdrhub.incident.plugins.module_utils._http import HttpInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._http import HttpApiMismatchError, HttpInputError
 
 UTC = datetime.timezone.utc
 
@@ -128,3 +129,23 @@ def test_silence_view_sorts_matchers_and_keeps_state():
                             'startsAt': 's', 'endsAt': 'e', 'createdBy': 'c', 'comment': 'x'})
     assert [x['name'] for x in view['matchers']] == ['a', 'z']
     assert view['status'] == {'state': 'active'}
+
+
+# -- success is Alertmanager's documented answer, not a status code -----------------------------
+
+def _client(answer):
+    params = {'url': 'http://am.example:9093', 'timeout': 5, 'retries': 0, 'retry_delay': 0, 'validate_certs': True}
+    return am.AlertmanagerClient(params, session=FakeSession([answer]))
+
+
+@pytest.mark.parametrize('body, shown', [
+    ({}, 'JSON {}'),
+    ({'status': 'success'}, 'JSON {"status": "success"}'),
+    (None, 'an empty body'),
+])
+def test_a_silence_not_confirmed_with_its_id_is_a_failure(body, shown):
+    client = _client(FakeResponse(200, body))
+    with pytest.raises(HttpApiMismatchError) as caught:
+        client.create({'matchers': []})
+    assert str(caught.value) == ('http://am.example:9093 is not an Alertmanager API v2: POST /api/v2/silences answered '
+                                 f'{shown}, not {{"silenceID": ...}}, so the silence was not confirmed')

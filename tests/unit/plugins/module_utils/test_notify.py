@@ -11,7 +11,11 @@ import ssl
 import pytest
 from _http_fakes import FakeResponse, FakeSession
 from ansible_collections.trdrhub.incident.plugins.module_utils import _email, _pagerduty, _slack
-from ansible_collections.trdrhub.incident.plugins.module_utils._http import HttpInputError, HttpStatusError
+from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+    HttpApiMismatchError,
+    HttpInputError,
+    HttpStatusError,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify import MASK, mask_secrets, tag_incident
 
 KEY = 'k' * 32
@@ -100,6 +104,31 @@ def test_pagerduty_gives_up_after_retries():
         client.enqueue(_pagerduty.build_event(TRIGGER)[0])
 
 
+@pytest.mark.parametrize('answer, shown', [
+    (FakeResponse(202, text=''), 'an empty body'),
+    (FakeResponse(202, {'ok': True}), 'JSON {"ok": true}'),
+    (FakeResponse(202, {'status': 'invalid event'}), 'JSON {"status": "invalid event"}'),
+    (FakeResponse(202, text='<html><title>Proxy</title></html>', headers={'Content-Type': 'text/html'}),
+     "an HTML page ('Proxy')"),
+    (FakeResponse(202, [1, 2]), 'JSON [1, 2]'),
+])
+def test_pagerduty_202_without_success_is_not_accepted(answer, shown):
+    client, sleeps = _pd([answer])
+    with pytest.raises(HttpApiMismatchError) as caught:
+        client.enqueue(_pagerduty.build_event(TRIGGER)[0])
+    assert str(caught.value) == ("https://events.example answered the trigger event for dedup_key 'INC-1' with 202 and "
+                                 f'{shown}, not the Events API v2 answer {{"status": "success", ...}}, so PagerDuty did '
+                                 'not confirm it - check api_url')
+    assert KEY not in str(caught.value) and sleeps == []
+
+
+def test_pagerduty_answer_echoing_the_key_is_masked():
+    client, _sleeps = _pd([FakeResponse(202, {'note': 'n' * 60, 'routing_key': KEY})])
+    with pytest.raises(HttpApiMismatchError) as caught:
+        client.enqueue(_pagerduty.build_event(TRIGGER)[0])
+    assert 'kkkk' not in str(caught.value)
+
+
 HOOK = 'https://hooks.slack.com/services/T0001/B0001/s3cr3tt0k3n'
 
 
@@ -147,6 +176,30 @@ def test_slack_errors_explain_the_code(status, code, hint):
     assert code in text and 's3cr3t' not in text and caught.value.details['code'] == code
     assert hint is None or hint in text
     assert sleeps == []  # a 500 may have been posted: never retried
+
+
+@pytest.mark.parametrize('answer, shown', [
+    (FakeResponse(200, text='<html><head><title>Welcome to nginx!</title></head><body>x</body></html>',
+                  headers={'Content-Type': 'text/html'}), "an HTML page ('Welcome to nginx!')"),
+    (FakeResponse(200, {'status': 'ok', 'proxied': True}), 'JSON {"proxied": true, "status": "ok"}'),
+    (FakeResponse(200, text=''), 'an empty body'),
+    (FakeResponse(200, text='OK, queued ' + 'x' * 200), "'OK, queued " + 'x' * 66 + "...'"),
+])
+def test_slack_200_without_ok_is_not_sent(answer, shown):
+    hook, sleeps = _hook([answer])
+    with pytest.raises(HttpApiMismatchError) as caught:
+        hook.post({'text': 'x'})
+    assert str(caught.value) == (f'Slack webhook https://hooks.slack.com/services/{MASK} answered 200 OK with {shown} '
+                                 'instead of ok, so the message was not delivered - check that webhook_url is a Slack '
+                                 'incoming webhook')
+    assert sleeps == [] and hook.attempts == 1
+
+
+def test_slack_answer_echoing_the_webhook_is_masked():
+    hook, _sleeps = _hook([FakeResponse(200, text=f'forwarded by the gateway to {HOOK}')])  # cut inside the token
+    with pytest.raises(HttpApiMismatchError) as caught:
+        hook.post({'text': 'x'})
+    assert 's3c' not in str(caught.value) and 'T0001' not in str(caught.value)
 
 
 def test_slack_transport_error_masks_the_path():

@@ -13,6 +13,7 @@ import requests
 from _http_fakes import FakeResponse, FakeSession
 from ansible_collections.trdrhub.incident.plugins.module_utils import _statuspage as sp
 from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+    HttpApiMismatchError,
     HttpAuthError,
     HttpInputError,
     HttpNotFoundError,
@@ -239,3 +240,33 @@ def test_several_open_incidents_warn_and_resolve_twice_is_none():
     assert manager.warnings and "working on the newest (a), not b" in manager.warnings[0]
     again = sp.IncidentManager(params(state='resolved')).run(cl)
     assert again['changed'] is False and again['action'] == 'none' and again['incident'] is None
+
+
+# -- success is the documented answer, not a status code -------------------------------------
+
+@pytest.mark.parametrize('answer, shown', [
+    (resp(201, {}), 'JSON {}'),
+    (resp(201, {'ok': True}), 'JSON {"ok": true}'),
+    (resp(201, [incident()]), 'JSON [{"components": [], '),
+    (resp(201), 'an empty body'),
+])
+def test_a_write_answered_without_an_incident_is_not_success(answer, shown):
+    cl, _sleeps = client([resp(200, []), answer])
+    with pytest.raises(HttpApiMismatchError) as caught:
+        sp.IncidentManager(params(name='Delays', status='investigating')).run(cl)
+    text = str(caught.value)
+    assert text.startswith('Statuspage API at https://api.statuspage.io/v1: ') and text.endswith(' - check api_url')
+    assert f'the incident write answered {shown}' in text and 'not an incident, so Statuspage did not confirm it' in text
+    assert KEY not in text and '\n' not in text
+
+
+@pytest.mark.parametrize('method', ['unresolved', 'components'])
+@pytest.mark.parametrize('answer, shown', [
+    (resp(200, {'incidents': []}), 'JSON {"incidents": []}'),
+    (resp(200, ['x']), 'JSON ["x"]'),
+])
+def test_a_list_answered_with_another_shape_is_named(method, answer, shown):
+    cl, _sleeps = client([answer])
+    with pytest.raises(HttpApiMismatchError) as caught:
+        getattr(cl, method)()
+    assert f'answered {shown}, not a list of {"incidents" if method == "unresolved" else "components"}' in str(caught.value)

@@ -98,7 +98,7 @@ def test_bad_filters_fail_before_any_request(run_module, am, filters, receiver, 
 
 @pytest.mark.parametrize('answer, needle', [
     (FakeResponse(410, text='gone'), 'is not an Alertmanager API v2: GET /api/v2/alerts answered 410 Gone'),
-    (FakeResponse(200, {'status': 'success', 'data': []}), 'answered dict JSON, not a list of objects'),
+    (FakeResponse(200, {'status': 'success', 'data': []}), 'answered JSON {"data": [], "status": "success"}, not a list of objects'),
     (FakeResponse(200, text='{"oops', headers={'Content-Type': 'application/json'}), 'malformed JSON'),
     (FakeResponse(401, text='Unauthorized'), 'refused GET /api/v2/alerts with 401 Unauthorized'),
 ])
