@@ -188,6 +188,23 @@ firing_p1:
   type: list
   elements: str
   sample: [QueueLagCritical]
+outside_query:
+  description:
+    - Firing alerts the query left out, when O(filter), O(receiver) or a state option narrowed it; null otherwise.
+    - Read with a second request for every firing alert, so a narrow query never hides a firing P1 silently. When a
+      firing P1 is outside the query, the module warns and names it.
+  returned: always
+  type: dict
+  contains:
+    count:
+      description: Number of firing alerts that the query did not return.
+      type: int
+      sample: 3
+    firing_p1:
+      description: Names of the firing P1 alerts among them (the rule of RV(firing_p1)).
+      type: list
+      elements: str
+      sample: [AllWorkersDown]
 requests:
   description: HTTP requests the module made, as C(METHOD /path), without query strings.
   returned: always
@@ -288,10 +305,34 @@ def summarize(alerts: list[dict[str, t.Any]], p1_alertnames: t.Iterable[str] = P
             'firing_p1': sorted(firing)}
 
 
+FIRING_QUERY = [('active', 'true'), ('silenced', 'false'), ('inhibited', 'false'), ('unprocessed', 'false')]
+
+
+def narrows(params: dict[str, t.Any]) -> bool:
+    """True when the query can leave out a firing alert (a matcher, a receiver, or active=false)."""
+    return bool(params.get('filter') or params.get('receiver') or params.get('active') is False)
+
+
+def outside_query(params: dict[str, t.Any], client: AlertmanagerClient,
+                  returned: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
+    """Firing alerts a narrowed query did not return: a filter must not hide a firing P1."""
+    if not narrows(params):
+        return None
+    seen = {alert.get('fingerprint') for alert in returned}
+    others = [a for a in client.alerts(FIRING_QUERY) if a.get('fingerprint') not in seen]
+    summary = summarize(others, params.get('p1_alertnames') or [])
+    return {'count': summary['count'], 'firing_p1': summary['firing_p1']}
+
+
 def alerts_info(params: dict[str, t.Any], client: AlertmanagerClient) -> dict[str, t.Any]:
     query = build_query(params)
     result = summarize(client.alerts(query), params.get('p1_alertnames') or [])
-    return dict(changed=False, requests=client.requests, **result)
+    outside = outside_query(params, client, result['alerts'])
+    warnings = []
+    if outside and outside['firing_p1']:
+        warnings.append(f"{len(outside['firing_p1'])} firing P1 alert(s) are outside the query (filter, receiver or "
+                        f"state options) and not in the result: {', '.join(outside['firing_p1'])}")
+    return dict(changed=False, requests=client.requests, outside_query=outside, warnings=warnings, **result)
 
 
 def main() -> None:
@@ -309,6 +350,8 @@ def main() -> None:
         build_query(module.params)  # validate matchers before any connection
         client = AlertmanagerClient(module.params)
         result = alerts_info(module.params, client)
+        for warning in result.pop('warnings'):
+            module.warn(warning)
     except HttpApiError as exc:
         module.fail_json(msg=str(exc), requests=client.requests if client else [], **exc.details)
     else:

@@ -78,7 +78,9 @@ def test_module_returns_alerts_counts_and_requests(run_module, am):
     res = run_module(mod, {'url': URL + '/am/', 'active': True, 'filter': ['severity="P1"']}, check_mode=True)
     assert res['changed'] is False
     assert res['count'] == 6 and res['firing_p1'] == ['NotificationDeliveryCompleteFailure', 'QueueLagCritical']
-    assert res['requests'] == ['GET /am/api/v2/alerts']
+    # The filter narrows the query, so every firing alert is read once more (outside_query).
+    assert res['requests'] == ['GET /am/api/v2/alerts', 'GET /am/api/v2/alerts']
+    assert res['outside_query'] == {'count': 0, 'firing_p1': []}
     call = am.sessions[0].calls[0]
     assert call['url'] == 'http://am.example:9093/am/api/v2/alerts'
     assert call['params'] == [('active', 'true'), ('filter', 'severity="P1"')]
@@ -107,4 +109,56 @@ def test_server_failures_are_one_message(run_module, monkeypatch, answer, needle
     res = run_module(mod, {'url': URL, 'url_username': 'ops', 'url_password': 'Sup3r$ecret'})
     assert res['failed'] is True and needle in res['msg']
     assert 'Sup3r$ecret' not in res['msg']
+    assert res['requests'] == ['GET /api/v2/alerts']
+
+
+class FilteringAlertmanager(FakeAlertmanager):
+    """Honours the state switches and equality matchers, as Alertmanager does."""
+
+    def handle(self, method, url, params, body):
+        if method != 'GET' or not url.endswith('/api/v2/alerts'):
+            return super().handle(method, url, params, body)
+        chosen = self.alerts
+        for name, value in params or []:
+            if name == 'filter':
+                label, wanted = value.split('=', 1)
+                chosen = [a for a in chosen if a['labels'].get(label) == wanted.strip('"')]
+            elif name == 'active' and value == 'true':
+                pass
+            elif value == 'false':
+                state = {'active': 'active', 'silenced': 'suppressed', 'inhibited': 'suppressed',
+                         'unprocessed': 'unprocessed'}[name]
+                chosen = [a for a in chosen if a['status']['state'] != state]
+        return FakeResponse(200, chosen)
+
+
+@pytest.fixture
+def filtering_am(monkeypatch):
+    fake = FilteringAlertmanager()
+    fake.alerts = ALERTS
+    monkeypatch.setattr(_http.requests, 'Session', lambda: FakeSession(fake.handle))
+    monkeypatch.setattr(_http, '_sleep', lambda seconds: None)
+    return fake
+
+
+def test_a_filter_never_hides_a_firing_p1_silently(run_module, filtering_am):
+    res = run_module(mod, {'url': URL, 'filter': ['severity="P3"']})
+    assert [a['labels']['alertname'] for a in res['alerts']] == ['ReportsSlow']
+    assert res['firing_p1'] == []
+    assert res['outside_query'] == {'count': 3, 'firing_p1': ['NotificationDeliveryCompleteFailure', 'QueueLagCritical']}
+    assert any('2 firing P1 alert(s) are outside the query' in str(w) and 'QueueLagCritical' in str(w)
+               for w in res.get('warnings', [])), res
+
+
+def test_firing_alerts_outside_the_filter_without_a_p1_are_counted_quietly(run_module, filtering_am):
+    filtering_am.alerts = [a for a in ALERTS if a['labels'].get('severity') != 'P1'
+                           and a['labels']['alertname'] != 'NotificationDeliveryCompleteFailure']
+    res = run_module(mod, {'url': URL, 'filter': ['severity="P3"']})
+    assert res['outside_query'] == {'count': 1, 'firing_p1': []}     # BulkBacklog (P2)
+    assert not res.get('warnings')
+
+
+def test_an_unnarrowed_query_reads_once(run_module, filtering_am):
+    res = run_module(mod, {'url': URL})
+    assert res['outside_query'] is None
     assert res['requests'] == ['GET /api/v2/alerts']
