@@ -33,7 +33,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
 from ansible_collections.trdrhub.incident.plugins.module_utils._spec import kind_of
 
 PRIORITIES = ('P1', 'P2', 'P3', 'P4')
-ACTIONS = ('terminate_sessions', 'rotate_secrets', 'rollback', 'block_ips', 'restore_db')
+ACTIONS = ('terminate_sessions', 'rotate_secrets', 'rollback', 'block_ips', 'restore_db', 'contain_app', 'restart_app',
+           'unblock_ips')
 MODES = ('prompt', 'store', 'preapproved', 'auto')
 DECISIONS = ('approve', 'deny')
 LEVELS = {'automatic': 0, 'one': 1, 'two': 2}

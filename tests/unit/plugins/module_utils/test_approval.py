@@ -208,3 +208,23 @@ def test_cast_vote_refuses_unknown_requests(tmp_path):
     with pytest.raises(ap.ApprovalError, match='No approval request req-000000000000'):
         cast_vote({'request_id': 'req-000000000000', 'decision': 'approve', 'approver': 'bob', 'root': str(tmp_path),
                    'store_backend': 'dir'}, env={})
+
+
+def test_the_policy_table_in_the_docs_is_the_policy_the_code_enforces():
+    """docs/approvals.md's table, row by row and column by column, against DEFAULT_POLICY."""
+    root = __file__.rsplit('/tests/', 1)[0]
+    with open(f'{root}/docs/approvals.md', encoding='utf-8') as handle:
+        lines = [line.strip() for line in handle if line.startswith('| ')]
+    header = next(line for line in lines if 'terminate_sessions' in line and 'timeout' in line)
+    columns = [cell.strip() for cell in header.strip('|').split('|')][1:]
+    rows = {cells[0]: dict(zip(columns, cells[1:])) for cells in
+            ([cell.strip() for cell in line.strip('|').split('|')] for line in lines) if cells[0] in ap.PRIORITIES}
+    assert sorted(rows) == list(ap.PRIORITIES)
+    policy = ap.effective_policy()
+    for prio, cells in rows.items():
+        for column, text in cells.items():
+            if column == 'timeout':
+                assert policy[prio]['timeout'] == int(text), (prio, column)
+            else:
+                action = 'some_other_step' if column == 'other' else column
+                assert ap.rule(policy, prio, action)[0] == ap.LEVELS[text], (prio, column)
