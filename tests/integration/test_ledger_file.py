@@ -206,3 +206,33 @@ def test_contain_db_generates_an_incident_id_records_its_decision_and_verifies_i
     assert f"[{incident}] VALID - " in " ".join(run.output.split())
     assert "NOT recorded" not in run.output
     assert trdrhub_db["ops"]["password"] not in json.dumps(entries)
+
+
+def test_check_mode_records_nothing_unless_dry_runs_are_recorded_and_then_never_opens_an_incident(
+        ansible, hosts, tmp_path):
+    root = tmp_path / "incidents"
+    env = {"TRDRHUB_LEDGER_DIR": str(root)}
+    assert _recorded_run(ansible, hosts, tmp_path, "INC-DRY", env).rc == 0
+    before = read_file_ledger(root / "INC-DRY" / "ledger.jsonl")
+
+    look = ansible.run_playbook(tmp_path / "pb.yml", "-i", hosts, "-e", "trdrhub_incident_id=INC-DRY", "--check",
+                                extra_env=env)
+    assert look.rc == 0, look.output
+    assert "INCIDENT LEDGER: check mode - nothing recorded" in look.output
+    assert read_file_ledger(root / "INC-DRY" / "ledger.jsonl") == before
+
+    recorded = dict(env, TRDRHUB_LEDGER_RECORD_CHECK_MODE="true")
+    look = ansible.run_playbook(tmp_path / "pb.yml", "-i", hosts, "-e", "trdrhub_incident_id=INC-DRY", "--check",
+                                extra_env=recorded)
+    assert look.rc == 0, look.output
+    after = read_file_ledger(root / "INC-DRY" / "ledger.jsonl")
+    check_chain(after, "INC-DRY")
+    added = after[len(before):]
+    assert [e["event"] for e in added] == ["playbook_start", "task", "task", "task", "playbook_end"]
+    assert all(e["data"]["dry_run"] is True for e in added) and added[0]["data"]["check_mode"] is True
+
+    new = ansible.run_playbook(tmp_path / "pb.yml", "-i", hosts, "-e", "trdrhub_incident_id=INC-NEW", "--check",
+                               extra_env=recorded)
+    assert new.rc == 0, new.output
+    assert "INCIDENT LEDGER INC-NEW: check mode - not recorded, the incident has no ledger" in " ".join(new.output.split())
+    assert sorted(p.name for p in root.iterdir()) == ["INC-DRY"]
