@@ -22,6 +22,8 @@ description:
   - "A playbook that acts on an existing incident sets C(trdrhub_incident_must_exist: true): the results of an incident
     that has no ledger yet (a mistyped id) are then not recorded, so no incident is created by mistake; the playbook
     itself refuses such an id in its first task."
+  - "A playbook that only reads an incident (C(status.yml)) sets C(trdrhub_ledger_read_only: true): its task results
+    are not recorded."
   - Each entry holds the actor (AWX/Tower user, Rundeck user, else the operating-system user), host, play, task, the
     module's FQCN, changed/failed, the task's arguments with every secret removed, and a short result summary
     (status, message, return code, number of items or sessions). The phase is the C(trdrhub_phase) variable, else
@@ -177,6 +179,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
 INCIDENT_VARS = ('trdrhub_incident_id', 'incident_id', 'contain_db_incident_id')
 # Set by playbooks that act on an existing incident: results of an incident without a ledger are not recorded.
 EXISTING_ONLY_VAR = 'trdrhub_incident_must_exist'
+READ_ONLY_VAR = 'trdrhub_ledger_read_only'
 NO_LOG_ARGS = '<censored: no_log task>'
 RUN_ENV = 'TRDRHUB_LEDGER_RUN'
 MSG_MAX = 500
@@ -234,6 +237,7 @@ class CallbackModule(CallbackBase):
         self.pending: dict[str, list[tuple[str, dict[str, t.Any]]]] = {}   # host -> results without an incident id
         self.lost: collections.Counter[str] = collections.Counter()
         self.unknown: collections.Counter[str] = collections.Counter()   # incident -> results not recorded
+        self.held: dict[str, list[dict[str, t.Any]]] = {}   # incident without a ledger -> idle results so far
         self.unopened: set[str] = set()   # incidents without a ledger, left alone by a recorded dry run
         self._learned: set[tuple[t.Any, ...]] = set()
         self._files: dict[str, FileLedger] = {}   # incidents home -> its ledger
@@ -294,6 +298,8 @@ class CallbackModule(CallbackBase):
                     self._count_recorded(result.result)
                 return   # ledger_record wrote its own entry
             variables = self._variables(result.host, task)
+            if bool(self._render(variables.get(READ_ONLY_VAR), variables)):
+                return   # a playbook that only reads the incident (status.yml) is not part of its record
             self._learn(variables, result.host, task)
             fields = self._task_fields(result, status, ignored, action, variables)
             incident = self._incident(variables)
@@ -322,13 +328,25 @@ class CallbackModule(CallbackBase):
                 if self._dry_run() and self._ledger(home).head(incident) is None:
                     self.unopened.add(incident)   # a dry run never creates an incident
                     return
-                if existing_only and self._ledger(home).head(incident) is None:
-                    self.unknown[incident] += 1   # acting on an existing incident never creates one (a mistyped id)
-                    return
+                if self._ledger(home).head(incident) is None:
+                    if existing_only:
+                        self.unknown[incident] += 1   # acting on an existing incident never creates one (a mistyped id)
+                        return
+                    if self._idle(fields):
+                        # A skipped check or an argument validation alone does not open an incident's ledger;
+                        # it is written, in order, when something else happens to this incident.
+                        self.held.setdefault(incident, []).append(fields)
+                        return
                 self._write(incident, self._start_fields(), home)
+                for earlier in self.held.pop(incident, []):
+                    self._write(incident, earlier, home)
             self._write(incident, fields, home)
         except Exception as exc:   # pylint: disable=broad-exception-caught
             self._lost(f'{what} (incident {incident})', self._reason(exc))
+
+    @staticmethod
+    def _idle(fields: t.Mapping[str, t.Any]) -> bool:
+        return fields.get('module') == 'ansible.builtin.validate_argument_spec' or fields['data'].get('status') == 'skipped'
 
     def _write(self, incident: str, fields: dict[str, t.Any], home: str | None = None) -> dict[str, t.Any]:
         # An incident stays in the ledger its first entry of this run went to.
@@ -336,8 +354,16 @@ class CallbackModule(CallbackBase):
         entry = ledger.append(incident, fields)
         state = self.written.setdefault(incident, {'location': ledger.location(incident), 'entries': 0, 'ledger': ledger})
         state['entries'] += 1
+        state.setdefault('first', entry['seq'])
         state['head'] = (entry['seq'], entry['hash'])
         return entry
+
+    @staticmethod
+    def _run_entries(state: t.Mapping[str, t.Any], head: int | None = None) -> int:
+        """Entries appended to the incident's ledger during this run: this callback's and those that modules
+        (ledger_record, the approval gate) wrote in between - what a first run leaves in the ledger."""
+        seq = state['head'][0] if head is None else head
+        return max(state['entries'], seq - state.get('first', seq) + 1)
 
     def _count_recorded(self, res: t.Mapping[str, t.Any]) -> None:
         """An entry ledger_record appended to this callback's ledger counts in this run's summary."""
@@ -450,7 +476,8 @@ class CallbackModule(CallbackBase):
         hosts = {h: stats.summarize(h) for h in sorted(stats.processed)}
         for incident in list(self.written):
             data = self._base_data()
-            data.update(stats=hosts, entries=self.written[incident]['entries'] + 1,
+            state = self.written[incident]
+            data.update(stats=hosts, entries=self._run_entries(state, state['head'][0] + 1),
                         not_recorded=self._unrecorded() + sum(self.lost.values()))
             fields = {'event': 'playbook_end', 'phase': infer_phase(self.playbook_path), 'actor': self.actor,
                       'play': self.play.get_name() if self.play else None, 'args': {}, 'data': data,
@@ -469,7 +496,7 @@ class CallbackModule(CallbackBase):
                                       'and a dry run does not create one')
         for incident, state in self.written.items():
             seq, digest = state['head']
-            self._display.display(f'INCIDENT LEDGER {incident}: {state["entries"]} entries written to {state["location"]}; '
+            self._display.display(f'INCIDENT LEDGER {incident}: {self._run_entries(state)} entries written to {state["location"]}; '
                                   f'head seq {seq} hash {digest}')
         if self._unrecorded():
             hosts = ', '.join(sorted(self.pending))

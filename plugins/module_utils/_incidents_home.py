@@ -73,7 +73,7 @@ def known_incidents(home: str) -> list[str]:
 
 def closest(incident_id: str, known: t.Sequence[str]) -> str | None:
     """The known incident an id most likely meant (a typo such as INC-UX-001 for INC-UX-0001)."""
-    found = difflib.get_close_matches(incident_id, list(known), n=1, cutoff=0.6)
+    found = difflib.get_close_matches(incident_id, [k for k in known if k != incident_id], n=1, cutoff=0.6)
     return found[0] if found else None
 
 

@@ -180,8 +180,8 @@ class FileLedger:
         path = self.location(incident_id)
         try:
             fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
+        except (FileNotFoundError, NotADirectoryError):
+            return None   # no ledger there (yet); an append says why it cannot make one
         except OSError as exc:
             raise LedgerError(f'Cannot read the incident ledger {path}: {exc.strerror}') from None
         try:

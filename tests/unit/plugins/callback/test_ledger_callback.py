@@ -426,3 +426,21 @@ def test_a_playbook_for_existing_incidents_never_creates_one(callback, tmp_path)
     assert [e['event'] for e in entries(tmp_path)] == ['incident', 'playbook_start', 'task', 'playbook_end']
     [warning] = [w for w in callback.display_.of('warning') if 'INC-UX-001' in w]
     assert 'no ledger was created' in warning
+
+
+def test_skipped_checks_alone_do_not_open_an_incident_ledger(callback, tmp_path):
+    check = FakeTask('Fail when no host matches', 'fail', role='preflight')
+    callback.v2_runner_on_skipped(FakeResult(check, 'db1', {'skipped': True, 'skip_reason': 'Conditional result was False'}))
+    assert not (tmp_path / 'INC-1').exists()
+    callback.v2_runner_on_ok(FakeResult(pg_task(), 'db1', {'changed': False}))
+    start, skipped, task = entries(tmp_path)
+    assert (start['event'], skipped['data']['status'], task['data']['status']) == ('playbook_start', 'skipped', 'ok')
+
+
+def test_skipped_checks_of_an_unknown_incident_leave_nothing(callback, tmp_path):
+    callback.v2_playbook_on_play_start(FakePlay({'db1': {'trdrhub_incident_id': 'INC-UX-001'}}))
+    callback.v2_runner_on_skipped(FakeResult(FakeTask('Fail when no host matches', 'fail'), 'db1', {'skipped': True}))
+    callback.v2_playbook_on_play_start(FakePlay({'db1': {'trdrhub_incident_id': 'INC-UX-001', 'trdrhub_incident_must_exist': True}}))
+    callback.v2_runner_on_failed(FakeResult(pg_task(), 'db1', {'failed': True, 'msg': 'no record'}))
+    callback.v2_playbook_on_stats(FakeStats(['db1']))
+    assert not (tmp_path / 'INC-UX-001').exists() and callback.unknown == {'INC-UX-001': 1}
