@@ -19,6 +19,7 @@ import typing as t
 from dataclasses import dataclass
 
 from ansible import constants as C
+from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible_collections.trdrhub.incident.plugins.module_utils._controller import (
     controller_argument_spec,
@@ -41,6 +42,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
     NO_LOG_MARKER,
     is_secret_key,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import secret_values, validate_task_args
 from ansible_collections.trdrhub.incident.plugins.plugin_utils._commands import (
     home_of,
 )
@@ -88,9 +90,10 @@ class Call:
     secrets: list[str]
 
     def masked_params(self) -> dict[str, t.Any]:
-        """The options with every no_log option's value replaced by Ansible's marker."""
-        return {key: (NO_LOG_MARKER if self.spec[key].get('no_log') and value is not None else value)
-                for key, value in self.params.items()}
+        """The options with every no_log option's value (and a password in connect_params) replaced by Ansible's marker."""
+        shown = {key: (NO_LOG_MARKER if self.spec[key].get('no_log') and value is not None else value)
+                 for key, value in self.params.items()}
+        return remove_values(shown, set(secret_values(self.spec, self.params)))
 
 
 class ControllerAction(ActionBase):
@@ -105,7 +108,10 @@ class ControllerAction(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         spec = controller_argument_spec(self.OWN_ARGS)
-        dummy, params = self.validate_argument_spec(argument_spec=spec, mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
+        params, problem = validate_task_args(spec, self._task.args, mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
+        if problem:
+            result.update(failed=True, changed=False, msg=problem)
+            return result
         call = Call(params=params, spec=spec, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff),
                     base_dir=task_vars.get('playbook_dir'), context=self._context(task_vars),
                     env=ledger_env(task_vars, self._templar),

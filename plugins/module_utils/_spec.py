@@ -21,6 +21,7 @@ import typing as t
 from collections.abc import Mapping
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 BOUNDS = 'bounds'
 SECRET_KEYS = 'secret_keys'
@@ -207,6 +208,24 @@ def validation_message(messages: t.Iterable[str], fallback: str) -> str:
         if plain:
             return plain
     return fallback
+
+
+def validate_task_args(spec: dict[str, t.Any], args: Mapping[str, t.Any], **constraints: t.Any
+                       ) -> tuple[dict[str, t.Any], str | None]:
+    """For an action plugin, what ``IncidentModule`` does for a module: (validated options, message or None).
+
+    ``constraints`` are ``mutually_exclusive``, ``required_if`` and the like, as for ``AnsibleModule``.
+    """
+    raw = dict(args)
+    shape = not_a_mapping(spec, raw)
+    if shape:
+        return {}, shape[0]
+    result = ArgumentSpecValidator(ansible_spec(spec), **constraints).validate(raw)
+    if result.error_messages:
+        return {}, validation_message(result.error_messages, result.error_messages[0])
+    params = dict(raw)
+    params.update(result.validated_parameters)
+    return params, not_a_string(spec, raw) or out_of_range(spec, params)
 
 
 class IncidentModule(AnsibleModule):

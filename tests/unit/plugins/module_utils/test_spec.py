@@ -154,3 +154,40 @@ class _AnsibleTaggedStr(str):
 ])
 def test_kind_of_is_plain_words(value, words):
     assert _spec.kind_of(value) == words
+
+
+# -- action plugins validate the same way ------------------------------------------------------
+
+ACTION_SPEC = {
+    'incident_id': {'type': 'str', 'required': True},
+    'timeout': _spec.bounded({'type': 'float'}, above=0),
+    'connect_params': _spec.with_secret_keys({'type': 'dict', 'default': {}}, 'password'),
+    'wait': {'type': 'dict', 'options': {'below': _spec.bounded({'type': 'int'}, minimum=1)}},
+}
+
+
+@pytest.mark.parametrize('args, message', [
+    ({}, 'missing required arguments: incident_id'),
+    ({'incident_id': 'INC-1', 'timeout': 'soon'}, 'timeout must be a number, got a string'),
+    ({'incident_id': 'INC-1', 'timeout': -1}, 'timeout must be greater than 0, got -1'),
+    ({'incident_id': {'id': 1}}, 'incident_id must be a string, got a mapping'),
+    ({'incident_id': 'INC-1', 'wait': 5}, 'wait must be a mapping, got an integer'),
+    ({'incident_id': 'INC-1', 'wait': {'below': 0}}, 'wait.below must be at least 1, got 0'),
+    ({'incident_id': 'INC-1', 'timeout': 2}, None),
+])
+def test_validate_task_args(args, message):
+    params, problem = _spec.validate_task_args(ACTION_SPEC, args)
+    assert problem == message
+    if message is None:
+        assert params['timeout'] == 2.0 and params['connect_params'] == {}
+
+
+def test_controller_actions_mask_a_password_in_connect_params():
+    from ansible_collections.trdrhub.incident.plugins.action.ledger_record import Call  # pylint: disable=import-outside-toplevel
+    params, _problem = _spec.validate_task_args(ACTION_SPEC, {'incident_id': 'INC-1', 'connect_params': {
+        'password': 'Pa55-word-in-params', 'sslmode': 'require'}})
+    call = Call(params=params, spec=ACTION_SPEC, check_mode=False, diff=False, base_dir=None, context={}, env={},
+                variables={}, secrets=[])
+    shown = call.masked_params()
+    assert 'Pa55-word-in-params' not in json.dumps(shown)
+    assert shown['connect_params']['sslmode'] == 'require' and shown['incident_id'] == 'INC-1'
