@@ -49,7 +49,8 @@ options:
     description:
       - "Overrides of the approval policy, per priority - C({P1: {rotate_secrets: one, timeout: 600}}). Values are
         V(automatic) (no approver), V(one), V(two) or a number of approvers (0 to 5); the keys are actions,
-        C(default) (actions not listed) and C(timeout) (seconds)."
+        C(default) (actions not listed), C(timeout) (seconds) and C(trust_claimed_names) (true counts votes by the
+        names given rather than by account; weaker, off by default)."
       - When omitted, the host variable C(trdrhub_approval_policy) (set it in the inventory), else the defaults.
       - "Defaults: P1 and P2 - one approver for V(terminate_sessions), V(block_ips), V(rollback) and other actions, two for
         V(rotate_secrets) and V(restore_db), timeout 900 s (P1) and 1800 s (P2); P3 - one for V(terminate_sessions) and
@@ -127,8 +128,11 @@ attributes:
     support: none
 notes:
   - The connection options are used by O(backend=postgres) (the ledger) and O(store_backend=postgres).
-  - Identities are what the scheduler reports (AWX, Rundeck) or what approvers type. Outside AWX and Rundeck an approver
-    name is a claim, recorded with who recorded it; use AWX or Rundeck for identities you can rely on.
+  - In O(mode=store) the two-person rule counts accounts - the AWX or Rundeck user, else the OS login (audit login uid,
+    C(SUDO_USER) under sudo, or the effective uid) - recorded with the request (C(requester_principal)) and with every
+    vote. A vote from the requester's account, or from an account whose vote already counts, does not count whatever
+    approver name it gives; the gate prints why and lists it in RV(ignored_votes). The policy key C(trust_claimed_names)
+    counts names instead (weaker). At the O(mode=prompt) terminal the names typed are all there is.
 seealso:
   - module: trdrhub.incident.approval_vote
   - module: trdrhub.incident.ledger_record

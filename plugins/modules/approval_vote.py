@@ -12,6 +12,9 @@ description:
     C(trdrhub.incident.approve) playbook wraps it (C(-e request=<id> -e decision=approve)).
   - The vote is refused when the request does not exist, is not pending any more, has expired, when the approver is the
     requester (two-person rule), has voted already, or when O(evidence_hash) is given and is not the request's.
+  - The vote is also refused when it comes from the requester's own account, or from an account whose vote already
+    counts, whatever O(approver) says - the account is the AWX or Rundeck user, else the OS login of the run (unless the
+    request's policy trusts claimed names). It is recorded with the vote (C(principal)).
   - A request whose stored evidence no longer matches its evidence hash (altered after it was made) is refused.
   - The vote is stored once (a second vote of the same person fails, also when both arrive at the same moment) and
     appended to the incident ledger (event C(approval)).
