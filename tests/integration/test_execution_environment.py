@@ -155,6 +155,12 @@ def test_containerfile_enables_the_ledger_callback(context):
     assert "ENV ANSIBLE_CALLBACKS_ENABLED=trdrhub.incident.ledger" in final
 
 
+def test_containerfile_selects_the_screen_output_without_library_warnings(context):
+    final = (context / "Containerfile").read_text(encoding="utf-8").split("AS final", 1)[1]
+    assert "ENV ANSIBLE_STDOUT_CALLBACK=trdrhub.incident.runbook" in final
+    assert 'ENV PYTHONWARNINGS="ignore:DSA is deprecated"' in final
+
+
 @pytest.mark.parametrize(("platform", "wanted"), [
     (["platform:rpm", "platform:centos", "platform:redhat"], {"postgresql", "iptables-nft", "openssh-clients"}),
     (["platform:dpkg", "platform:debian", "platform:ubuntu"], {"postgresql-client", "iptables", "openssh-client"}),

@@ -1,0 +1,91 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: runbook
+type: stdout
+short_description: Screen output of a response procedure - what changed, what was decided, and the summary
+version_added: 0.1.0
+author:
+  - TRDR Hub SRE (@trdrhub)
+description:
+  - The default output of Ansible, minus what an on-call engineer does not need to read during an incident.
+  - "At the default verbosity: a task's header is shown only when the task changed something, failed, was
+    unreachable, or prints a message (M(ansible.builtin.debug) - the phase headers, decisions and summaries of the
+    roles); results that are ok without a change, skipped results and the C(included: ...) lines are hidden. Play
+    headers, warnings, retries, diffs and the recap stay."
+  - With C(-v) or more the output is that of the default callback, with its O(display_ok_hosts),
+    O(display_skipped_hosts) and O(display_included_hosts) settings.
+  - Selected with C(stdout_callback = trdrhub.incident.runbook) in C(ansible.cfg) (this repository's C(ansible.cfg)
+    does) or E(ANSIBLE_STDOUT_CALLBACK=trdrhub.incident.runbook).
+  - Python library warnings printed before Ansible loads any plugin (such as C(CryptographyDeprecationWarning) on
+    DSA) cannot be filtered by a plugin; set E(PYTHONWARNINGS=ignore:DSA is deprecated) in the environment of
+    C(ansible-playbook) (C(docs/output.md)).
+extends_documentation_fragment:
+  - ansible.builtin.default_callback
+  - ansible.builtin.result_format_callback
+requirements:
+  - Set as the stdout callback in configuration.
+"""
+
+from ansible.playbook.task_include import TaskInclude
+from ansible.plugins.callback.default import CallbackModule as DefaultCallbackModule
+
+# Options of the default callback that the quiet (verbosity 0) output turns off.
+QUIET_OFF = frozenset(('display_ok_hosts', 'display_skipped_hosts', 'display_included_hosts'))
+MESSAGE_ACTIONS = frozenset(('debug', 'ansible.builtin.debug', 'ansible.legacy.debug'))
+
+
+def prints_message(task, result: dict) -> bool:
+    """Whether an unchanged ok result is a message meant for the reader (debug output)."""
+    if getattr(task, 'action', None) in MESSAGE_ACTIONS:
+        return True
+    return result.get('_ansible_verbose_always', False) is True and 'msg' in result
+
+
+class CallbackModule(DefaultCallbackModule):
+    """The default callback that hides ok-without-change, skipped and include results unless -v."""
+
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = 'stdout'
+    CALLBACK_NAME = 'trdrhub.incident.runbook'
+
+    def __init__(self):
+        super().__init__()
+        self._show_message = False
+
+    def _quiet(self) -> bool:
+        return self._display.verbosity < 1
+
+    def get_option(self, k, *args, **kwargs):
+        if k in QUIET_OFF and self._quiet():
+            return k == 'display_ok_hosts' and self._show_message
+        return super().get_option(k, *args, **kwargs)
+
+    def _ok(self, method, result) -> None:
+        self._show_message = prints_message(result.task, result.result)
+        try:
+            method(result)
+        finally:
+            self._show_message = False
+
+    def v2_runner_on_ok(self, result) -> None:
+        if self._quiet() and isinstance(result.task, TaskInclude):
+            return
+        self._ok(super().v2_runner_on_ok, result)
+
+    def v2_runner_item_on_ok(self, result) -> None:
+        self._ok(super().v2_runner_item_on_ok, result)
+
+    def v2_playbook_on_include(self, included_file) -> None:
+        if self._quiet():
+            return
+        super().v2_playbook_on_include(included_file)
+
+    def v2_runner_retry(self, result) -> None:
+        # A retry line under the header of a task that is otherwise hidden would name no task.
+        if self._quiet() and self._last_task_banner != result.task._uuid:
+            self._print_task_banner(result.task)
+        super().v2_runner_retry(result)
