@@ -67,11 +67,17 @@ def verification_line(review: dict[str, t.Any]) -> str:
             f"{ver['verified_at']}. This review is built from a ledger that does not verify; do not rely on it.")
 
 
+def _status(rec: t.Mapping[str, t.Any]) -> str:
+    """The status, with the record's state only where it adds something ("monitoring (open)", not "resolved (resolved)")."""
+    status, state = rec.get('status'), rec.get('state')
+    return str(status) if not state or state == status else f'{status} ({state})'
+
+
 def facts(review: dict[str, t.Any]) -> list[tuple[str, str]]:
     rec, comp = review['record'], review['compliance']
     return [
         ('Incident', review['incident_id']), ('Priority', str(rec.get('priority') or 'n/a')),
-        ('Status', f"{rec.get('status')} ({rec.get('state')})"), ('Incident commander', str(rec.get('commander') or 'n/a')),
+        ('Status', _status(rec)), ('Incident commander', str(rec.get('commander') or 'n/a')),
         ('Detected', _when(rec.get('detected_at'))), ('Opened', _when(rec.get('opened_at'))),
         ('Auto-acknowledged', _when(comp['auto_acknowledged_at'])),
         ('Acknowledged', (f"by {comp['acknowledged_by']} at " if comp['acknowledged_by'] else '')

@@ -429,7 +429,8 @@ def assess(alerts: t.Any = None, health: t.Any = None, impact: t.Any = None, sco
         reasons.append(f'no firing alert, failing health check or impact given{unassessed} -> P4')
     priority = chosen['priority'] if chosen else assessed
     if chosen:
-        reasons.insert(0, f"overridden from {assessed} to {priority}: {chosen['reason']}")
+        changed = f'overridden from {assessed} to {priority}' if priority != assessed else f'set to {priority} (as assessed)'
+        reasons.insert(0, f"{changed}: {chosen['reason']}")
     entry = merged[priority]
     business = entry['business_days_only']
 

@@ -204,3 +204,12 @@ def test_a_review_before_resolution_is_a_draft_that_lists_what_is_missing():
     out = render(review)
     assert review['draft'] is False and review['missing'] == ['summary', 'action items', 'ledger verification']
     assert out['markdown'].startswith('# Post-Incident Review: Queue stuck') and 'DRAFT' not in out['html']
+
+
+def test_the_status_row_names_the_state_only_where_it_differs():
+    monitoring = rec(status='monitoring')
+    out = render(build_review(ledger(('10:05:00', incident('status', monitoring))), 'INC-9', now='2025-01-15T10:40:00Z'))
+    assert '| Status | monitoring (open) |' in out['markdown']
+    resolved = rec(state='resolved', status='resolved', resolved_at='2025-01-15T11:00:00Z', resolution='Restarted')
+    out = render(build_review(ledger(('11:00:00', incident('resolve', resolved))), 'INC-9', now='2025-01-15T12:00:00Z'))
+    assert '| Status | resolved |' in out['markdown'] and 'resolved (resolved)' not in out['markdown']

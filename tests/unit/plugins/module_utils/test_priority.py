@@ -218,6 +218,14 @@ def test_override_up_is_recorded():
     assert len(result['escalation']) == 4
 
 
+def test_override_to_the_assessed_priority_is_not_called_a_change():
+    result = assess(alerts=[alert('Down', 'P1')], override={'priority': 'P1', 'reason': 'the P1 procedure'},
+                    detected_at=WEDNESDAY)
+    assert (result['priority'], result['assessed_priority']) == ('P1', 'P1')
+    assert result['reasons'][0] == 'set to P1 (as assessed): the P1 procedure'
+    assert 'overridden' not in ' '.join(result['reasons'])
+
+
 def test_override_down():
     result = assess(alerts=[alert('QueueLagCritical', 'P1')], override={'priority': 'p3', 'reason': 'test queue only'},
                     detected_at=WEDNESDAY)
