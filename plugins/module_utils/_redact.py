@@ -57,10 +57,25 @@ _TEXT_PATTERNS = (
     (re.compile(r'(?i)(https://hooks\.slack\.com/(?:services|workflows|triggers)/)[^\s"\'<>]+'), r'\g<1>' + MASK),
 )
 
+# A last word of a key that names something about a secret, not the secret itself: the role whose
+# password is rotated (rotate_secrets_role), where a secret is kept (rotate_secrets_path,
+# vault_password_file), its type or its name. Such values stay readable in the ledger.
+_ABOUT_A_SECRET = frozenset((
+    'role', 'roles', 'user', 'path', 'file', 'dir', 'directory', 'type', 'name', 'names', 'namespace', 'store',
+    'environment', 'mode', 'method', 'length', 'alphabet', 'format', 'age', 'host', 'hosts', 'priority', 'timeout',
+    'interval', 'backend', 'ledger', 'deployments', 'command', 'enabled', 'count', 'label', 'labels',
+))
+
 
 def is_secret_key(key: t.Any) -> bool:
-    """Whether a dict key names a secret (``login_password``, ``X-Api-Key``, ``TRDRHUB_LEDGER_DSN``...)."""
+    """Whether a dict key names a secret (``login_password``, ``X-Api-Key``, ``TRDRHUB_LEDGER_DSN``...).
+
+    Not a key whose last word says it is about a secret (``rotate_secrets_role``, ``secret_type``,
+    ``vault_password_file``): those hold role names, paths and types, which the record must show.
+    """
     name = str(key).lower().replace('-', '_')
+    if name.rsplit('_', 1)[-1] in _ABOUT_A_SECRET and '_' in name:
+        return False
     if any(part in name for part in _SECRET_KEY_PARTS):
         return True
     return any(word in _SECRET_KEY_WORDS for word in re.split(r'[^a-z0-9]+', name))

@@ -522,6 +522,23 @@ def test_short_secrets_are_redacted_as_values_but_not_searched_in_text():
 @pytest.mark.parametrize('key, secret', [
     ('login_password', True), ('dsn', True), ('ledger_dsn', True), ('ansible_become_pass', True), ('auth', True),
     ('login_user', False), ('dsname', False), ('passive', False), ('bypass_host_loop', False), ('author', False),
+    ('rotate_secrets_login_password', True), ('rotate_secrets_key', True), ('webhook_url', True),
+    # about a secret, not the secret: the role whose password is rotated, where it is kept, its type
+    ('rotate_secrets_role', False), ('rotate_secrets_path', False), ('secret_type', False),
+    ('vault_password_file', False), ('rotate_secrets_k8s_namespace', False), ('secret_id', True),
 ])
 def test_secret_key_names(key, secret):
     assert is_secret_key(key) is secret
+
+
+def test_values_about_a_secret_stay_readable_and_are_not_masked_elsewhere():
+    redactor = Redactor()
+    variables = {'rotate_secrets_role': 'trdrhub_app', 'rotate_secrets_path': '/srv/inventory/app.env',
+                 'rotate_secrets_login_password': 'S3cret-Pw-42'}
+    for name, value in variables.items():
+        if is_secret_key(name):
+            redactor.learn(value, secret=True)
+    out = redactor.redact({**variables, 'msg': 'rotated trdrhub_app in /srv/inventory/app.env with S3cret-Pw-42'})
+    assert out['rotate_secrets_role'] == 'trdrhub_app' and out['rotate_secrets_path'] == '/srv/inventory/app.env'
+    assert out['rotate_secrets_login_password'] == REDACTED
+    assert 'trdrhub_app in /srv/inventory/app.env' in out['msg'] and 'S3cret-Pw-42' not in out['msg']
