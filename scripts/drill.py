@@ -16,6 +16,7 @@ alive, 1 when not (or when the playbook failed), 2 when the drill itself could n
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -168,7 +169,9 @@ def main(argv=None) -> int:
         f"{sum(1 for s in inc.sessions if s.kind == MUST_SURVIVE)}")
     ledgers = sorted(Path(ledger_dir).glob("*/ledger.jsonl"))
     for ledger in ledgers:
-        say(f"  incident ledger: {ledger} ({len(ledger.read_bytes().splitlines())} entries)")
+        lines = ledger.read_bytes().splitlines()
+        head = json.loads(lines[-1]) if lines else {}
+        say(f"  incident ledger: {ledger} ({len(lines)} entries, head seq {head.get('seq', '-')})")
     if not ledgers:
         problems.append(f"no incident ledger was written under {ledger_dir}")
     say("  timings: " + ", ".join(f"{name} {secs:.1f}s" for name, secs in timings.items())

@@ -282,6 +282,26 @@ def test_the_end_of_the_playbook_is_recorded_and_summarised(callback, tmp_path):
     assert callback.display_.of('error') == []
 
 
+def test_the_summary_counts_the_entries_modules_wrote_during_the_run(callback, tmp_path):
+    callback.v2_runner_on_ok(FakeResult(pg_task(), 'db1', {}))
+    ledger = _ledger.FileLedger(str(tmp_path))
+    ledger.append('INC-1', {'event': 'approval', 'data': {'approval': 'request'}})   # the approval gate's own entries
+    ledger.append('INC-1', {'event': 'approval', 'data': {'approval': 'outcome'}})
+    callback.v2_runner_on_ok(FakeResult(pg_task(), 'db1', {}))
+    callback.v2_playbook_on_stats(FakeStats(['db1']))
+    items = entries(tmp_path)
+    assert len(items) == 6 and items[-1]['data']['entries'] == 6
+    assert callback.display_.of('display') == [
+        f'INCIDENT LEDGER INC-1: 6 entries written to {tmp_path}/INC-1/ledger.jsonl; head seq 6 hash {items[-1]["hash"]}']
+
+
+def test_a_read_only_playbook_is_not_recorded(callback, tmp_path):
+    callback.play.vm.host_vars['db1']['trdrhub_ledger_read_only'] = True
+    callback.v2_runner_on_ok(FakeResult(pg_task(), 'db1', {}))
+    callback.v2_playbook_on_stats(FakeStats(['db1']))
+    assert entries(tmp_path) == [] and callback.display_.of('display') == [] and callback.display_.of('warning') == []
+
+
 def test_a_ledger_that_cannot_be_written_is_reported_not_raised(callback, tmp_path):
     (tmp_path / 'blocker').write_text('')
     callback._plugin_options['dir'] = str(tmp_path / 'blocker')   # a file, not a directory
