@@ -223,7 +223,8 @@ def test_bad_input_is_one_clear_message(ansible, login, target, extra, message):
 def test_playbook_records_the_rotation_in_the_ledger(ansible, login, target, tmp_path):
     extra = {f"rotate_secrets_{k}": v for k, v in args(login, target).items() if k not in ("role", "path", "key", "environment")}
     extra.update(rotate_secrets_role=target.role, rotate_secrets_path=str(target.path), rotate_secrets_environment=target.environment,
-                 rotate_secrets_min_age="0", trdrhub_incident_id="INC-ROTATE-PB", rotate_secrets_hosts="localhost")
+                 rotate_secrets_min_age="0", trdrhub_incident_id="INC-ROTATE-PB", rotate_secrets_hosts="localhost",
+                 rotate_secrets_confirm=True)   # the approval gate: see test_rotate_secrets_playbook.py
     vars_file = tmp_path / "vars.json"
     vars_file.write_text(json.dumps(extra))
     inventory = tmp_path / "hosts.ini"
