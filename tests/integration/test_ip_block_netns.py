@@ -50,7 +50,8 @@ def block(pb, addresses, incident="INC-IPB-1", *args, **extra):
 
 
 def unblock(pb, *args, **extra):
-    return pb.run("unblock_ips.yml", extra, *args)
+    """Lift blocks; before their expiry that is approved by block_ips_confirm unless the test says otherwise."""
+    return pb.run("unblock_ips.yml", {"block_ips_confirm": True, **extra}, *args)
 
 
 def test_block_is_real_idempotent_and_refuses_allowlisted(kernel, ansible):
@@ -130,6 +131,23 @@ def test_unconfirmed_run_blocks_nothing(kernel, ansible):
     assert pb.netns.rules(CHAIN, "ipv4") is None
     decisions = [e for e in pb.ledger("INC-IPB-4") if e["event"] == "decision"]
     assert decisions and decisions[-1]["data"]["confirmed"] is False
+
+
+def test_unblocking_before_the_expiry_needs_an_approval(kernel, ansible):
+    pb, reason = kernel
+    if pb is None:
+        need_kernel(reason)
+    assert block(pb, ["203.0.113.41"], "INC-IPB-9").ok
+    run = unblock(pb, block_ips_incident_id="INC-IPB-9", block_ips_confirm=False)
+    assert not run.ok and "Not approved: Nothing was unblocked." in " ".join(run.output.split()), run.output
+    assert set(pb.netns.sources(CHAIN)) == {"203.0.113.41/32"}
+    decision = [e for e in pb.ledger("INC-IPB-9") if e["event"] == "decision"][-1]["data"]
+    assert decision["action"] == "unblock_ips" and decision["confirmed"] is False
+    approved = unblock(pb, block_ips_incident_id="INC-IPB-9")
+    assert approved.ok, approved.output
+    assert pb.netns.sources(CHAIN) == {}
+    decision = [e for e in pb.ledger("INC-IPB-9") if e["event"] == "decision"][-1]["data"]
+    assert decision["action"] == "unblock_ips" and decision["confirmed_by"] == "variable block_ips_confirm"
 
 
 def test_invalid_address_is_one_clear_message(kernel, ansible):
