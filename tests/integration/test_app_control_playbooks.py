@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 from _itest_ansible import REPO_ROOT
+from _itest_approval import vote, wait_for_request
 from _itest_k8s import CLEAN_ENV, REAL_KUBECONFIG, DoubleTarget, RealTarget
 from _itest_ledger import read_file_ledger
 from _itest_snapshot import Snapshot
@@ -45,7 +46,7 @@ def play(ansible, name, inventory, extra, *flags):
 def k8s_vars(target, incident, **more):
     found = {"app_control_kubeconfig": str(target.kubeconfig), "app_control_namespace": target.namespace,
              "trdrhub_incident_id": incident, "app_control_timeout": 240 if target.real else 30,
-             "app_control_confirm": True}   # the approval gate: see test_app_control_gate.py
+             "app_control_confirm": True}   # the approval gate: see the test_gate_* tests
     if target.conn.get("context"):
         found["app_control_context"] = target.conn["context"]
     return {**found, **more}
@@ -147,6 +148,57 @@ def test_read_only_without_incident_id_is_refused(ansible, target, inventory):
     res = play(ansible, "contain_app.yml", inventory, k8s_vars(target, "", app_control_read_only=True))
     assert res.rc != 0 and "set trdrhub_incident_id (or app_control_incident_id)" in res.output
     assert target.read(API)["metadata"]["resourceVersion"] == before
+
+
+@pytest.mark.parametrize("name, extra", [
+    ("contain_app.yml", {"app_control_replicas": 3, "app_control_expected_replicas": 2, "app_control_read_only": True}),
+    ("recover_app.yml", {}),
+    ("rollback.yml", {}),
+])
+def test_gate_stops_every_change_without_an_approval(ansible, target, inventory, tmp_path, name, extra):
+    target.add_deployment(API, replicas=2, revisions=2)
+    before = target.read(API)["metadata"]["resourceVersion"]
+    incident = "INC-APP-" + uuid.uuid4().hex[:6]
+    ledger_dir = tmp_path / "incidents"
+    res = ansible.run_playbook(REPO_ROOT / "playbooks" / name, "-i", inventory, "-e",
+                               json.dumps(k8s_vars(target, incident, app_control_confirm=False, **extra)),
+                               extra_env=dict(CLEAN_ENV, TRDRHUB_LEDGER_DIR=str(ledger_dir)), timeout=400)
+    text = flat(res)
+    assert res.rc != 0 and "Not approved: Nothing was changed." in text, res.output
+    assert "-e app_control_confirm=true" in text and "-e app_control_approval_mode=store" in text
+    assert target.read(API)["metadata"]["resourceVersion"] == before
+    decision = [e for e in read_file_ledger(ledger_dir / incident / "ledger.jsonl") if e["event"] == "decision"][-1]
+    assert decision["data"]["confirmed"] is False
+    assert decision["data"]["action"] == {"contain_app.yml": "contain_app", "recover_app.yml": "restart_app",
+                                          "rollback.yml": "rollback"}[name]
+
+
+def test_gate_in_store_mode_waits_for_another_person(ansible, target, inventory, tmp_path):
+    target.add_deployment(API, replicas=2, revisions=2)
+    incident = "INC-APP-" + uuid.uuid4().hex[:6]
+    ledger_dir = tmp_path / "incidents"
+    env = dict(CLEAN_ENV, TRDRHUB_LEDGER_DIR=str(ledger_dir), AWX_USER_NAME="alice")
+    extra = k8s_vars(target, incident, app_control_confirm=False, app_control_approval_mode="store",
+                     app_control_approval_poll_interval=0.3, app_control_approval_timeout=240, app_control_to_revision=1)
+    proc = ansible.start_playbook(REPO_ROOT / "playbooks" / "rollback.yml", "-i", inventory, "-e", json.dumps(extra),
+                                  extra_env=env)
+    try:
+        rid = wait_for_request(ledger_dir / incident / "approvals", proc, timeout=240)
+        request = json.loads((ledger_dir / incident / "approvals" / f"{rid}.json").read_text())
+        assert request["action"] == "rollback" and request["requester"] == "awx:alice"
+        assert request["evidence"]["undo"]["to_revision_used"] == 1   # the check-mode result of the rollback
+        assert target.read(API)["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+        voted = vote(ansible, inventory, env, rid, "approve", "bob")
+        assert voted.rc == 0, voted.output
+        output = proc.communicate(timeout=300)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, output
+    assert f"Deployment {API} was rolled back to the template of revision 1" in output
+    decision = [e for e in read_file_ledger(ledger_dir / incident / "ledger.jsonl") if e["event"] == "decision"][-1]
+    assert decision["data"]["confirmed"] is True and decision["data"]["approval"]["approvers"] == ["awx:bob"]
 
 
 def flat(run):
