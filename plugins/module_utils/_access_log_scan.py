@@ -92,9 +92,6 @@ class AccessLogScan:
         self.until = parse_moment(p['until'], 'until', current)
         if self.since > self.until:
             raise LogInputError(f'since ({iso(self.since)}) is later than until ({iso(self.until)}): the window is empty')
-        for option in ('max_results', 'max_samples', 'sample_length', 'max_tracked_ips'):
-            if int(p[option]) < (1 if option == 'max_tracked_ips' else 0):
-                raise LogInputError(f'{option} must be {"1" if option == "max_tracked_ips" else "0"} or more, not {p[option]}')
         try:
             self.rules = burst_rules(p['thresholds'])
             self.excluder = Excluder(p['exclude'] or [])

@@ -153,12 +153,6 @@ class ReviewConfig:
         self.hours = parse_hours(params.get('business_hours'))
         self.days = [DAYS.index(d) + 1 for d in params.get('business_days') or []]
         self.timezone = (params.get('timezone') or 'UTC').strip()
-        for option in ('spike_min_count', 'off_hours_min_count', 'max_ips', 'failed_login_threshold', 'max_actors',
-                       'sample_size'):
-            if (params.get(option) or 0) < 0:
-                raise PgInputError(f'{option} must be 0 or more, got {params.get(option)}')
-        if (params.get('spike_ratio') or 0) <= 0:
-            raise PgInputError(f"spike_ratio must be greater than zero, got {params.get('spike_ratio')}")
         weights = params.get('weights') or {}
         unknown = sorted(set(weights) - set(WEIGHTS))
         if unknown:

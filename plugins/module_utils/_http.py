@@ -103,13 +103,6 @@ class HttpStatusError(HttpApiError):
     """Any other unexpected status; the message quotes the server's reason."""
 
 
-def check_non_negative(params: dict[str, t.Any], names: t.Iterable[str]) -> None:
-    for name in names:
-        value = params.get(name)
-        if value is not None and value < 0:
-            raise HttpInputError(f'{name} must be 0 or more, got {value}')
-
-
 def split_base_url(url: str, option: str = 'url') -> tuple[str, str]:
     """(scheme://host:port, /prefix) of a base URL; credentials in it are refused.
 
@@ -249,7 +242,6 @@ class HttpClient:
 
     def __init__(self, params: dict[str, t.Any], base_url: str, service: str = 'HTTP API', option: str = 'url',
                  session: t.Any = None, sleep: t.Callable[[float], None] | None = None) -> None:
-        check_non_negative(params, ('timeout', 'retries', 'retry_delay'))
         self.origin, self.prefix = split_base_url(base_url, option)
         self.display = self.origin + self.prefix
         self.service = service

@@ -162,8 +162,6 @@ class ConnectionSettings:
         self.validate_certs: bool | None = verify
         timeout = params.get('request_timeout')
         self.timeout = float(10 if timeout is None else timeout)
-        if self.timeout <= 0:
-            raise K8sInputError(f'request_timeout must be more than 0, got {self.timeout:g}')
         self.kubeconfig: str | None = None
         self.context: str | None = None
         if self.host:

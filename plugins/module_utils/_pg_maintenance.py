@@ -100,13 +100,6 @@ class Maintenance:
                                'until it is done. Set allow_full_lock: true to accept that (in a maintenance window). '
                                'Nothing was run.')
         self.mode = 'analyze' if params.get('analyze_only') else 'vacuum_full' if params.get('full') else 'vacuum'
-        for option in ('skip_if_dead_below', 'max_tables', 'cost_limit', 'vacuum_timeout'):
-            if (params.get(option) or 0) < 0:
-                raise PgInputError(f'{option} must be 0 or more, got {params[option]}')
-        if (params.get('poll_interval') or 0) <= 0:
-            raise PgInputError(f"poll_interval must be a positive number of seconds, got {params.get('poll_interval')}")
-        if (params.get('cost_delay') or 0) < 0:
-            raise PgInputError(f"cost_delay must be 0 or more milliseconds, got {params['cost_delay']}")
         self.tables = [(name, self._split(name)) for name in params.get('tables') or []]
         self.statement = statement_for(self.mode, bool(params.get('verbose')))
 

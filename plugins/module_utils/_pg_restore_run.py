@@ -142,10 +142,6 @@ class Restorer:
     # -- validation, file only --------------------------------------------------------
     def _validate(self) -> None:
         p = self.params
-        if p.get('jobs') is not None and p['jobs'] < 1:
-            raise PgInputError(f"jobs must be 1 or more, got {p['jobs']}")
-        if p.get('exact_count_limit') is not None and p['exact_count_limit'] < 0:
-            raise PgInputError(f"exact_count_limit must be 0 or more, got {p['exact_count_limit']}")
         self.path = os.path.abspath(backup.resolve_backup(p.get('backup'), p.get('backup_id'), p.get('backup_dir')))
         self.info = backup.detect_format(self.path)
         self.backup_id = backup.backup_id_of(self.path)

@@ -100,14 +100,6 @@ _QUERY_SECRETS = (
 )
 
 
-def check_non_negative(params: dict[str, t.Any], names: t.Iterable[str]) -> None:
-    """argument_spec cannot express ranges; fail once, naming the option and value."""
-    for name in names:
-        value = params.get(name)
-        if value is not None and value < 0:
-            raise PgInputError(f'{name} must be 0 or greater, got {value}')
-
-
 def duration_of(session: dict[str, t.Any]) -> float | None:
     """Seconds the session has been in its current situation (see min_duration docs).
 
@@ -204,7 +196,6 @@ class SessionFilter:
 
     @classmethod
     def from_params(cls, params: dict[str, t.Any]) -> SessionFilter:
-        check_non_negative(params, ('min_duration', 'query_max_length'))
         networks = []
         for cidr in params.get('client_addrs') or []:
             try:
@@ -314,8 +305,6 @@ class Guard:
     @classmethod
     def from_params(cls, params: dict[str, t.Any]) -> Guard:
         max_sessions = params.get('max_sessions', 25)
-        if max_sessions is None or max_sessions < 1:
-            raise PgInputError(f'max_sessions must be 1 or greater, got {max_sessions}')
         return cls(
             allow_superuser=bool(params.get('allow_superuser')),
             protected_applications=tuple(params.get('protected_applications') or ()),

@@ -123,8 +123,6 @@ def params(**over):
     ({'until': '2025-13-01T00:00:00'}, "until: '2025-13-01T00:00:00' is not an ISO 8601 time"),
     ({'baseline': '0'}, 'baseline must be longer than zero'),
     ({'business_hours': '25:00-26:00'}, "business_hours: '25:00-26:00' is not a range"),
-    ({'spike_ratio': 0}, 'spike_ratio must be greater than zero'),
-    ({'max_ips': -1}, 'max_ips must be 0 or more'),
     ({'weights': {'volume_spike': 'high'}}, 'weights: every weight must be a whole number'),
     ({'actor_id': ['not-a-uuid']}, "actor_id: 'not-a-uuid' is not a UUID"),
     ({'table': 'public.'}, 'table must be "table" or "schema.table"'),

@@ -206,11 +206,6 @@ def test_path_prefix_is_kept_in_urls_and_requests():
     assert made.requests == ['GET /alertmanager/api/v2/alerts']
 
 
-def test_negative_timeouts_are_refused():
-    with pytest.raises(HttpInputError, match='retries must be 0 or more'):
-        HttpClient(params(retries=-1), 'http://am', session=FakeSession([]))
-
-
 def test_empty_answer_is_none():
     made, _session = client([FakeResponse(200, text='')])
     assert made.request_json('DELETE', '/api/v2/silence/x', missing='object') is None
