@@ -23,7 +23,7 @@ import traceback
 import typing as t
 from urllib.parse import urlsplit, urlunsplit
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import MAX_SOCKET_TIMEOUT, bounded
 
 try:
     import requests
@@ -54,7 +54,7 @@ HTTP_API_ARGS: dict[str, dict[str, t.Any]] = {
     'ca_path': {'type': 'path'},
     'client_cert': {'type': 'path'},
     'client_key': {'type': 'path'},
-    'timeout': bounded({'type': 'float', 'default': 10}, above=0),
+    'timeout': bounded({'type': 'float', 'default': 10}, above=0, maximum=MAX_SOCKET_TIMEOUT),
     'retries': bounded({'type': 'int', 'default': 2}, minimum=0),
     'retry_delay': bounded({'type': 'float', 'default': 1}, minimum=0),
 }

@@ -34,7 +34,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     condense,
     transport_reason,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded, kind_of
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import MAX_SOCKET_TIMEOUT, bounded, kind_of
 
 try:
     import kubernetes
@@ -65,7 +65,7 @@ K8S_AUTH_ARGS: dict[str, dict[str, t.Any]] = {
     'api_key': {'type': 'str', 'no_log': True},
     'validate_certs': {'type': 'bool', 'aliases': ['verify_ssl']},
     'ca_cert': {'type': 'path', 'aliases': ['ssl_ca_cert']},
-    'request_timeout': bounded({'type': 'float', 'default': 10}, above=0),
+    'request_timeout': bounded({'type': 'float', 'default': 10}, above=0, maximum=MAX_SOCKET_TIMEOUT),
 }
 # host names the API server itself; a kubeconfig context names it too, so both at once is ambiguous.
 K8S_AUTH_MUTUALLY_EXCLUSIVE: list[list[str]] = [['host', 'kubeconfig'], ['host', 'context']]

@@ -32,7 +32,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import 
     condense,
     scrub,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import MAX_SOCKET_TIMEOUT, bounded
 
 try:
     import redis
@@ -62,7 +62,7 @@ REDIS_COMMON_ARGS: dict[str, dict[str, t.Any]] = {
     'ca_path': {'type': 'path', 'aliases': ['ca_certs']},
     'client_cert': {'type': 'path'},
     'client_key': {'type': 'path', 'no_log': False},
-    'socket_timeout': bounded({'type': 'float', 'default': 5}, above=0),
+    'socket_timeout': bounded({'type': 'float', 'default': 5}, above=0, maximum=MAX_SOCKET_TIMEOUT),
 }
 
 # A url is a complete target; mixing it with host/port/credentials would make it

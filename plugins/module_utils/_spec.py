@@ -24,6 +24,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 BOUNDS = 'bounds'
+# A network timeout longer than a day is a mistake, and far larger ones overflow the socket layer.
+MAX_SOCKET_TIMEOUT = 86400
 SECRET_KEYS = 'secret_keys'
 _ANNOTATIONS = (BOUNDS, SECRET_KEYS)
 

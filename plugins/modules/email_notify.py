@@ -198,7 +198,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._email import (
     message_view,
     recipients,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import MAX_SOCKET_TIMEOUT, IncidentModule, bounded
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -219,7 +219,7 @@ def argument_spec() -> dict[str, t.Any]:
         'incident_id': {'type': 'str'},
         'validate_certs': {'type': 'bool', 'default': True},
         'ca_path': {'type': 'path'},
-        'timeout': bounded({'type': 'float', 'default': 30}, above=0),
+        'timeout': bounded({'type': 'float', 'default': 30}, above=0, maximum=MAX_SOCKET_TIMEOUT),
     }
 
 

@@ -289,7 +289,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
 from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
     run_worker,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._spec import MAX_SOCKET_TIMEOUT, IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._tls import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
@@ -316,7 +316,7 @@ def argument_spec() -> dict[str, t.Any]:
         'method': {'type': 'str', 'choices': ['GET', 'HEAD'], 'default': 'GET'},
         'expect_status': {'type': 'raw', 'default': [200]},
         'json_checks': {'type': 'list', 'elements': 'dict', 'default': [], 'options': check},
-        'timeout': bounded({'type': 'float'}, above=0),
+        'timeout': bounded({'type': 'float'}, above=0, maximum=MAX_SOCKET_TIMEOUT),
     }
     spec = dict(HTTP_API_ARGS)
     spec.update(

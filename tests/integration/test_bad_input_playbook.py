@@ -35,7 +35,7 @@ def test_bad_input_is_one_sentence_through_ansible_playbook(ansible, tmp_path):
         "ledger-msg-type": ("ledger_record", {"incident_id": "INC-BAD-1", "msg": {"text": "x"}, "root": str(tmp_path)}),
     })
     expected = {
-        "email-timeout": "timeout must be greater than 0, got -1",
+        "email-timeout": "timeout must be greater than 0 and at most 86400, got -1",
         "email-port": "port must be between 1 and 65535, got 70000",
         "set-env-nested": "env.READ_ONLY must be a string, a number or a boolean (null removes the variable), got a mapping",
         "pg-port-type": "login_port must be an integer, got a string",

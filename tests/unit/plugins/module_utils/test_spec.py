@@ -85,8 +85,9 @@ def test_the_first_message_naming_an_option_wins():
 
 
 @pytest.mark.parametrize('args, message', [
-    ({'timeout': -1}, 'timeout must be greater than 0, got -1'),
-    ({'timeout': 0}, 'timeout must be greater than 0, got 0'),
+    ({'timeout': -1}, 'timeout must be greater than 0 and at most 86400, got -1'),
+    ({'timeout': 0}, 'timeout must be greater than 0 and at most 86400, got 0'),
+    ({'timeout': 1e20}, 'timeout must be greater than 0 and at most 86400, got 1e+20'),
     ({'port': 70000}, 'port must be between 1 and 65535, got 70000'),
     ({'port': 0}, 'port must be between 1 and 65535, got 0'),
     ({'subject': {'text': 'x'}}, 'subject must be a string, got a mapping'),
