@@ -23,8 +23,9 @@ options:
   store_dir:
     description:
       - Directory of the V(dir) store.
-      - When omitted, C(<ledger root>/<incident_id>/approvals/), next to the incident's C(ledger.jsonl) (O(root),
-        E(TRDRHUB_LEDGER_DIR), the callback's C(dir), else V(incidents) relative to the playbook).
+      - When omitted, C(<incidents home>/<incident_id>/approvals/), next to the incident's C(ledger.jsonl) (O(root),
+        else E(TRDRHUB_LEDGER_DIR), else the inventory variable C(trdrhub_incidents_dir), else
+        C(~/.local/state/trdrhub-incident/incidents); see C(docs/ledger.md)).
     type: path
   store_table:
     description:

@@ -21,10 +21,11 @@ options:
   root:
     description:
       - Directory holding one sub-directory per incident, for the V(file) backend.
-      - A relative path is taken from the playbook's directory (from the current directory for a playbook of an installed
-        collection).
-      - When omitted, the directory the C(trdrhub.incident.ledger) callback uses (its C(dir) setting, E(TRDRHUB_LEDGER_DIR)),
-        else V(incidents).
+      - A relative path is taken from the playbook's directory (from the current directory when the module runs on a
+        host rather than on the controller).
+      - When omitted, the incidents home, where the C(trdrhub.incident.ledger) callback writes - E(TRDRHUB_LEDGER_DIR),
+        else the inventory variable C(trdrhub_incidents_dir), else C($XDG_STATE_HOME/trdrhub-incident/incidents)
+        (C(~/.local/state/trdrhub-incident/incidents)); never the playbook's or the current directory (C(docs/ledger.md)).
     type: path
     aliases: [dir]
   table:
