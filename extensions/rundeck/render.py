@@ -63,14 +63,12 @@ def _script(job: dict[str, t.Any], options: dict[str, t.Any], ledger_dir: str) -
         'export ANSIBLE_CALLBACKS_ENABLED="${ANSIBLE_CALLBACKS_ENABLED:-trdrhub.incident.ledger}"',
         "args=()",
     ]
-    check = None
     for key in job["options"]:
         spec = options[key]
         env = env_name(_option_name(key, options))
         if key == "inventory":
             lines.append(f'args+=(-i "${env}")')
         elif "flag" in spec:
-            check = env
             lines.append(f'if [ "${{{env}:-false}}" = true ]; then args+=({" ".join(spec["flag"])}); fi')
         elif spec.get("json_list"):
             lines.extend([
@@ -85,41 +83,8 @@ def _script(job: dict[str, t.Any], options: dict[str, t.Any], ledger_dir: str) -
         lines.append(f"args+=(-e {var}={value})")
     if job.get("approver"):
         lines.append('args+=(-e "approver=$RD_JOB_USERNAME")')
-    if job.get("gate"):
-        lines.extend(_gate(job, options, check))
     lines.append(f'exec ansible-playbook trdrhub.incident.{playbook} "${{args[@]}}"')
     return "\n".join(lines) + "\n"
-
-
-def _gate(job: dict[str, t.Any], options: dict[str, t.Any], check_env: str | None) -> list[str]:
-    """An approval request (mode store) before a playbook without a gate of its own."""
-    gate = job["gate"]
-    check = f'$([ "${{{check_env}:-false}}" = true ] && echo --check) ' if check_env else ""
-    lines = [
-        "# The approval gate: the request waits in the store until approvers vote (Approve incident action);",
-        "# denied or timed out, the job fails here and the playbook does not run.",
-        "gate_args=\"$(python3 - <<'PY'",
-        "import json",
-        "import os",
-        "print(json.dumps({",
-        '    "incident_id": os.environ["RD_OPTION_INCIDENT_ID"],',
-        f'    "action": "{gate["action"]}",',
-        '    "priority": os.environ["RD_OPTION_PRIORITY"],',
-        f'    "summary": "{gate["summary"]}",',
-        '    "evidence": {',
-    ]
-    lines += [f'        "{options[k]["var"]}": os.environ.get("{env_name(_option_name(k, options))}", ""),'
-              for k in gate["evidence"]]
-    lines += [
-        "    },",
-        '    "mode": "store",',
-        "}))",
-        "PY",
-        ')"',
-        "ANSIBLE_LOAD_CALLBACK_PLUGINS=1 ansible localhost -i localhost, -c local \\",
-        f'  {check}-m trdrhub.incident.approval -a "$gate_args"',
-    ]
-    return lines
 
 
 def _option_name(key: str, options: dict[str, t.Any]) -> str:
