@@ -61,7 +61,8 @@ def inventory_variables(sources: list[str]) -> dict:
     value = variables.get(INVENTORY_VAR)
     if isinstance(value, str) and '{' in value:
         value = Templar(loader=loader, variables=variables).template(value)
-    return {INVENTORY_VAR: value, 'inventory_dir': variables.get('inventory_dir')}
+    return {INVENTORY_VAR: value, 'inventory_dir': variables.get('inventory_dir'),
+            'ansible_inventory_sources': [absolute(s) for s in sources]}
 
 
 def store_params(args: argparse.Namespace) -> dict:

@@ -153,7 +153,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._incidents_home import (
     ENV_VAR,
-    INVENTORY_VAR,
+    HOME_VARIABLES,
     incidents_home,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
@@ -380,7 +380,7 @@ class CallbackModule(CallbackBase):
     def _home(self, variables: t.Mapping[str, t.Any]) -> str:
         """The incidents home of this host (module_utils/_incidents_home.py)."""
         env = dict(os.environ, **{ENV_VAR: self.get_option('dir') or ''})
-        wanted = {name: self._render(variables.get(name), variables) for name in (INVENTORY_VAR, 'inventory_dir')}
+        wanted = {name: self._render(variables.get(name), variables) for name in HOME_VARIABLES}
         return incidents_home(env, wanted)[0]
 
     def _ledger(self, home: str | None = None) -> t.Any:

@@ -27,6 +27,8 @@ ENV_VAR = 'TRDRHUB_LEDGER_DIR'
 INVENTORY_VAR = 'trdrhub_incidents_dir'
 STATE_SUBDIR = os.path.join('trdrhub-incident', 'incidents')
 LEDGER_FILE = 'ledger.jsonl'
+# The host variables the rule reads.
+HOME_VARIABLES = (INVENTORY_VAR, 'inventory_dir', 'ansible_inventory_sources')
 
 
 def default_home(env: t.Mapping[str, str] | None = None) -> str:
@@ -51,15 +53,26 @@ def incidents_home(env: t.Mapping[str, str] | None = None,
     """``(absolute path, source)``; source is ``environment``, ``inventory`` or ``default``.
 
     ``variables`` are a host's variables, already templated where it matters (the inventory
-    variable and ``inventory_dir``).
+    variable, ``inventory_dir`` and ``ansible_inventory_sources``, see HOME_VARIABLES).
     """
     env = os.environ if env is None else env
     if env.get(ENV_VAR):
         return absolute(env[ENV_VAR]), 'environment'
     value = (variables or {}).get(INVENTORY_VAR)
     if value not in (None, ''):
-        return absolute(value, (variables or {}).get('inventory_dir') or None), 'inventory'
+        return absolute(value, inventory_base(variables or {})), 'inventory'
     return default_home(env), 'default'
+
+
+def inventory_base(variables: t.Mapping[str, t.Any]) -> str | None:
+    """The directory of the host's inventory; for the implicit localhost, that of the first inventory source."""
+    if variables.get('inventory_dir'):
+        return str(variables['inventory_dir'])
+    sources = [str(s) for s in variables.get('ansible_inventory_sources') or () if os.path.exists(str(s))]
+    if not sources:
+        return None
+    first = os.path.abspath(sources[0])
+    return first if os.path.isdir(first) else os.path.dirname(first)
 
 
 def known_incidents(home: str) -> list[str]:

@@ -27,7 +27,7 @@ from ansible import constants as C
 from ansible import context
 from ansible_collections.trdrhub.incident.plugins.module_utils._incidents_home import (
     ENV_VAR,
-    INVENTORY_VAR,
+    HOME_VARIABLES,
     incidents_home,
 )
 
@@ -38,7 +38,7 @@ def home_of(variables: t.Mapping[str, t.Any] | None, templar: t.Any = None,
             env: t.Mapping[str, str] | None = None) -> tuple[str, str]:
     """The incidents home of a host: ``(absolute path, source)`` (module_utils/_incidents_home.py)."""
     wanted: dict[str, t.Any] = {}
-    for name in (INVENTORY_VAR, 'inventory_dir'):
+    for name in HOME_VARIABLES:
         value = (variables or {}).get(name)
         if templar is not None and isinstance(value, str) and '{' in value:
             value = templar.template(value)

@@ -47,3 +47,13 @@ def test_known_incidents_and_the_closest_match(tmp_path):
     msg = unknown_incident_message('INC-UX-001', str(tmp_path), known)
     assert 'Did you mean INC-UX-0001?' in msg and 'INC-DB-0100, INC-UX-0001, INC-UX-0002' in msg
     assert known_incidents(str(tmp_path / 'missing')) == []
+
+
+def test_a_relative_inventory_value_of_the_implicit_localhost_is_taken_from_the_first_inventory_source(tmp_path):
+    inventory = tmp_path / 'inv' / 'hosts.yml'
+    inventory.parent.mkdir()
+    inventory.write_text('{}')
+    variables = {'trdrhub_incidents_dir': 'records', 'ansible_inventory_sources': [str(inventory)]}
+    assert incidents_home({}, variables) == (str(tmp_path / 'inv' / 'records'), 'inventory')
+    variables['ansible_inventory_sources'] = [str(inventory.parent)]
+    assert incidents_home({}, variables) == (str(tmp_path / 'inv' / 'records'), 'inventory')
