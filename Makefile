@@ -5,11 +5,16 @@ PY := $(VENV)/bin/python
 HARNESS := PYTHONPATH=tests/harness $(PY) -m trdrhub_harness run
 PYTEST := PYTHONPATH=tests/harness $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock
 
-.PHONY: help bootstrap bootstrap-dev drill test sanity sanity-2.19 units units-2.19 integration molecule lint build changelog clean
+# Integration tests in two pytest-xdist workers, one test file per worker at a time.
+XDIST ?= -n 2 --dist loadfile
+
+.PHONY: help bootstrap bootstrap-dev drill test check smoke sanity sanity-2.19 units units-2.19 integration molecule lint build changelog clean
 
 help:
 	@echo "make drill   - contain a simulated database incident end to end (throwaway services)"
+	@echo "make check   - the inner loop: ruff, unit tests, playbook syntax and the smoke tests (~2 min)"
 	@echo "make test    - sanity (2.19 + 2.21), unit, integration, molecule, ansible-lint, build"
+	@echo "               in two parallel lanes; per-suite logs and timings in build/test-logs/"
 	@echo ""
 	@echo "Playbooks (ansible-playbook playbooks/<name>.yml -i inventories/sandbox -e trdrhub_incident_id=INC-1; -v for detail):"
 	@echo "  respond.yml           - the response procedure of the priority triage assesses (P1-P4), start to end"
@@ -46,8 +51,17 @@ drill: bootstrap
 	@PYTHONPATH=tests/harness $(PY) scripts/drill.py
 
 test: bootstrap-dev
-	@$(MAKE) --no-print-directory sanity sanity-2.19 units units-2.19 lint build integration molecule
+	@scripts/run_suites.sh "integration molecule" "units lint build sanity units-2.19 sanity-2.19"
 	@echo "make test: all suites passed"
+
+check: bootstrap
+	$(VENV)/bin/ruff check plugins tests scripts bench
+	$(PYTEST) tests/unit -q -n 2
+	@$(MAKE) --no-print-directory smoke
+
+smoke:
+	ANSIBLE_CONFIG=ansible.cfg $(VENV)/bin/ansible-playbook --syntax-check playbooks/*.yml > /dev/null
+	$(PYTEST) tests/integration -q -m smoke
 
 sanity:
 	scripts/sanity.sh $(VENV)
@@ -65,7 +79,7 @@ units-2.19:
 	else echo "units-2.19: skipped (no .venv-2.19)"; fi
 
 integration:
-	$(HARNESS) --services postgres -- $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock tests/integration -q
+	$(HARNESS) --services postgres -- $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock tests/integration -q $(XDIST) --durations=25
 
 molecule:
 	$(HARNESS) --services postgres -- scripts/molecule.sh

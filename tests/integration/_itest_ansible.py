@@ -1,8 +1,19 @@
-"""Run one module task through the real ``ansible-playbook`` and hand back its result.
+"""Run one module and hand back its result, as a playbook would register it.
 
-The task's registered result is written to a file by a second task (forced out of
-check mode), so the test sees exactly what a playbook would register, while the
-captured stdout/stderr is what an operator would see on the terminal.
+Two paths:
+
+* **direct** (the default for modules without an action plugin): the module's own Python
+  entry point runs in a fresh interpreter with ``ANSIBLE_MODULE_ARGS`` exactly as
+  AnsiballZ would hand them over (check mode, diff, verbosity included). This tests the
+  module, its argument spec, ``no_log`` masking and its JSON result at a quarter of the
+  cost of an ``ansible-playbook`` start. The "terminal output" of such a run is the
+  module's warnings, deprecations and its whole JSON result, so a secret that reaches any
+  part of the result still fails the leak checks.
+* **playbook**: a real ``ansible-playbook`` run with a second task (forced out of check
+  mode) that saves the registered result. Used for modules with an action plugin (they
+  run on the controller), for runs with ``verbosity`` (the display layer is what is
+  tested), when ``via_playbook=True`` is passed, and for every call when
+  ``TRDRHUB_ITEST_VIA_PLAYBOOK=1`` is set in the environment.
 """
 from __future__ import annotations
 
@@ -16,6 +27,11 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE, NAME = "trdrhub", "incident"
+# Modules whose work happens in an action plugin on the controller: only a playbook runs them.
+ACTION_PLUGINS = frozenset(p.stem for p in (REPO_ROOT / "plugins" / "action").glob("*.py") if p.stem != "__init__")
+# Compiled bytecode of the collection's plugins, shared by every run of one test session and
+# kept out of the checkout (the interpreter would otherwise recompile them in every process).
+PYCACHE = Path(tempfile.gettempdir()) / f"trdrhub-itest-pycache-{os.getuid()}"
 
 
 def collections_root() -> Path:
@@ -91,7 +107,7 @@ class AnsibleRunner:
             "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_LOCAL_TEMP": str(self.workdir / "tmp"),
             "ANSIBLE_RETRY_FILES_ENABLED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPYCACHEPREFIX": str(PYCACHE),
             # The incident ledger callback (enabled in ansible.cfg) never writes into the checkout.
             "TRDRHUB_LEDGER_DIR": str(self.workdir / "incidents"),
         })
@@ -103,12 +119,19 @@ class AnsibleRunner:
         return env
 
     def run(self, module: str, args: dict, *, check: bool = False, diff: bool = False, verbosity: int = 0,
-            timeout: float = 90, extra_env: dict | None = None) -> AnsibleRun:
+            timeout: float = 90, extra_env: dict | None = None, via_playbook: bool | None = None) -> AnsibleRun:
         """Run ``trdrhub.incident.<module>`` once with ``args``; a failed task is returned, not raised."""
         self.count += 1
         run_dir = Path(tempfile.mkdtemp(prefix=f"run{self.count}-", dir=self.workdir))
-        result_path = run_dir / "result.json"
         fqcn = module if "." in module else f"{NAMESPACE}.{NAME}.{module}"
+        short = fqcn.rsplit(".", 1)[-1]
+        if via_playbook is None:
+            via_playbook = (os.environ.get("TRDRHUB_ITEST_VIA_PLAYBOOK") == "1" or verbosity > 0
+                            or not fqcn.startswith(f"{NAMESPACE}.{NAME}.") or short in ACTION_PLUGINS)
+        if not via_playbook:
+            return self._run_direct(run_dir, short, args, check=check, diff=diff, timeout=timeout,
+                                    extra_env=extra_env)
+        result_path = run_dir / "result.json"
         playbook = [{
             "name": "integration test",
             "hosts": "localhost",
@@ -139,6 +162,38 @@ class AnsibleRunner:
         # The result file is output too: a secret must not reach it either.
         return AnsibleRun(json.loads(result_text), output + "\n" + result_text, proc.returncode, argv)
 
+    def _run_direct(self, run_dir: Path, short: str, args: dict, *, check: bool, diff: bool, timeout: float,
+                    extra_env: dict | None) -> AnsibleRun:
+        """The module's entry point with the arguments AnsiballZ would pass; see the module docstring."""
+        tmp = run_dir / "tmp"
+        tmp.mkdir()
+        module_args = dict(args)
+        module_args.update({
+            "_ansible_check_mode": check, "_ansible_diff": diff, "_ansible_verbosity": 0,
+            "_ansible_module_name": f"{NAMESPACE}.{NAME}.{short}", "_ansible_tmpdir": str(tmp),
+            "_ansible_remote_tmp": str(tmp), "_ansible_keep_remote_files": False,
+        })
+        args_path = run_dir / "args.json"
+        args_path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": module_args}))
+        args_path.chmod(0o600)
+        env = self.env(extra_env)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.root), env.get("PYTHONPATH", "")) if p)
+        argv = [sys.executable, "-m", f"ansible_collections.{NAMESPACE}.{NAME}.plugins.modules.{short}", str(args_path)]
+        proc = subprocess.run(argv, cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+        args_path.unlink()
+        result = _module_json(proc.stdout)
+        if result is None:   # what the controller reports for a module that died without a result
+            result = {"failed": True, "msg": "MODULE FAILURE: See stdout/stderr for the exact error",
+                      "module_stdout": proc.stdout, "module_stderr": proc.stderr, "rc": proc.returncode}
+        result.setdefault("changed", False)
+        result.setdefault("failed", False)
+        shown = [f"[WARNING]: {w}" for w in result.get("warnings", [])]
+        shown += [f"[DEPRECATION WARNING]: {d.get('msg', d) if isinstance(d, dict) else d}"
+                  for d in result.get("deprecations", [])]
+        output = "\n".join([proc.stderr, *shown, json.dumps(result, indent=1, ensure_ascii=False)])
+        return AnsibleRun(result, output, 2 if result.get("failed") else 0, argv)
+
     def playbook_argv(self, playbook, *args) -> list:
         return [str(self.bindir / "ansible-playbook"), str(playbook), *[str(a) for a in args]]
 
@@ -157,6 +212,20 @@ class AnsibleRunner:
             output = proc.communicate()[0]
             raise AssertionError(f"ansible-playbook {playbook} still running after {timeout}s:\n{output}") from None
         return PlaybookRun(proc.returncode, output)
+
+
+def _module_json(stdout: str) -> dict | None:
+    """The result object a module printed (the last line that parses as a JSON object)."""
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
 
 
 @dataclass

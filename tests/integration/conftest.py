@@ -32,6 +32,7 @@ NOSIGNAL_PASSWORD = "itest-nosignal-" + uuid.uuid4().hex
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "integration: runs real ansible-playbook against the harness PostgreSQL")
+    config.addinivalue_line("markers", "smoke: fast end-to-end checks that make check runs in the inner loop")
     # The harness's session fixtures (pg_server, ...). Registered here rather than through
     # ``pytest_plugins``, which pytest only allows in the rootdir's conftest: this way both
     # ``pytest tests/integration`` and ``pytest tests`` work, with or without ``-p`` for it.

@@ -201,7 +201,7 @@ def test_ledger_file(ansible, tmp_path):
     entries = audit.ledger_entries("INC-2025-0042", 6)
     audit.write_ledger(path, entries)
     result = ok(ansible.run(MODULE, {"source": "ledger_file", "path": str(path.parent)}))
-    assert result["is_valid"] is True and result["total_entries"] == 6 and result["path"] == str(path)
+    assert result["is_valid"] is True and result["total_entries"] == 6 and result["ledger_path"] == str(path)
     with path.open("a", encoding="utf-8") as handle:
         handle.write('{"v": 1, "seq": 7, "incident_id": "INC-2025-0042", "ev')   # a write cut short
     result = ok(ansible.run(MODULE, {"source": "ledger_file", "path": str(path)}, check=True))
