@@ -54,6 +54,7 @@ def triage_scene(sessions, info_db, app):
     return scene
 
 
+@pytest.mark.smoke
 def test_activity_report(ansible, monitor, login, triage_scene, info_db, app):
     s = triage_scene
     expected_states = client_states(monitor)

@@ -153,6 +153,7 @@ def test_secret_writes_fold_string_data_check_base64_and_preconditions():
     assert api_error(state.remove, "secrets", NS, "db")["code"] == 404
 
 
+@pytest.mark.smoke
 def test_secrets_over_http_with_the_official_client(k8s_api, tmp_path):
     import kubernetes
 

@@ -55,6 +55,7 @@ def test_check_apply_rerun(ansible, sessions, monitor, login, app):
     monitor.assert_killed(alive=[keep])
 
 
+@pytest.mark.smoke
 def test_check_mode_sends_no_signal(ansible, sessions, monitor, login, app):
     """Check mode must not run pg_*_backend at all (a signal cannot be rolled back)."""
     target = sessions.active(app + "-api")
