@@ -12,10 +12,12 @@ author:
   - TRDR Hub SRE (@trdrhub)
 description:
   - The default output of Ansible, minus what an on-call engineer does not need to read during an incident.
-  - "At the default verbosity: a task's header is shown only when the task changed something, failed, was
-    unreachable, or prints a message (M(ansible.builtin.debug) - the phase headers, decisions and summaries of the
-    roles); results that are ok without a change, skipped results and the C(included: ...) lines are hidden. Play
-    headers, warnings, retries, diffs and the recap stay."
+  - "At the default verbosity the run reads as a narrative: a message a task prints (M(ansible.builtin.debug) - the
+    phase headers, decisions and summaries of the roles) is shown as plain text after a blank line; a task that changed
+    something is one line, C(changed: [host] role : task); a failure, an unreachable host and a retry are shown as the
+    default callback shows them, with the task's header. Results that are ok without a change, skipped results and the
+    C(included: ...) lines are hidden. Play headers, warnings, diffs and the recap stay."
+  - A message that is not text or a list of text (a dictionary, C(var=...)) is shown as the default callback shows it.
   - With C(-v) or more the output is that of the default callback, with its O(display_ok_hosts),
     O(display_skipped_hosts) and O(display_included_hosts) settings.
   - Selected with C(stdout_callback = trdrhub.incident.runbook) in C(ansible.cfg) (this repository's C(ansible.cfg)
@@ -30,6 +32,7 @@ requirements:
   - Set as the stdout callback in configuration.
 """
 
+from ansible import constants as C
 from ansible.playbook.task_include import TaskInclude
 from ansible.plugins.callback.default import CallbackModule as DefaultCallbackModule
 
@@ -39,10 +42,8 @@ MESSAGE_ACTIONS = frozenset(('debug', 'ansible.builtin.debug', 'ansible.legacy.d
 
 
 def prints_message(task, result: dict) -> bool:
-    """Whether an unchanged ok result is a message meant for the reader (debug output)."""
-    if getattr(task, 'action', None) in MESSAGE_ACTIONS:
-        return True
-    return result.get('_ansible_verbose_always', False) is True and 'msg' in result
+    """Whether a result is a message meant for the reader: the output of a debug task (not of a debug loop as a whole)."""
+    return getattr(task, 'action', None) in MESSAGE_ACTIONS and 'results' not in result
 
 
 class CallbackModule(DefaultCallbackModule):
@@ -72,12 +73,56 @@ class CallbackModule(DefaultCallbackModule):
             self._show_message = False
 
     def v2_runner_on_ok(self, result) -> None:
-        if self._quiet() and isinstance(result.task, TaskInclude):
-            return
+        if self._quiet():
+            task, res = result.task, result.result
+            if isinstance(task, TaskInclude):
+                return
+            if prints_message(task, res) and self._say(result):
+                return
+            if res.get('changed', False):
+                self._handle_warnings_and_exception(result)
+                if not (task.loop and 'results' in res):   # a loop's items were shown one by one
+                    self._changed(result)
+                return
         self._ok(super().v2_runner_on_ok, result)
 
     def v2_runner_item_on_ok(self, result) -> None:
+        if self._quiet():
+            task, res = result.task, result.result
+            if isinstance(task, TaskInclude):
+                return
+            if prints_message(task, res) and self._say(result):
+                return
+            if res.get('changed', False):
+                self._handle_warnings_and_exception(result)
+                self._changed(result, f' (item={self._get_item_label(res)})')
+            return
         self._ok(super().v2_runner_item_on_ok, result)
+
+    def _say(self, result) -> bool:
+        """Print a debug message as plain text; False when it is not text (the default display then shows it)."""
+        msg = result.result.get('msg')
+        if isinstance(msg, str):
+            lines = msg.splitlines() or ['']
+        elif isinstance(msg, (list, tuple)) and all(isinstance(m, (str, int, float)) for m in msg):
+            lines = [str(m) for m in msg]
+        else:
+            return False
+        self._handle_warnings_and_exception(result)
+        host = self.host_label(result)
+        if host != 'localhost':
+            lines[0] = f'[{host}] {lines[0]}'
+        self._display.display('')
+        for line in lines:
+            self._display.display(line)
+        return True
+
+    def _changed(self, result, suffix: str = '') -> None:
+        try:
+            name = result.task.get_name(include_role_fqcn=False)
+        except TypeError:
+            name = result.task.get_name()
+        self._display.display(f'changed: [{self.host_label(result)}] {name.strip()}{suffix}', color=C.COLOR_CHANGED)
 
     def v2_playbook_on_include(self, included_file) -> None:
         if self._quiet():

@@ -63,7 +63,8 @@ class FakeTask:
     ('ansible.builtin.debug', {'msg': 'hello'}, True),
     ('debug', {'msg': 'hello'}, True),
     ('ansible.builtin.command', {'rc': 0}, False),
-    ('ansible.builtin.assert', {'msg': 'All assertions passed', '_ansible_verbose_always': True}, True),
+    ('ansible.builtin.assert', {'msg': 'All assertions passed', '_ansible_verbose_always': True}, False),
+    ('ansible.builtin.debug', {'msg': 'All items completed', 'results': []}, False),
     ('ansible.builtin.set_fact', {'ansible_facts': {}}, False),
 ])
 def test_which_unchanged_results_are_messages(action, result, shown):
@@ -108,13 +109,15 @@ def banners(out):
 @pytest.mark.skipif(not PLAYBOOK_BIN.exists(), reason='ansible-playbook is not installed beside this Python')
 def test_default_output_shows_changes_failures_and_messages_only(tmp_path):
     out, err = run(tmp_path)
-    assert banners(out) == ['Changing step', 'Phase header', 'Failing step']
-    assert 'changed: [localhost]' in out and 'phase 1/2 triage' in out and '...ignoring' in out
-    assert 'skipping' not in out and 'included:' not in out and 'ok: [localhost]\n' not in out
-    assert 'verbose detail' not in out
-    assert 'PLAY [A play]' in out and 'PLAY RECAP' in out
-    assert 'Warning' not in err   # the first line is the play, not a library warning
-    assert out.lstrip().splitlines()[0].startswith('PLAY [A play]')
+    assert banners(out) == ['Failing step']   # a failure keeps the default display
+    lines = [line for line in out.splitlines() if line]
+    assert lines[0] == 'PLAY [A play] ' + '*' * (len(lines[0]) - len('PLAY [A play] '))   # the play, not a warning
+    assert 'changed: [localhost] Changing step' in lines
+    assert lines[lines.index('changed: [localhost] Changing step') + 1] == 'phase 1/2 triage'
+    assert 'fatal: [localhost]: FAILED!' in out and '...ignoring' in out
+    assert 'ok: [localhost]' not in out and 'skipping' not in out and 'included:' not in out
+    assert 'Unchanged check' not in out and 'Inner unchanged step' not in out and 'verbose detail' not in out
+    assert 'PLAY RECAP' in out and 'Warning' not in err
 
 
 @pytest.mark.skipif(not PLAYBOOK_BIN.exists(), reason='ansible-playbook is not installed beside this Python')
