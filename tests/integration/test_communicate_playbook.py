@@ -16,6 +16,7 @@ import uuid
 import pytest
 from _itest_ansible import REPO_ROOT
 from _itest_ledger import check_chain, read_file_ledger
+from _itest_snapshot import Snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -80,7 +81,8 @@ def test_communicate_lifecycle(ansible, tmp_path, channels):
     _incident(ansible, incident, title="API returns 503 on /health/ready", priority="P1", impact=["customer-facing"],
               commander="ic:maria")
 
-    # check mode: shows every channel, sends and records nothing
+    # check mode: shows every channel, sends and records nothing, writes no file
+    snapshot = Snapshot(ansible.workdir / "incidents", tmp_path)
     check = ansible.run_playbook(PLAYBOOK, *args, "--check")
     assert check.rc == 0, check.output
     for line in ("slack: would send initial", "pagerduty: would send trigger", "statuspage: would send initial",
@@ -88,7 +90,7 @@ def test_communicate_lifecycle(ansible, tmp_path, channels):
         assert line in check.output
     assert ch["slack_server"].messages(ch["slack"]) == [] and ch["pd"].events_for(ch["routing_key"]) == []
     assert _sp_incidents(ch, incident) == [] and _emails(ch["smtp"], incident) == []
-    assert _communications(ledger) == []
+    assert _communications(ledger) == [] and snapshot.new_or_changed() == []
 
     # first run: the initial messages on all four channels
     first = ansible.run_playbook(PLAYBOOK, *args)
@@ -156,8 +158,6 @@ def test_communicate_lifecycle(ansible, tmp_path, channels):
     assert final.rc == 0 and "Nothing was due; nothing was sent." in final.output, final.output
     check_chain(read_file_ledger(ledger), incident)
 
-
-def test_unconfigured_channel_is_skipped_and_reported(ansible, tmp_path, channels):
     # the review's timeline shows each run's messages as one row (docs/pir.md), not a row per send task
     review = ansible.run_playbook(REPO_ROOT / "playbooks" / "pir.yml", *args)
     assert review.rc == 0, review.output
@@ -170,6 +170,8 @@ def test_unconfigured_channel_is_skipped_and_reported(ansible, tmp_path, channel
     assert not [a for a in actions if a.startswith(("Changed: Slack", "Changed: PagerDuty", "Changed: Statuspage",
                                                      "Changed: Email"))], actions
 
+
+def test_unconfigured_channel_is_skipped_and_reported(ansible, tmp_path, channels):
     ch = channels
     incident = "INC-COMM-" + uuid.uuid4().hex[:6]
     ledger = ansible.workdir / "incidents" / incident / "ledger.jsonl"

@@ -22,6 +22,7 @@ from _itest_approval import vote, wait_for_request
 from _itest_ledger import check_chain
 from _itest_netns import Netns
 from _itest_rotate import RotationRole, create_log_table
+from _itest_snapshot import Snapshot
 from trdrhub_harness.accesslog import SCANNERS, AccessLogGenerator, Attack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -190,6 +191,7 @@ def flat(text: str) -> str:
 
 def test_check_mode_scans_reviews_and_blocks_nothing(run):
     r = run()
+    snapshot = Snapshot(r.root.parent)
     rc, output = r.run("--check", contain_security_confirm=True)
     assert rc == 0, output
     text = flat(output)
@@ -201,6 +203,7 @@ def test_check_mode_scans_reviews_and_blocks_nothing(run):
     assert "CHECK MODE, nothing was blocked or rotated" in text
     assert not r.blocked()
     assert r.steps() == {}             # check mode records no finding, decision or block
+    assert snapshot.new_or_changed() == []   # nor any other file
 
 
 def test_denied_at_the_store_gate_blocks_nothing_and_the_ledger_says_so(run):

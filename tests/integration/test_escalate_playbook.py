@@ -16,6 +16,7 @@ import uuid
 import pytest
 from _itest_ansible import REPO_ROOT
 from _itest_ledger import check_chain, read_file_ledger
+from _itest_snapshot import Snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -78,12 +79,14 @@ def test_escalate_lifecycle(ansible, setup):
     args = ("-i", s["inventory"], "-e", f"trdrhub_incident_id={incident}")
     _open(ansible, incident)
 
-    # check mode: shows L2 and L3, sends and records nothing
+    # check mode: shows L2 and L3, sends and records nothing, writes no file
+    snapshot = Snapshot(ansible.workdir / "incidents", s["inventory"].parent)
     check = ansible.run_playbook(PLAYBOOK, *args, "--check")
     assert check.rc == 0, check.output
     assert "CHECK MODE: nothing was sent or recorded; would escalate: L2, L3" in check.output
     assert "level 3 due, level 1 reached before this run" in check.output
     assert _sent(s, incident) == (0, 0, 0) and _escalations(ansible, incident) == []
+    assert snapshot.new_or_changed() == []
 
     # first run: level 2 and level 3 notified on every channel, recorded in the ledger
     first = ansible.run_playbook(PLAYBOOK, *args)

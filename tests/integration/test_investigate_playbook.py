@@ -17,6 +17,7 @@ import redis
 from _itest_audit import audit_rows, copy_rows, create_audit_table
 from _itest_http import StubServer, TrdrHubHealth
 from _itest_ledger import check_chain, read_file_ledger
+from _itest_snapshot import Snapshot
 from trdrhub_harness import free_port
 from trdrhub_harness.certs import TestCA
 
@@ -184,16 +185,15 @@ def test_a_failing_collector_is_recorded_and_the_play_completes(investigate, trd
         assert "itest-k8s-token-" not in text
 
 
-def test_check_mode_collects_but_writes_nothing(investigate):
+def test_check_mode_collects_but_writes_nothing(investigate, ansible, tmp_path):
+    snapshot = Snapshot(tmp_path, ansible.workdir / "incidents")
     run = investigate({}, "--check")
     assert run.rc == 0, run.output
     flat = " ".join(run.output.split())
     assert "CHECK MODE: nothing was written" in flat
     assert "collectors: audit_chain=ok, migrations=ok, postgres=ok" in flat
     assert _bundle_dirs(investigate.dir) == []
-    ledger = investigate.dir / "ledger.jsonl"
-    if ledger.exists():   # the callback records the run; ledger_record adds nothing in check mode
-        assert not [e for e in read_file_ledger(ledger) if e["event"] == "finding"]
+    assert snapshot.new_or_changed() == []   # no bundle, no ledger entry, no incident directory
 
 
 @pytest.mark.parametrize("incident_id", ["", "../etc", "INC 1"])

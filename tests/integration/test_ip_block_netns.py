@@ -13,6 +13,7 @@ import time
 
 import pytest
 from _itest_netns import Netns, NetnsPlaybooks
+from _itest_snapshot import Snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -99,8 +100,10 @@ def test_check_mode_plans_and_changes_nothing(kernel, ansible):
         plan = plan_only(ansible, {"addresses": ["203.0.113.7"], "incident_id": "INC-IPB-2"})
         assert plan["to_block"] == ["203.0.113.7/32"] and plan["changed"] is False
         need_kernel(reason)
+    snapshot = Snapshot(pb.ledger_dir, ansible.workdir / "incidents")
     run = block(pb, ["203.0.113.7", "2001:db8:bad::1"], "INC-IPB-2", "--check")
     assert run.ok, run.output
+    assert snapshot.new_or_changed() == []   # no ledger entry, no incident directory, no approval request
     assert "CHECK MODE" in run.output
     assert pb.netns.rules(CHAIN, "ipv4") is None and pb.netns.rules(CHAIN, "ipv6") is None
     assert f"-j {CHAIN}" not in pb.netns.exec(["iptables", "-S", "INPUT"]).stdout
@@ -204,8 +207,10 @@ def test_unblock_by_incident_and_by_address(kernel, ansible):
     assert block(pb, ["203.0.113.21", "2001:db8:bad::21"], "INC-A").ok
     assert block(pb, ["203.0.113.22", "203.0.113.23"], "INC-B").ok
 
+    snapshot = Snapshot(pb.ledger_dir)
     check = unblock(pb, "--check", block_ips_incident_id="INC-A")
     assert check.ok, check.output
+    assert snapshot.new_or_changed() == []
     assert set(pb.netns.sources(CHAIN)) == {"203.0.113.21/32", "203.0.113.22/32", "203.0.113.23/32"}
 
     by_incident = unblock(pb, block_ips_incident_id="INC-A")

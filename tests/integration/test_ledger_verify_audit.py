@@ -11,6 +11,7 @@ import uuid
 import pytest
 from _itest_audit import audit_rows, copy_rows, create_audit_table
 from _itest_ledger import check_chain, read_file_ledger
+from _itest_snapshot import Snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -36,10 +37,10 @@ def verify(ansible, pg_server, trdrhub_db, audit_table, tmp_path):
     env = {"TRDRHUB_PG_HOST": pg_server.host, "TRDRHUB_PG_PORT": str(pg_server.port),
            "TRDRHUB_PG_APP_PASSWORD": trdrhub_db["app"]["password"], "TRDRHUB_LEDGER_DIR": str(tmp_path / "incidents")}
 
-    def run():
+    def run(*args):
         return ansible.run_playbook("playbooks/verify_audit.yml", "-i", "inventories/sandbox",
                                     "-e", f"trdrhub_incident_id={incident}", "-e", f"verify_audit_table={audit_table[0]}",
-                                    extra_env=env)
+                                    *args, extra_env=env)
     run.incident = incident
     run.dir = tmp_path / "incidents" / incident
     return run
@@ -50,7 +51,7 @@ def verdicts(incident_dir):
     return entries, [e for e in entries if e["event"] == "verification"]
 
 
-def test_a_valid_audit_log_passes_and_its_heads_are_pinned(verify, trdrhub_db):
+def test_a_valid_audit_log_passes_and_its_heads_are_pinned(verify, trdrhub_db, ansible):
     run = verify()
     flat = " ".join(run.output.split())
     assert run.rc == 0, run.output
@@ -66,6 +67,13 @@ def test_a_valid_audit_log_passes_and_its_heads_are_pinned(verify, trdrhub_db):
     assert verdict["data"]["audit"]["heads"]["tenant-c"] == heads["tenant-c"]["head"]
     assert verdict["data"]["ledger"]["state"] == "valid"
     assert trdrhub_db["app"]["password"] not in (verify.dir / "ledger.jsonl").read_text()
+
+    # check mode verifies again and writes nothing: no verdict, no new pinned heads
+    snapshot = Snapshot(verify.dir.parent.parent, ansible.workdir / "incidents")
+    look = verify("--check")
+    assert look.rc == 0, look.output
+    assert f"[{verify.incident}] Audit trail verification: PASSED" in " ".join(look.output.split())
+    assert snapshot.new_or_changed() == []
 
 
 def test_a_truncated_audit_log_fails_against_the_pinned_heads(verify, audit_table):

@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from _itest_ansible import REPO_ROOT
 from _itest_ledger import entry_hash
+from _itest_snapshot import Snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -111,9 +112,12 @@ def test_pir_renders_markdown_html_svg(ansible, inventory):
     count = write_ledger(ledger, incident)
     out = ledger.parent / "pir"
 
+    snapshot = Snapshot(ansible.workdir / "incidents")
     check = ansible.run_playbook(PLAYBOOK, "-i", inventory, "-e", f"trdrhub_incident_id={incident}", "--check")
     assert check.rc == 0, check.output
     assert "CHECK MODE: nothing was written" in check.output and not out.exists()
+    assert snapshot.new_or_changed() == []
+    assert "Review: final (the incident is resolved)" in check.output and "DRAFT" not in check.output
 
     run = ansible.run_playbook(PLAYBOOK, "-i", inventory, "-e", f"trdrhub_incident_id={incident}")
     assert run.rc == 0, run.output

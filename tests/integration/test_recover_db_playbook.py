@@ -4,11 +4,13 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from _itest_approval import vote, wait_for_request
 from _itest_backup import BACKUP_ID, databases, drop_database, dump, make_source, query
 from _itest_ledger import read_file_ledger
+from _itest_snapshot import Snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
@@ -92,6 +94,7 @@ def flat(text):
 
 def test_check_mode_shows_the_evidence_creates_nothing_and_checks_the_service(recovery, pg_server):
     rec = recovery()
+    snapshot = Snapshot(rec.tmp, Path(rec.vars["recover_db_backup"]).parent)
     run = rec.run("--check", recover_db_service_name="postgresql", recover_db_service_become=False)
     assert run.rc == 0, run.output
     out = flat(run.output)
@@ -102,6 +105,7 @@ def test_check_mode_shows_the_evidence_creates_nothing_and_checks_the_service(re
     assert "service restart: postgresql restarted (check mode)" in out
     assert rec.target not in databases(pg_server)
     assert pg_server.password not in run.output
+    assert snapshot.new_or_changed() == []
 
 
 def test_store_mode_approved_by_two_others_restores_and_a_rerun_is_unchanged(recovery, pg_server):

@@ -18,6 +18,7 @@ import requests
 from _itest_ansible import REPO_ROOT
 from _itest_http import StubServer, TrdrHubHealth, expire_all, live_silences
 from _itest_ledger import check_chain, read_file_ledger
+from _itest_snapshot import Snapshot
 from trdrhub_harness.alertmanager import AlertmanagerServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -81,9 +82,10 @@ def test_triage_check_apply_rerun(ansible, inventory, firing_p1, run_label):
     playbook = REPO_ROOT / "playbooks" / "triage.yml"
     args = ("-i", inventory, "-e", f"trdrhub_incident_id={incident}")
 
+    snapshot = Snapshot(ansible.workdir / "incidents")
     check = ansible.run_playbook(playbook, *args, "--check")
     assert check.rc == 0, check.output
-    assert incident_events(ledger) == [] and live_silences(firing_p1, run_label) == []
+    assert snapshot.new_or_changed() == [] and live_silences(firing_p1, run_label) == []
     assert f"[{incident}] P1 Critical" in check.output and "would be opened/updated (check mode)" in check.output
 
     first = ansible.run_playbook(playbook, *args)

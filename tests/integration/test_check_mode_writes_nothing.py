@@ -1,0 +1,101 @@
+"""Check mode writes nothing: a ``--check`` run of any playbook leaves every directory it could write as it was.
+
+Each playbook's check-mode run is snapshotted where that playbook is already set up against the harness
+(``_itest_snapshot.Snapshot``: the ledger directory, the incident directories, the work and output
+directories, before and after). ``COVERED`` names that test file for every playbook, so a new playbook
+without such a test fails here. contain_db.yml, whose own tests run for real, is snapshotted here:
+against an incident that already has a ledger and sessions that would be signalled; so is status.yml.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from _itest_ansible import REPO_ROOT
+from _itest_ledger import read_file_ledger
+from _itest_snapshot import Snapshot, recap
+from trdrhub_harness.workload import INCIDENT
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+HERE = REPO_ROOT / "tests" / "integration"
+# playbook -> the test file that snapshots its --check run
+COVERED = {
+    "approve.yml": "test_approval_gate.py",
+    "block_ips.yml": "test_ip_block_netns.py",
+    "communicate.yml": "test_communicate_playbook.py",
+    "contain_app.yml": "test_app_control_playbooks.py",
+    "contain_db.yml": "test_check_mode_writes_nothing.py",
+    "contain_security.yml": "test_contain_security_playbook.py",
+    "escalate.yml": "test_escalate_playbook.py",
+    "investigate.yml": "test_investigate_playbook.py",
+    "pir.yml": "test_pir_playbook.py",
+    "recover_app.yml": "test_app_control_playbooks.py",
+    "recover_db.yml": "test_recover_db_playbook.py",
+    "respond.yml": "test_respond_p1.py",
+    "respond_p1.yml": "test_respond_p1.py",
+    "respond_p2.yml": "test_respond_p1.py",
+    "respond_p3.yml": "test_respond_p1.py",
+    "respond_p4.yml": "test_respond_p1.py",
+    "rollback.yml": "test_app_control_playbooks.py",
+    "rotate_secrets.yml": "test_secret_rotate.py",
+    "status.yml": "test_check_mode_writes_nothing.py",
+    "triage.yml": "test_triage_playbook.py",
+    "unblock_ips.yml": "test_ip_block_netns.py",
+    "verify.yml": "test_respond_p1.py",
+    "verify_audit.yml": "test_ledger_verify_audit.py",
+}
+
+
+def test_every_playbook_has_a_check_mode_snapshot():
+    playbooks = sorted(p.name for p in (REPO_ROOT / "playbooks").glob("*.yml"))
+    missing = [p for p in playbooks if p not in COVERED]
+    assert not missing, f"no check-mode snapshot test for {missing}: add one (_itest_snapshot.Snapshot) and list it in COVERED"
+    for playbook, test_file in COVERED.items():
+        text = (HERE / test_file).read_text()
+        assert "Snapshot(" in text and ("--check" in text or "check=True" in text), f"{test_file} snapshots no --check run"
+        assert playbook.removesuffix(".yml") in text, f"{test_file} does not run {playbook}"
+
+
+def test_contain_db_in_check_mode_signals_and_writes_nothing(ansible, pg_server, trdrhub_db, incident, app, tmp_path):
+    inc = incident()
+    inc.long_running(2, seconds=240, application_name=app + "-api")
+    inc.wait_ready()
+    inc.wait_older_than(1.5, timeout=30)
+    victims = inc.pids(kind=INCIDENT)
+    incident_id = "INC-CHECK-" + uuid.uuid4().hex[:6]
+    root = tmp_path / "incidents"
+    env = {"TRDRHUB_PG_HOST": pg_server.host, "TRDRHUB_PG_PORT": str(pg_server.port),
+           "TRDRHUB_PG_OPS_PASSWORD": trdrhub_db["ops"]["password"], "TRDRHUB_LEDGER_DIR": str(root)}
+    opened = ansible.run("ledger_record", {"incident_id": incident_id, "event": "note", "msg": "opened for the test"},
+                         extra_env=env)
+    assert not opened.failed, opened.output
+    before = read_file_ledger(root / incident_id / "ledger.jsonl")
+
+    snapshot = Snapshot(tmp_path, ansible.workdir / "incidents")
+    variables = {"trdrhub_incident_id": incident_id, "contain_db_applications": [app + "*"], "contain_db_min_duration": 1,
+                 "contain_db_approval_mode": "store", "trdrhub_approval_policy": {}}
+    run = ansible.run_playbook(REPO_ROOT / "playbooks" / "contain_db.yml", "-i", "inventories/sandbox",
+                               "-e", json.dumps(variables), "--check", extra_env=env)
+    assert run.rc == 0, run.output
+    text = " ".join(run.output.split())
+    assert f"{len(victims)} session(s) match and would be signalled" in text
+    assert "INCIDENT LEDGER: check mode - nothing recorded" in text
+    assert inc.alive(victims) == set(victims)
+    assert snapshot.new_or_changed() == [] and read_file_ledger(root / incident_id / "ledger.jsonl") == before
+    assert not (root / incident_id / "approvals").exists()
+    assert recap(run.output), run.output
+
+
+def test_status_in_check_mode_writes_nothing(ansible, tmp_path):
+    incident_id = "INC-CHECK-" + uuid.uuid4().hex[:6]
+    env = {"TRDRHUB_LEDGER_DIR": str(tmp_path / "incidents")}
+    opened = ansible.run("incident", {"incident_id": incident_id, "title": "Queue stuck", "priority": "P2"}, extra_env=env)
+    assert not opened.failed, opened.output
+    snapshot = Snapshot(tmp_path, ansible.workdir / "incidents")
+    run = ansible.run_playbook(REPO_ROOT / "playbooks" / "status.yml", "-i", "inventories/sandbox",
+                               "-e", f"trdrhub_incident_id={incident_id}", "--check", extra_env=env)
+    assert run.rc == 0, run.output
+    assert incident_id in run.output and snapshot.new_or_changed() == []
+    assert all(r["changed"] == 0 for r in recap(run.output).values()), run.output
