@@ -14,6 +14,7 @@ import uuid
 import pytest
 from _itest_approval import vote, vote_argv, wait_for_request
 from _itest_ledger import check_chain, read_file_ledger, write_playbook
+from _itest_snapshot import Snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -106,6 +107,13 @@ def test_approved_by_a_second_person_while_the_gate_polls(drill, ansible):
     stored = json.loads(d.request_file(rid).read_text())
     assert stored["status"] == "pending" and stored["requester"] == "awx:alice" and stored["required"] == 1
     assert stored["evidence"] == {"pids": [101, 102], "login_password": "<redacted>"}
+
+    # a vote in check mode is shown, not cast: no vote file, no ledger entry (the gate only reads while it polls)
+    snapshot = Snapshot(d.root, ansible.workdir / "incidents")
+    look = d.vote(rid, "approve", "bob", "--check")
+    assert look.rc == 0, look.output
+    assert f"Check mode: awx:bob would vote approve on {rid}. Nothing was stored or recorded" in flat(look.output)
+    assert snapshot.new_or_changed() == []
 
     vote = d.vote(rid, "approve", "bob")
     assert vote.rc == 0, vote.output

@@ -23,7 +23,7 @@ from _itest_approval import vote, wait_for_request
 from _itest_http import StubServer, TrdrHubHealth, expire_all, live_silences
 from _itest_k8s import CLEAN_ENV, DoubleTarget
 from _itest_ledger import check_chain, read_file_ledger
-from _itest_snapshot import Snapshot, changed_tasks
+from _itest_snapshot import Snapshot, changed_tasks, recap
 from trdrhub_harness.workload import INCIDENT, MUST_SURVIVE
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -31,6 +31,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 UTC = datetime.timezone.utc
 P1 = REPO_ROOT / "playbooks" / "respond_p1.yml"
 P2 = REPO_ROOT / "playbooks" / "respond_p2.yml"
+P3 = REPO_ROOT / "playbooks" / "respond_p3.yml"
+P4 = REPO_ROOT / "playbooks" / "respond_p4.yml"
 DISPATCH = REPO_ROOT / "playbooks" / "respond.yml"
 
 
@@ -215,7 +217,9 @@ def test_p1_database_incident_from_alert_to_review(response, alert, queue, runaw
     entries = resp.ledger()
     check_chain(entries, resp.incident)
     record = resp.record()
-    assert record["priority"] == "P1" and record["status"] == "monitoring" and record["acknowledged"] is True
+    assert record["priority"] == "P1" and record["status"] == "monitoring"
+    # triage's silences are an automatic acknowledgement; no person has acknowledged yet
+    assert record["acknowledged"] is False and record["auto_acknowledged_at"] is not None
     approvals = [(e["data"]["approval"], e["actor"]) for e in entries if e["event"] == "approval"]
     assert approvals == [("request", "awx:alice"), ("vote", "awx:bob"), ("outcome", "awx:alice")]
     gate = [e for e in entries if e["event"] == "decision" and e["phase"] == "contain"][-1]["data"]
@@ -231,6 +235,37 @@ def test_p1_database_incident_from_alert_to_review(response, alert, queue, runaw
     assert (resp.dir / "pir" / "pir.md").is_file() and (resp.dir / "pir" / "timeline.svg").is_file()
     assert f"review (PIR): {resp.dir}/pir/pir.md" in text
     assert f"approvals: contain db: {rid} approved by awx:bob" in text
+    # rendered before the incident is resolved: a draft, and the response still waits for a person
+    pir = (resp.dir / "pir" / "pir.md").read_text()
+    assert pir.splitlines()[0].startswith("**DRAFT - not final until the incident is resolved. Missing: resolution "
+                                          "(the incident is monitoring, not resolved); acknowledgement by a person")
+    assert "| Acknowledged | not by a person |" in pir and "| Auto-acknowledged | 20" in pir
+
+    # A re-run finds nothing to contain: it records no containment, no status change, no approval.
+    requests_before = sorted(resp.dir.joinpath("approvals").glob("*.json"))
+    rerun = resp.run(*resp.argv(P1, label, app, queue, **channels["vars"]))
+    assert rerun.rc == 0, rerun.output
+    again = resp.ledger()
+    check_chain(again, resp.incident)
+    assert again[:len(entries)] == entries
+    new = again[len(entries):]
+    assert [e for e in new if e["event"] == "incident"] == [] and resp.record() == record
+    approvals = [(e["seq"], e["event"], e["task"], e["module"], e["data"].get("approval")) for e in new
+                 if e["event"] == "approval"]
+    assert approvals == []
+    assert sorted(resp.dir.joinpath("approvals").glob("*.json")) == requests_before
+    assert not [e for e in new if e["task"] == "Contain | Record that the cause is contained"
+                and e["data"].get("status") != "skipped"]
+    contain_notes = [e["data"].get("message") for e in new if e["phase"] == "contain" and e["event"] != "task"
+                     and e["event"] not in ("playbook_start", "playbook_end")]
+    assert len(contain_notes) == 1 and "nothing" in contain_notes[0].lower(), contain_notes
+    assert "contain db: NOTHING TO DO" in flat(rerun.output)
+
+    # And a look in check mode at the contained incident writes nothing.
+    snapshot = Snapshot(resp.root.parent, resp.ansible.workdir / "incidents")
+    look = resp.run(*resp.argv(P1, label, app, queue, **channels["vars"]), "--check")
+    assert look.rc == 0, look.output
+    assert snapshot.new_or_changed() == [] and resp.ledger() == again
 
 
 def test_respond_dispatches_a_p3_alert_to_the_p3_procedure(response, alert, queue, runaway, app):
@@ -271,6 +306,18 @@ def test_check_mode_of_p1_changes_nothing(response, alert, queue, runaway, app, 
         "Record | Open or update the incident record",
         "Record | Acknowledge the firing alerts with silences tagged with the incident id",
         "Record | Record the acknowledgement and the silences in the incident record"]
+
+
+@pytest.mark.parametrize(("playbook", "severity"), [(DISPATCH, "P3"), (P2, "P2"), (P3, "P3"), (P4, "P4")],
+                         ids=["respond", "respond_p2", "respond_p3", "respond_p4"])
+def test_check_mode_of_every_procedure_writes_nothing(response, alert, queue, app, playbook, severity):
+    resp = response()
+    label = alert("ReportGenerationSlow", severity)
+    snapshot = Snapshot(resp.root.parent, resp.ansible.workdir / "incidents")
+    run = resp.run(*resp.argv(playbook, label, app, queue, respond_contain=[]), "--check")
+    assert run.rc == 0, run.output
+    assert "CHECK MODE: nothing was changed" in flat(run.output)
+    assert snapshot.new_or_changed() == []
 
 
 def test_p2_application_incident_contains_the_app_after_approval_and_recovers(response, alert, queue, app, k8s_api, tmp_path):
@@ -318,6 +365,11 @@ def test_verify_fails_on_an_unready_application_and_reports_what_it_skipped(ansi
            "TRDRHUB_PG_APP_PASSWORD": trdrhub_db["app"]["password"], "TRDRHUB_REDIS_URL": None}
     with StubServer(unready.routes()) as server:
         env["TRDRHUB_BASE_URL"] = server.url()
+        snapshot = Snapshot(tmp_path, ansible.workdir / "incidents")
+        look = ansible.run_playbook(REPO_ROOT / "playbooks" / "verify.yml", "-i", "inventories/sandbox", "--check",
+                                    "-e", f"trdrhub_incident_id={incident}", "-e", "verify_http_retries=0", extra_env=env)
+        assert "Verification (runbook 4.2): FAILED" in flat(look.output)
+        assert snapshot.new_or_changed() == [] and all(r["changed"] == 0 for r in recap(look.output).values())
         run = ansible.run_playbook(REPO_ROOT / "playbooks" / "verify.yml", "-i", "inventories/sandbox",
                                    "-e", f"trdrhub_incident_id={incident}", "-e", "verify_http_retries=0", extra_env=env)
     assert run.rc != 0
