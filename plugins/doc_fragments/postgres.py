@@ -81,9 +81,11 @@ options:
     type: str
   statement_timeout:
     description:
-      - Seconds after which the server cancels any statement this module runs (C(statement_timeout) of the module's own
-        session); V(0) disables the limit.
+      - Seconds after which the server cancels any statement this module runs; V(0) disables the limit.
       - Keeps the module from hanging on a server that is already overloaded.
+      - Set with C(SET LOCAL statement_timeout) at the start of each of the module's transactions (a single statement
+        runs as its own C(BEGIN ... COMMIT)), never for the session, so behind a pooler in transaction mode (PgBouncer)
+        it does not outlive the module's transaction on the shared server connection.
     type: int
     default: 10
 notes:

@@ -53,7 +53,6 @@ PROGRESS_SQL = {
                'NULL::bigint AS heap_blks_vacuumed, NULL::bigint AS index_vacuum_count '
                'FROM pg_stat_progress_analyze WHERE pid = %s',
 }
-SET_SETTING = 'SELECT set_config(%s, %s, false)'
 STAT_KEYS = ('n_live_tup', 'n_dead_tup', 'n_mod_since_analyze', 'last_vacuum', 'last_autovacuum', 'last_analyze',
              'last_autoanalyze', 'vacuum_count', 'analyze_count', 'size_bytes')
 SAMPLE_KEYS = ('phase', 'heap_blks_total', 'heap_blks_scanned', 'heap_blks_vacuumed', 'index_vacuum_count')
@@ -161,12 +160,14 @@ class Maintenance:
         }
 
     def _runner(self) -> PgClient:
-        runner = PgClient(dict(self.params, statement_timeout=self.params.get('vacuum_timeout') or 0))
+        # VACUUM cannot run in a transaction, so its settings cannot be SET LOCAL: they are
+        # startup settings of this dedicated connection and end with it.
+        settings = {'statement_timeout': f"{self.params.get('vacuum_timeout') or 0}s"}
         if self.params.get('cost_delay'):
-            runner.query(SET_SETTING, ('vacuum_cost_delay', f"{self.params['cost_delay']}ms"))
+            settings['vacuum_cost_delay'] = f"{self.params['cost_delay']}ms"
         if self.params.get('cost_limit'):
-            runner.query(SET_SETTING, ('vacuum_cost_limit', str(self.params['cost_limit'])))
-        return runner
+            settings['vacuum_cost_limit'] = str(self.params['cost_limit'])
+        return PgClient(self.params, startup_settings=settings)
 
     def _run_all(self, client: PgClient, todo: list[dict[str, t.Any]]) -> None:
         runner = self._runner()

@@ -97,8 +97,20 @@ _POOLER_HINT = (
     'PostgreSQL server itself (port 5432), not the pooler (port 6543)'
 )
 
-SET_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', %s, false)"
+# The statement timeout is set per transaction, never per session: behind a pooler in
+# transaction mode (PgBouncer) a session-level SET stays on the server connection and
+# applies to whichever client gets it next. SET (not set_config) takes no snapshot, so
+# SET TRANSACTION ISOLATION LEVEL may still follow it.
+SET_STATEMENT_TIMEOUT = 'SET LOCAL statement_timeout = %s'
+BEGIN = 'BEGIN'
+COMMIT = 'COMMIT'
+ROLLBACK = 'ROLLBACK'
 BACKEND_PID = 'SELECT pg_backend_pid() AS pid'
+# Statements PostgreSQL refuses inside a transaction block: they run without the
+# per-transaction timeout (see PgClient ``startup_settings`` for a connection-wide one).
+_NO_TRANSACTION = re.compile(
+    r'^\s*(VACUUM\b|(CREATE|DROP)\s+DATABASE\b|ALTER\s+SYSTEM\b|(CREATE|DROP)\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY\b'
+    r'|REINDEX\b.*\bCONCURRENTLY\b)', re.IGNORECASE | re.DOTALL)
 
 
 def connection_kwargs(params: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -198,11 +210,22 @@ def _os_user() -> str:
         return 'the operating-system user'
 
 
-def connect(params: dict[str, t.Any]) -> t.Any:
+def startup_options(settings: t.Mapping[str, t.Any]) -> str:
+    """The libpq ``options`` startup parameter that sets ``settings`` for the whole connection."""
+    parts = []
+    for name, value in settings.items():
+        text = str(value).replace('\\', '\\\\').replace(' ', '\\ ')
+        parts.append(f'-c {name}={text}')
+    return ' '.join(parts)
+
+
+def connect(params: dict[str, t.Any], startup_settings: t.Mapping[str, t.Any] | None = None) -> t.Any:
     """Open an autocommit connection or raise PgConnectionError with one clean message.
 
     Autocommit matters: signals are not transactional, and a failed read must not
     leave the session in an aborted transaction for the next statement.
+    ``startup_settings`` go in the ``options`` startup parameter (PgBouncer refuses
+    it unless told to ignore it, so only connections that cannot do without use it).
     """
     secrets = secrets_of(params)
     if params.get('dsn'):
@@ -213,27 +236,57 @@ def connect(params: dict[str, t.Any]) -> t.Any:
                                     f'URL: {scrub(condense(str(exc)), secrets)}') from None
     require_target(params)
     try:
-        conn = psycopg2.connect(params.get('dsn') or '', **connection_kwargs(params))
+        kwargs = connection_kwargs(params)
+        if startup_settings:
+            kwargs['options'] = ' '.join(filter(None, [kwargs.get('options'), startup_options(startup_settings)]))
+        conn = psycopg2.connect(params.get('dsn') or '', **kwargs)
         conn.autocommit = True
     except psycopg2.Error as exc:
         reason = scrub(condense(str(exc)), secrets) or type(exc).__name__
+        if _POOLER_REASON.search(reason):
+            reason += '; ' + _POOLER_HINT
         raise PgConnectionError(f'Cannot connect to {scrub(describe_target(params), secrets)}: {reason}') from None
     return conn
 
 
 class PgClient:
-    """A connection plus the list of statements run on it (reported as ``queries``)."""
+    """A connection plus the list of statements run on it (reported as ``queries``).
 
-    def __init__(self, params: dict[str, t.Any], conn: t.Any = None) -> None:
+    ``statement_timeout`` is applied with ``SET LOCAL`` at the start of every
+    transaction the client runs: an autocommit statement is wrapped in
+    ``BEGIN; SET LOCAL ...; <statement>; COMMIT``, and a transaction the caller opens
+    (``conn.autocommit = False``) gets the ``SET LOCAL`` before its first statement.
+    Nothing is set for the session, so a pooled server connection goes back to the
+    pool as it came. ``startup_settings`` (a dedicated connection for statements that
+    cannot run in a transaction, such as VACUUM) are set once, at connection time.
+    """
+
+    def __init__(self, params: dict[str, t.Any], conn: t.Any = None,
+                 startup_settings: t.Mapping[str, t.Any] | None = None) -> None:
         timeout = params.get('statement_timeout')
         if timeout is not None and timeout < 0:
             raise PgInputError(f'statement_timeout must be 0 (no limit) or a positive number of seconds, got {timeout}')
         self.params = params
         self.secrets = secrets_of(params)
         self.queries: list[str] = []
-        self.conn = conn if conn is not None else connect(params)
-        if timeout is not None:
-            self.query(SET_STATEMENT_TIMEOUT, (f'{timeout}s',))
+        self.startup_settings = dict(startup_settings or {})
+        if timeout is not None and 'statement_timeout' not in self.startup_settings:
+            self.timeout_ms: int | None = int(round(timeout * 1000))
+        else:
+            self.timeout_ms = None
+        self.conn = conn if conn is not None else connect(params, self.startup_settings)
+
+    def _begin(self, cur: t.Any, text: str) -> bool:
+        """Issue the transaction's SET LOCAL if this statement starts one; True when we opened it (and must end it)."""
+        if self.timeout_ms is None or _NO_TRANSACTION.match(text):
+            return False
+        if self.conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            return False   # inside a transaction: its first statement already set the timeout
+        own = bool(self.conn.autocommit)
+        if own:
+            cur.execute(BEGIN)
+        cur.execute(SET_STATEMENT_TIMEOUT, (self.timeout_ms,))
+        return own
 
     def query(self, statement: t.Any, args: t.Any = None) -> list[dict[str, t.Any]]:
         """Run one statement and return its rows as dicts; map every driver error."""
@@ -241,14 +294,23 @@ class PgClient:
         if not self.queries or self.queries[-1] != condense(text):
             # Polling repeats one statement many times; list it once per run of repeats.
             self.queries.append(condense(text))
+        own = False
         try:
             with self.conn.cursor() as cur:
+                own = self._begin(cur, text)
                 cur.execute(statement, args)
-                if cur.description is None:
-                    return []
-                columns = [column[0] for column in cur.description]
-                return [dict(zip(columns, row)) for row in cur.fetchall()]
+                rows: list[dict[str, t.Any]] = []
+                if cur.description is not None:
+                    columns = [column[0] for column in cur.description]
+                    rows = [dict(zip(columns, row)) for row in cur.fetchall()]
+                if own:
+                    own = False
+                    cur.execute(COMMIT)
+                return rows
         except psycopg2.Error as exc:
+            if own:
+                with contextlib.suppress(psycopg2.Error), self.conn.cursor() as cur:
+                    cur.execute(ROLLBACK)
             raise self.query_error(text, exc) from None
 
     def query_error(self, statement: str, exc: t.Any) -> PgIncidentError:
@@ -260,7 +322,8 @@ class PgClient:
             reason = f'{reason} (hint: {condense(hint)})'
         code = getattr(exc, 'pgcode', None)
         if code == '57014':
-            reason += f" (statement_timeout is {self.params.get('statement_timeout')}s)"
+            timeout = self.startup_settings.get('statement_timeout', f"{self.params.get('statement_timeout')}s")
+            reason += f' (statement_timeout is {timeout})'
         if _POOLER_REASON.search(reason) or (code == '42P01' and 'pg_stat' in reason):
             reason += '; ' + _POOLER_HINT
         sql = condense(statement)

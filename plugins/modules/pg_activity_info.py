@@ -366,7 +366,7 @@ queries:
   type: list
   elements: str
   sample:
-    - "SELECT set_config('statement_timeout', %s, false)"
+    - "SELECT pg_backend_pid() AS pid"
 """
 
 import time

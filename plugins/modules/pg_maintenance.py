@@ -101,6 +101,9 @@ notes:
     vacuum are skipped by the server with a warning, which RV(tables[].messages) shows with O(verbose).
   - Two connections are used - the maintenance session and the progress monitor. Connect to the PostgreSQL server, not to
     PgBouncer (port C(6543)), or the progress rows cannot be matched to the maintenance session.
+  - VACUUM cannot run inside a transaction, so O(vacuum_timeout), O(cost_delay) and O(cost_limit) are startup settings
+    (the libpq C(options) parameter) of the maintenance session's own connection and end with it; PgBouncer refuses
+    that parameter, and the module then says to connect to the PostgreSQL server itself.
 seealso:
   - module: trdrhub.incident.pg_restore_db
   - name: Routine vacuuming

@@ -263,3 +263,125 @@ def test_an_explicit_target_connects(monkeypatch, overrides, env):
 
 class FakeConn:
     autocommit = False
+
+
+# -- statement_timeout per transaction, never per session (pooler hygiene) --------------
+
+IDLE = psycopg2.extensions.TRANSACTION_STATUS_IDLE
+INTRANS = psycopg2.extensions.TRANSACTION_STATUS_INTRANS
+
+
+class TxCursor:
+    """Records what the client sends and tracks the transaction state as a server would."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.description = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def execute(self, statement, args=None):
+        conn = self.conn
+        if not conn.autocommit and not conn.in_tx:
+            conn.sent.append('BEGIN (implicit)')   # psycopg2 opens the transaction itself
+            conn.in_tx = True
+        conn.sent.append((statement, args) if args is not None else statement)
+        if statement == _postgres.BEGIN:
+            conn.in_tx = True
+        elif statement in (_postgres.COMMIT, _postgres.ROLLBACK):
+            conn.in_tx = False
+        if conn.fail_on and conn.fail_on in statement:
+            raise pg_error('57014', 'canceling statement due to statement timeout')
+        self.description = [('ok',)] if statement.startswith('SELECT') else None
+
+    def fetchall(self):
+        return [(1,)]
+
+
+class TxConn:
+    def __init__(self, autocommit=True, fail_on=None):
+        self.autocommit = autocommit
+        self.in_tx = False
+        self.fail_on = fail_on
+        self.sent = []
+        self.info = self
+
+    @property
+    def transaction_status(self):
+        return INTRANS if self.in_tx else IDLE
+
+    def cursor(self):
+        return TxCursor(self)
+
+
+def test_a_statement_runs_in_its_own_transaction_with_set_local():
+    conn = TxConn()
+    client = _postgres.PgClient(params(statement_timeout=7), conn=conn)
+    assert client.query('SELECT 1 AS ok') == [{'ok': 1}]
+    assert conn.sent == ['BEGIN', ('SET LOCAL statement_timeout = %s', (7000,)), 'SELECT 1 AS ok', 'COMMIT']
+    assert not conn.in_tx
+    assert client.queries == ['SELECT 1 AS ok']   # the wrapper is not reported as the module's work
+    assert not any('set_config' in str(sent) or sent == 'SET statement_timeout' for sent in conn.sent)
+
+
+def test_a_failed_statement_rolls_its_transaction_back():
+    conn = TxConn(fail_on='pg_sleep')
+    client = _postgres.PgClient(params(statement_timeout=1), conn=conn)
+    with pytest.raises(PgQueryError, match=r'statement_timeout is 1s'):
+        client.query('SELECT pg_sleep(5)')
+    assert conn.sent == ['BEGIN', ('SET LOCAL statement_timeout = %s', (1000,)), 'SELECT pg_sleep(5)', 'ROLLBACK']
+    assert not conn.in_tx
+
+
+def test_a_callers_transaction_gets_set_local_once_before_its_first_statement():
+    conn = TxConn(autocommit=False)
+    client = _postgres.PgClient(params(statement_timeout=10), conn=conn)
+    client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+    client.query('SELECT 1 AS ok')
+    assert conn.sent == ['BEGIN (implicit)', ('SET LOCAL statement_timeout = %s', (10000,)),
+                         'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ', 'SELECT 1 AS ok']
+    assert conn.in_tx   # the caller commits or rolls back
+
+
+def test_zero_means_no_limit_for_the_transaction():
+    conn = TxConn()
+    _postgres.PgClient(params(statement_timeout=0), conn=conn).query('SELECT 1 AS ok')
+    assert conn.sent[1] == ('SET LOCAL statement_timeout = %s', (0,))
+
+
+@pytest.mark.parametrize('statement', ['VACUUM (ANALYZE) public.t', 'CREATE DATABASE "r" TEMPLATE template0',
+                                       'DROP DATABASE IF EXISTS "r"', 'vacuum public.t'])
+def test_statements_that_cannot_run_in_a_transaction_are_sent_alone(statement):
+    conn = TxConn()
+    _postgres.PgClient(params(statement_timeout=10), conn=conn).query(statement)
+    assert conn.sent == [statement]
+
+
+def test_without_a_timeout_nothing_is_wrapped():
+    conn = TxConn()
+    _postgres.PgClient(params(statement_timeout=None), conn=conn).query('SELECT 1 AS ok')
+    assert conn.sent == ['SELECT 1 AS ok']
+
+
+def test_startup_settings_go_in_the_options_parameter_and_replace_set_local(monkeypatch):
+    calls = []
+    monkeypatch.setattr(psycopg2, 'connect', lambda *args, **kwargs: calls.append(kwargs) or TxConn())
+    client = _postgres.PgClient(params(login_host='db.example', statement_timeout=10,
+                                       connect_params={'options': '-c search_path=app'}),
+                                startup_settings={'statement_timeout': '3600s', 'vacuum_cost_delay': '2.0ms'})
+    assert calls[0]['options'] == '-c search_path=app -c statement_timeout=3600s -c vacuum_cost_delay=2.0ms'
+    client.query('VACUUM public.t')
+    client.query('SELECT 1 AS ok')
+    assert client.conn.sent == ['VACUUM public.t', 'SELECT 1 AS ok']
+
+
+def test_a_pooler_refusing_startup_options_gets_the_hint(monkeypatch):
+    def refuse(dsn, **kwargs):
+        raise psycopg2.OperationalError('FATAL:  unsupported startup parameter: options')
+    monkeypatch.setattr(psycopg2, 'connect', refuse)
+    with pytest.raises(PgConnectionError, match='not the pooler'):
+        _postgres.PgClient(params(login_host='db.example'), startup_settings={'statement_timeout': '0s'})
