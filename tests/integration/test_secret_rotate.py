@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 from _itest_rotate import CRASH_ENV, DB, RotationRole, create_log_table, sha
+from _itest_snapshot import Snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -229,6 +230,12 @@ def test_playbook_records_the_rotation_in_the_ledger(ansible, login, target, tmp
     vars_file.write_text(json.dumps(extra))
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={ansible.bindir / 'python'}\n")
+    snapshot = Snapshot(tmp_path, ansible.workdir / "incidents")
+    look = ansible.run_playbook(REPO / "playbooks" / "rotate_secrets.yml", "-i", inventory, "-e", f"@{vars_file}",
+                                "-e", "rotate_secrets_confirm=true", "--check")
+    assert look.rc == 0, look.output
+    assert snapshot.new_or_changed() == [] and target.can_login(target.old) and target.log_rows() == []
+
     run = ansible.run_playbook(REPO / "playbooks" / "rotate_secrets.yml", "-i", inventory, "-e", f"@{vars_file}")
     assert run.rc == 0, run.output
     new = target.stored()
