@@ -53,7 +53,8 @@ options:
     aliases: [ssl_ca_cert]
   request_timeout:
     description:
-      - Seconds to wait for each answer of the API server. A connection error is retried once.
+      - Seconds to wait for each answer of the API server. A connection error is retried once, and so is a C(429) or
+        C(503) with a C(Retry-After) header - after that pause when it is at most 60 seconds, else after a short backoff.
     type: float
     default: 10
 notes:
@@ -65,6 +66,8 @@ notes:
   - Every failure is one message that names the API server and the request and quotes the server's C(Status)
     message - unreachable, TLS verification failed, authentication failed (C(401)), permission denied (C(403)),
     not found - and never contains a token.
+  - An answer that is not a Kubernetes object (a proxy's page, JSON of another shape) fails the task naming what came
+    back; an answer larger than 16 MiB (or declaring more) is not read - reading stops there and the task fails.
 requirements:
   - kubernetes (the official Python client) on the host that runs the module
 """

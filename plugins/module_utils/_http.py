@@ -44,6 +44,10 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_STATUSES_UNSAFE = frozenset({429, 503})
 IDEMPOTENT = frozenset({'GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'})
 REASON_MAX = 300
+# No API answer this collection reads comes near this; a larger body is not read into
+# memory (a proxy's error page in a loop, a wrong URL serving a file, a broken server).
+MAX_BODY_BYTES = 16 * 1024 * 1024
+_CHUNK = 64 * 1024
 _sleep = time.sleep  # replaced by the unit tests
 
 HTTP_API_ARGS: dict[str, dict[str, t.Any]] = {
@@ -101,6 +105,19 @@ class HttpMalformedJsonError(HttpApiError):
 
 class HttpStatusError(HttpApiError):
     """Any other unexpected status; the message quotes the server's reason."""
+
+
+class HttpTooLargeError(HttpApiMismatchError):
+    """The answer is larger than MAX_BODY_BYTES; reading stopped there."""
+
+
+def size_text(count: int) -> str:
+    """A byte count in words: ``16 MiB``, ``256 KiB``, ``900 bytes``."""
+    for unit, size in (('GiB', 1 << 30), ('MiB', 1 << 20), ('KiB', 1 << 10)):
+        if count >= size:
+            value = count / size
+            return f'{value:.0f} {unit}' if value == int(value) else f'{value:.1f} {unit}'
+    return f'{count} bytes'
 
 
 def split_base_url(url: str, option: str = 'url') -> tuple[str, str]:
@@ -161,6 +178,25 @@ def backoff_delay(attempt: int, base: float, retry_after: float | None = None) -
     return min(MAX_BACKOFF, base * (2 ** (attempt - 1)))
 
 
+_POOL_PREFIX = re.compile(r"HTTPS?ConnectionPool\(host=[^)]*\): ")
+_CAUSED_BY = re.compile(r"Max retries exceeded with url: \S+ \(Caused by \w+\((['\"])(.*)\1\)\)$")
+_TIMEOUT_SUFFIX = re.compile(r" \((read|connect) timeout=[^)]*\)")
+_CONNECTION_BROKEN = re.compile(r"^\(?'?Connection broken: (\w+)\(.*$")
+
+
+def clean_reason(text: str) -> str:
+    """urllib3's text without its pool, URL and repr noise: ``Read timed out.``"""
+    text = condense(text)
+    found = _CAUSED_BY.search(_POOL_PREFIX.sub('', text))
+    if found:
+        text = found.group(2)
+    text = _TIMEOUT_SUFFIX.sub('', _POOL_PREFIX.sub('', text))
+    broken = _CONNECTION_BROKEN.match(text)
+    if broken:
+        text = f'the connection broke in the middle of the answer ({broken.group(1)})'
+    return text
+
+
 def transport_reason(exc: BaseException) -> str:
     """The innermost human reason of a requests/urllib3 exception chain ("Connection refused")."""
     seen: set[int] = set()
@@ -176,10 +212,13 @@ def transport_reason(exc: BaseException) -> str:
         if isinstance(cur, OSError) and getattr(cur, 'strerror', None) and not isinstance(cur, ssl.SSLError):
             return str(cur.strerror)
         if isinstance(cur, BaseException):
-            best = best or condense(str(cur))
+            best = best or clean_reason(str(cur))
             todo.extend([cur.__cause__, cur.__context__, getattr(cur, 'reason', None)])
             todo.extend(arg for arg in cur.args if isinstance(arg, BaseException))
     return best or type(exc).__name__
+
+
+_TITLE = re.compile(r'<title[^>]*>(.*?)</title>', re.I | re.S)
 
 
 def condense(text: str, limit: int = REASON_MAX) -> str:
@@ -188,8 +227,11 @@ def condense(text: str, limit: int = REASON_MAX) -> str:
 
 
 def server_reason(resp: t.Any) -> str:
-    """What the server said: a JSON ``message``/``error`` field, a JSON string, or the text."""
+    """What the server said: a JSON ``message``/``error`` field, a JSON string, an HTML page's title, or the text."""
     text = resp.text or ''
+    if text.lstrip()[:1] == '<' or 'html' in (resp.headers.get('Content-Type', '') or '').lower():
+        title = _TITLE.search(text)
+        return f'an HTML page ({condense(title.group(1), 80)!r})' if title else 'an HTML page'
     try:
         body = json.loads(text)
     except ValueError:
@@ -201,9 +243,6 @@ def server_reason(resp: t.Any) -> str:
     if isinstance(body, str):
         return condense(body)
     return condense(text)
-
-
-_TITLE = re.compile(r'<title[^>]*>(.*?)</title>', re.I | re.S)
 
 
 def describe_json(body: t.Any, limit: int = 80) -> str:
@@ -249,6 +288,10 @@ class HttpClient:
         self.retries = params.get('retries') if params.get('retries') is not None else 2
         self.retry_delay = params.get('retry_delay') if params.get('retry_delay') is not None else 1
         self.requests: list[str] = []
+        # Masked in every message: a server may echo the credentials it was sent.
+        self.secrets: list[str] = sorted(filter(None, [params.get('bearer_token'), params.get('url_password')]),
+                                         key=len, reverse=True)
+        self.max_body = MAX_BODY_BYTES
         self.last_attempts = 0
         self.last_latency_ms: float | None = None
         self._sleep = sleep if sleep is not None else _sleep
@@ -265,6 +308,10 @@ class HttpClient:
         if params.get('client_cert'):
             cert = params['client_cert']
             self.cert = (cert, params['client_key']) if params.get('client_key') else cert
+
+    def service_name(self) -> str:
+        """The service with its article: ``an Alertmanager API v2``, ``a Statuspage API``."""
+        return f"{'an' if self.service[:1].lower() in 'aeiou' else 'a'} {self.service}" if self.service else 'the API'
 
     def url_for(self, path: str) -> str:
         return self.origin + self.prefix + path
@@ -290,7 +337,8 @@ class HttpClient:
             started = time.monotonic()
             try:
                 resp = self.session.request(method, self.url_for(path), params=params, json=json_body, timeout=timeout,
-                                            verify=self.verify, cert=self.cert, allow_redirects=True)
+                                            verify=self.verify, cert=self.cert, allow_redirects=True, stream=True)
+                self._read_capped(resp, method, path)
             except requests.exceptions.SSLError as exc:
                 raise HttpTlsError(f'TLS handshake with {self.where()} failed for {method} {self.prefix}{path}: '
                                    f'{transport_reason(exc)} (set ca_path to the CA that signed the server '
@@ -323,6 +371,31 @@ class HttpClient:
                 return resp
             self._sleep(backoff_delay(attempt, self.retry_delay, wait))
 
+    def _read_capped(self, resp: t.Any, method: str, path: str) -> None:
+        """Read the body into ``resp`` (as requests would), but never more than ``max_body`` bytes."""
+        limit = self.max_body
+        declared = (resp.headers.get('Content-Length') or '').strip()
+        total, chunks = 0, []
+        if not (declared.isdigit() and int(declared) > limit):
+            for chunk in resp.iter_content(_CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    break
+                chunks.append(chunk)
+            else:
+                resp._content = b''.join(chunks)   # pylint: disable=protected-access
+                return
+        resp.close()
+        size = f'; it declares {size_text(int(declared))}' if declared.isdigit() and total <= limit else ''
+        raise HttpTooLargeError(f'{self.where()}: {method} {self.prefix}{path} answered {status_text(resp)} with a body '
+                                f'larger than {size_text(limit)} ({limit} bytes{size}), far more than any answer of this '
+                                'API; reading stopped there - check the URL', status=resp.status_code)
+
+    def mask(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, '********')
+        return text
+
     @staticmethod
     def _attempts(attempt: int) -> str:
         return f' (after {attempt} attempts)' if attempt > 1 else ''
@@ -342,13 +415,13 @@ class HttpClient:
         status, req = resp.status_code, f'{method} {self.prefix}{path}'
         if status in tuple(ok):
             return
-        said = server_reason(resp)
+        said = self.mask(server_reason(resp))
         said = f': {said}' if said else ''
         if status in (401, 403):
             raise HttpAuthError(f'{self.where()} refused {req} with {status_text(resp)}{said} - check url_username/'
                                 'url_password or bearer_token', status=status)
         if status in (404, 410) and missing == 'api':
-            raise HttpApiMismatchError(f'{self.display} is not an {self.service}: {req} answered {status_text(resp)}'
+            raise HttpApiMismatchError(f'{self.display} is not {self.service_name()}: {req} answered {status_text(resp)}'
                                        f'{said}', status=status)
         if status == 404:
             raise HttpNotFoundError(f'{self.where()}: {req} answered {status_text(resp)}{said}', status=status)
@@ -369,9 +442,9 @@ class HttpClient:
             req = f'{method} {self.prefix}{path}'
             if 'json' in ctype.lower():
                 raise HttpMalformedJsonError(f'{self.where()}: {req} answered malformed JSON ({exc}): '
-                                             f'{condense(text, 120)!r}') from None
-            raise HttpApiMismatchError(f'{self.display} is not an {self.service}: {req} answered '
-                                       f'{ctype or "no content type"}, not JSON: {condense(text, 120)!r}') from None
+                                             f'{self.mask(condense(text, 120))!r}') from None
+            raise HttpApiMismatchError(f'{self.display} is not {self.service_name()}: {req} answered '
+                                       f'{answer_summary(resp, secrets=self.secrets)}, not JSON') from None
 
     def close(self) -> None:
         self.session.close()

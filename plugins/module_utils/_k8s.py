@@ -26,12 +26,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import traceback
 import typing as t
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+    MAX_BODY_BYTES,
+    MAX_RETRY_AFTER,
+    answer_summary,
     condense,
+    size_text,
     transport_reason,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._spec import MAX_SOCKET_TIMEOUT, bounded, kind_of
@@ -57,6 +62,7 @@ IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token'
 IN_CLUSTER_CA = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt'
 # A connection error is retried once; a dead API server must not hold an incident playbook for minutes.
 CONNECT_RETRIES = 1
+_sleep = time.sleep  # replaced by the unit tests
 
 K8S_AUTH_ARGS: dict[str, dict[str, t.Any]] = {
     'kubeconfig': {'type': 'path'},
@@ -109,6 +115,10 @@ class K8sNotFoundError(K8sError):
 
 class K8sApiError(K8sError):
     """Any other error answer, or an answer that is not Kubernetes JSON."""
+
+
+class K8sTooLargeError(K8sApiError):
+    """An answer larger than MAX_BODY_BYTES; reading stopped there."""
 
 
 class K8sConflictError(K8sApiError):
@@ -224,8 +234,26 @@ def build_configuration(settings: ConnectionSettings) -> t.Any:
         if not os.path.isfile(settings.ca_cert):
             raise K8sConfigError(f'ca_cert {settings.ca_cert} does not exist or is not a file')
         cfg.ssl_ca_cert = settings.ca_cert
-    cfg.retries = CONNECT_RETRIES
+    cfg.retries = bounded_retry()
     return cfg
+
+
+def bounded_retry() -> t.Any:
+    """urllib3's retry policy, once, with a server's Retry-After honoured only up to MAX_RETRY_AFTER.
+
+    urllib3 sleeps as long as a 429/503 answer's Retry-After asks; an API server (or a proxy in
+    front of it) asking for an hour would hold the task for an hour.
+    """
+
+    class BoundedRetry(urllib3.util.Retry):
+        def sleep_for_retry(self, response: t.Any = None) -> bool:
+            wait = self.get_retry_after(response) if response is not None else None
+            if wait is None or wait > MAX_RETRY_AFTER:
+                return False   # retried after the (short) backoff instead
+            _sleep(wait)
+            return True
+
+    return BoundedRetry(total=CONNECT_RETRIES)
 
 
 def load_kubeconfig(cfg: t.Any, settings: ConnectionSettings) -> None:
@@ -311,10 +339,12 @@ def config_reason(exc: BaseException, secrets: t.Iterable[str | None] = ()) -> s
 
 
 def status_message(body: str | bytes | None) -> tuple[str, str]:
-    """(message, reason) of a Kubernetes Status answer; the condensed text otherwise."""
+    """(message, reason) of a Kubernetes Status answer; an HTML page's title or the condensed text otherwise."""
     if isinstance(body, bytes):
         body = body.decode('utf-8', 'replace')
     text = body or ''
+    if text.lstrip()[:1] == '<':
+        return _summary(text), ''
     try:
         data = json.loads(text)
     except ValueError:
@@ -322,6 +352,48 @@ def status_message(body: str | bytes | None) -> tuple[str, str]:
     if isinstance(data, dict) and data.get('kind') == 'Status':
         return condense(str(data.get('message') or '')), str(data.get('reason') or '')
     return condense(text)[:300], ''
+
+
+def _summary(text: str) -> str:
+    """An answer in a few words (an HTML page with its title, JSON, or the text cut short)."""
+    answer = type('Answer', (), {'text': text, 'headers': {}})()
+    return answer_summary(answer, limit=120)
+
+
+def cap_bodies(api_client: t.Any) -> None:
+    """Make the client's connection pool read at most MAX_BODY_BYTES of any answer.
+
+    The kubernetes client reads a whole answer into memory (an error answer too, before
+    its ApiException); a server sending far more than any API object is stopped at the cap.
+    """
+    pool = getattr(getattr(api_client, 'rest_client', None), 'pool_manager', None)
+    if pool is None:
+        return
+    original = pool.request
+
+    def request(method: str, url: str, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        resp = original(method, url, *args, **kwargs)
+        if kwargs.get('preload_content', True):
+            return resp
+        limit = MAX_BODY_BYTES
+        declared = str(resp.headers.get('Content-Length') or '').strip()
+        data = b'' if declared.isdigit() and int(declared) > limit else resp.read(limit + 1)
+        if len(data) > limit or (declared.isdigit() and int(declared) > limit):
+            resp.release_conn()
+            size = f'; it declares {size_text(int(declared))}' if declared.isdigit() and not data else ''
+            parts = urlsplit(url)
+            where = urlunsplit((parts.scheme, parts.netloc.rpartition('@')[2], '', '', ''))
+            raise K8sTooLargeError(f'the Kubernetes API at {where} answered {method} {parts.path} with {resp.status} '
+                                   f'and a body larger than {size_text(limit)} ({limit} bytes{size}), far more than any '
+                                   'API object; reading stopped there - check host', status=resp.status)
+        resp._body = data   # pylint: disable=protected-access
+        return resp
+
+    pool.request = request
+
+
+LIST_SHAPE = ('items', list, 'a list of objects')
+OBJECT_SHAPE = ('metadata', dict, 'an API object')
 
 
 class K8sClient:
@@ -351,6 +423,7 @@ class K8sClient:
         if api_client is None:
             api_client = kubernetes.client.ApiClient(build_configuration(self.settings))
             api_client.user_agent = 'trdrhub.incident (ansible module)'
+            cap_bodies(api_client)
         self.api_client = api_client
         self.host = display_url(str(api_client.configuration.host))
         self._apis: dict[str, t.Any] = {}
@@ -368,13 +441,14 @@ class K8sClient:
         query = f'?{urlencode({"labelSelector": label_selector})}' if label_selector else ''
         kwargs = {'label_selector': label_selector} if label_selector else {}
         return self.call(f'GET {prefix}/namespaces/{quote(namespace)}/{resource}{query}',
-                         getattr(self._api(api), f'list_namespaced_{kind}'), namespace, **kwargs)
+                         getattr(self._api(api), f'list_namespaced_{kind}'), namespace, shape=LIST_SHAPE, **kwargs)
 
     def get(self, resource: str, namespace: str, name: str, subresource: str = '') -> dict[str, t.Any]:
         api, kind, prefix = self.RESOURCES[resource]
         sub = f'/{subresource}' if subresource else ''
         return self.call(f'GET {prefix}/namespaces/{quote(namespace)}/{resource}/{quote(name)}{sub}',
-                         getattr(self._api(api), f'read_namespaced_{kind}{sub.replace("/", "_")}'), name, namespace)
+                         getattr(self._api(api), f'read_namespaced_{kind}{sub.replace("/", "_")}'), name, namespace,
+                         shape=OBJECT_SHAPE)
 
     def patch(self, resource: str, namespace: str, name: str, body: t.Any, patch_type: str = 'strategic',
               subresource: str = '') -> dict[str, t.Any]:
@@ -383,13 +457,19 @@ class K8sClient:
         sub = f'/{subresource}' if subresource else ''
         return self.call(f'PATCH {prefix}/namespaces/{quote(namespace)}/{resource}/{quote(name)}{sub}',
                          getattr(self._api(api), f'patch_namespaced_{kind}{sub.replace("/", "_")}'), name, namespace, body,
-                         _content_type=self.PATCH_TYPES[patch_type])
+                         shape=OBJECT_SHAPE, _content_type=self.PATCH_TYPES[patch_type])
 
     def version(self) -> dict[str, t.Any]:
         return self.call('GET /version', self._api('VersionApi').get_code)
 
-    def call(self, request: str, method: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> t.Any:
-        """Run one API method and return the parsed JSON; every failure becomes a K8sError."""
+    def call(self, request: str, method: t.Callable[..., t.Any], *args: t.Any,
+             shape: tuple[str, type, str] | None = None, **kwargs: t.Any) -> t.Any:
+        """Run one API method and return the parsed JSON; every failure becomes a K8sError.
+
+        ``shape`` is (key, type, what): the answer must be an object whose ``key`` has that type
+        (``items`` a list for a list, ``metadata`` an object for an object), or nothing read or
+        written is trusted - a proxy or another service can answer 200 with any JSON.
+        """
         self.requests.append(request)
         secrets = [self.settings.api_key]
         try:
@@ -408,10 +488,18 @@ class K8sClient:
             raise K8sUnreachableError(f'Cannot reach the Kubernetes API at {self.host}: {request} failed: '
                                       f'{scrub(transport_reason(exc), secrets)}') from None
         try:
-            return json.loads(body)
+            answer = json.loads(body)
         except ValueError:
-            raise K8sApiError(f'{self.host} is not a Kubernetes API server: {request} answered something that is not '
-                              f'JSON: {scrub(condense(body.decode("utf-8", "replace"))[:120], secrets)!r}') from None
+            text = scrub(body.decode('utf-8', 'replace'), secrets)
+            shown = _summary(text) if text.lstrip()[:1] == '<' else repr(condense(text)[:120])
+            raise K8sApiError(f'{self.host} is not a Kubernetes API server: {request} answered {shown}, '
+                              'which is not JSON') from None
+        if shape is not None:
+            key, kind, what = shape
+            if not isinstance(answer, dict) or not isinstance(answer.get(key), kind):
+                raise K8sApiError(f'{self.host} is not a Kubernetes API server: {request} answered '
+                                  f'{scrub(_summary(json.dumps(answer, sort_keys=True)), secrets)}, not {what} - check host')
+        return answer
 
     def tls_error(self, exc: BaseException, request: str) -> K8sUnreachableError:
         return K8sUnreachableError(f'TLS handshake with the Kubernetes API at {self.host} failed for {request}: '

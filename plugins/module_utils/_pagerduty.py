@@ -13,7 +13,6 @@ or a lost connection too, not only after ``429`` (PagerDuty drops a throttled ev
 from __future__ import annotations
 
 import json
-import time
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
@@ -100,7 +99,7 @@ class PagerDutyClient:
         self.http = HttpClient(params, params.get('api_url') or DEFAULT_API_URL, service='PagerDuty Events API',
                                option='api_url', session=session, sleep=sleep)
         self.retries = self.http.retries
-        self.sleep = sleep if sleep is not None else time.sleep
+        self.sleep = sleep if sleep is not None else self.http._sleep   # pylint: disable=protected-access
         self.attempts = 0
 
     @property
@@ -114,7 +113,9 @@ class PagerDutyClient:
             resp = self._post(event)
             return self._check(resp, event)
         except HttpApiError as exc:
-            raise type(exc)(mask_secrets(str(exc), [secret]), **exc.details) from None
+            details = {key: [mask_secrets(str(item), [secret]) for item in value] if isinstance(value, list) else value
+                       for key, value in exc.details.items()}
+            raise type(exc)(mask_secrets(str(exc), [secret]), **details) from None
 
     def _post(self, event: dict[str, t.Any]) -> t.Any:
         while True:
@@ -140,7 +141,7 @@ class PagerDutyClient:
         tries = f' (after {self.attempts} attempts)' if self.attempts > 1 else ''
         status = resp.status_code
         body = _json(resp)
-        if status == 202:
+        if 200 <= status < 300:   # 202 is the documented answer; another 2xx is judged by its body the same way
             if isinstance(body, dict) and body.get('status') == 'success':
                 return body
             shown = answer_summary(resp, secrets=[event.get('routing_key')])

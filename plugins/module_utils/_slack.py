@@ -116,8 +116,11 @@ class SlackWebhook:
             resp = self.http.send('POST', self.path, json_body=message)
             return self._check(resp)
         except HttpApiError as exc:
-            text = mask_secrets(str(exc), [self.url, self.path, self.path.rsplit('/', 1)[-1]])
-            raise type(exc)(text, **exc.details) from None
+            secrets = [self.url, self.path, self.path.rsplit('/', 1)[-1]]
+            # The details (Slack's code) are result keys too: a server may echo the webhook path in them.
+            details = {key: mask_secrets(value, secrets) if isinstance(value, str) else value
+                       for key, value in exc.details.items()}
+            raise type(exc)(mask_secrets(str(exc), secrets), **details) from None
 
     def _check(self, resp: t.Any) -> str:
         code = condense(resp.text or '', 100)
@@ -128,6 +131,8 @@ class SlackWebhook:
             raise HttpApiMismatchError(f'Slack webhook {self.display} answered {status_text(resp)} with '
                                        f'{answer_summary(resp, secrets=[self.url, self.path])} instead of ok, so the message was not delivered - check '
                                        'that webhook_url is a Slack incoming webhook', status=200)
+        if code.startswith('<'):
+            code = answer_summary(resp, secrets=[self.url, self.path])   # a proxy's error page: its title, not its markup
         hint = CODE_HINTS.get(code)
         said = f'{code} ({hint})' if hint else (code or 'no reason given')
         where = f'Slack webhook {self.display}'

@@ -284,7 +284,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HttpApiError,
     HttpClient,
     HttpInputError,
+    HttpTooLargeError,
     HttpUnreachableError,
+    answer_summary,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
     run_worker,
@@ -443,18 +445,23 @@ class HealthProbe:
             resp = client.send(method, path, timeout=endpoint['timeout'])
         except HttpUnreachableError as exc:
             return dict(report, attempts=client.last_attempts, error=str(exc), unreachable=True)
+        except HttpTooLargeError as exc:
+            return dict(report, status=exc.details.get('status'), attempts=client.last_attempts, error=str(exc))
         report.update(status=resp.status_code, latency_ms=client.last_latency_ms, attempts=client.last_attempts)
         failed = report['failed_checks']
         if resp.status_code not in endpoint['expect_status']:
             failed.append(f'HTTP status {resp.status_code}, expected {" or ".join(map(str, endpoint["expect_status"]))}')
-        text = resp.text if method != 'HEAD' else ''
+        text = client.mask(resp.text) if method != 'HEAD' else ''   # a server may echo the credentials it got
         body: t.Any = None
         if text.strip():
             try:
                 body = json.loads(text)
             except ValueError as exc:
-                if endpoint['json_checks'] or 'json' in (resp.headers.get('Content-Type') or '').lower():
+                if 'json' in (resp.headers.get('Content-Type') or '').lower():
                     report['error'] = f'{method} {client.prefix}{path} answered malformed JSON ({exc}): {text[:120]!r}'
+                elif endpoint['json_checks']:
+                    report['error'] = (f'{method} {client.prefix}{path} answered '
+                                       f'{answer_summary(resp, secrets=client.secrets)}, not JSON')
             else:
                 truncated = len(text) > JSON_MAX_CHARS
                 report.update(json=text[:JSON_MAX_CHARS] if truncated else body, json_truncated=truncated)

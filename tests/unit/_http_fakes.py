@@ -26,6 +26,16 @@ class FakeResponse:
                             ({'Content-Type': 'application/json'} if body is not None else {}))
         self.reason = reason or {200: 'OK', 401: 'Unauthorized', 404: 'Not Found', 410: 'Gone', 429: 'Too Many Requests',
                                  500: 'Internal Server Error', 503: 'Service Unavailable'}.get(status, '')
+        self.closed = False
+
+    def iter_content(self, chunk_size: int = 1) -> t.Iterator[bytes]:
+        """The body in chunks, as requests streams it (``stream=True``)."""
+        data = self.text.encode()
+        for start in range(0, len(data), chunk_size):
+            yield data[start:start + chunk_size]
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class FakeSession:
@@ -40,7 +50,7 @@ class FakeSession:
         self._handler = handler if not isinstance(handler, list) else None
 
     def request(self, method: str, url: str, params: t.Any = None, json: t.Any = None, timeout: t.Any = None,
-                verify: t.Any = True, cert: t.Any = None, allow_redirects: bool = True) -> FakeResponse:
+                verify: t.Any = True, cert: t.Any = None, allow_redirects: bool = True, stream: bool = False) -> FakeResponse:
         self.calls.append({'method': method, 'url': url, 'params': params, 'json': json, 'timeout': timeout,
                            'verify': verify, 'cert': cert})
         out = self._script.pop(0) if self._script is not None else self._handler(method, url, params, json)

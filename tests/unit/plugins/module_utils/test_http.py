@@ -161,7 +161,7 @@ def test_tls_verification_failure_is_its_own_message_and_not_retried():
     (FakeResponse(400, text='"silence invalid: at least one matcher must not match the empty string"'), 'api',
      HttpStatusError, '400: silence invalid: at least one matcher must not match the empty string'),
     (FakeResponse(200, text='<html>login</html>', headers={'Content-Type': 'text/html'}), 'api', HttpApiMismatchError,
-     "answered text/html, not JSON: '<html>login</html>'"),
+     'answered an HTML page, not JSON'),
     (FakeResponse(200, text='[{"labels": ', headers={'Content-Type': 'application/json'}), 'api',
      HttpMalformedJsonError, 'answered malformed JSON'),
 ])
@@ -209,3 +209,79 @@ def test_path_prefix_is_kept_in_urls_and_requests():
 def test_empty_answer_is_none():
     made, _session = client([FakeResponse(200, text='')])
     assert made.request_json('DELETE', '/api/v2/silence/x', missing='object') is None
+
+
+# -- a body far larger than any answer is never read whole ------------------------------
+
+class CountingResponse(FakeResponse):
+    """Counts the chunks handed out, to prove reading stopped at the cap."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.chunks_read = 0
+
+    def iter_content(self, chunk_size=1):
+        for chunk in super().iter_content(chunk_size):
+            self.chunks_read += 1
+            yield chunk
+
+
+def test_a_body_over_the_cap_stops_the_read_and_says_so():
+    resp = CountingResponse(200, text='[' + '{"a": 1},' * 200_000 + '{}]')
+    made, _ = client(lambda *a: resp)
+    made.max_body = 128 * 1024
+    with pytest.raises(_http.HttpTooLargeError) as caught:
+        made.request_json('GET', '/api/v2/alerts')
+    assert resp.chunks_read == 3 and resp.closed   # 64 KiB chunks: two kept, the third crosses the cap
+    assert str(caught.value) == ('Alertmanager API v2 at http://am.example:9093: GET /api/v2/alerts answered 200 OK with a '
+                                 'body larger than 128 KiB (131072 bytes), far more than any answer of this API; reading '
+                                 'stopped there - check the URL')
+
+
+def test_a_declared_length_over_the_cap_reads_nothing():
+    resp = CountingResponse(200, text='[]', headers={'Content-Length': str(1 << 30), 'Content-Type': 'application/json'})
+    made, _ = client(lambda *a: resp)
+    with pytest.raises(_http.HttpTooLargeError, match=r'larger than 16 MiB \(16777216 bytes; it declares 1 GiB\)'):
+        made.request_json('GET', '/api/v2/alerts')
+    assert resp.chunks_read == 0
+
+
+def test_a_body_under_the_cap_is_read_as_usual():
+    made, _ = client(lambda *a: FakeResponse(200, body=[{'labels': {}}] * 1000))
+    assert len(made.request_json('GET', '/api/v2/alerts')) == 1000
+
+
+@pytest.mark.parametrize('text, reason', [
+    ("HTTPConnectionPool(host='127.0.0.1', port=9093): Read timed out. (read timeout=0.5)", 'Read timed out.'),
+    ("HTTPSConnectionPool(host='k8s', port=6443): Max retries exceeded with url: /version (Caused by "
+     "ReadTimeoutError(\"HTTPSConnectionPool(host='k8s', port=6443): Read timed out. (read timeout=0.49)\"))",
+     'Read timed out.'),
+    ("('Connection broken: IncompleteRead(1073741725 bytes read, 99 more expected)', IncompleteRead(...))",
+     'the connection broke in the middle of the answer (IncompleteRead)'),
+    ('Connection refused', 'Connection refused'),
+])
+def test_transport_reasons_lose_the_pool_noise(text, reason):
+    assert _http.clean_reason(text) == reason
+
+
+def test_credentials_a_server_echoes_are_masked():
+    echo = FakeResponse(401, body={'message': 'token Bearer t0ps3cr3t-bearer is not valid'})
+    made, _ = client(lambda *a: echo, bearer_token='t0ps3cr3t-bearer')
+    with pytest.raises(_http.HttpAuthError) as caught:
+        made.request_json('GET', '/api/v2/alerts')
+    assert 't0ps3cr3t-bearer' not in str(caught.value) and 'Bearer ********' in str(caught.value)
+
+
+def test_an_html_error_page_is_named_by_its_title():
+    page = FakeResponse(502, text='<html><head><title>502 Bad Gateway</title></head><body>...</body></html>',
+                        headers={'Content-Type': 'text/html'})
+    made, _ = client(lambda *a: page, retries=0)
+    with pytest.raises(_http.HttpStatusError, match=r"answered 502: an HTML page \('502 Bad Gateway'\)$"):
+        made.request_json('GET', '/api/v2/alerts')
+
+
+@pytest.mark.parametrize('service, named', [('Alertmanager API v2', 'an Alertmanager API v2'),
+                                            ('Statuspage API', 'a Statuspage API')])
+def test_the_service_gets_its_article(service, named):
+    made = HttpClient(params(), 'http://x.example', service=service, session=FakeSession([]))
+    assert made.service_name() == named

@@ -60,7 +60,7 @@ def test_host_and_api_key_from_options(home):
     cfg = build_configuration(settings)
     assert settings.source == 'host' and cfg.host == 'https://k8s.example:6443'
     assert cfg.get_api_key_with_prefix('BearerToken', alias='authorization') == f'Bearer {TOKEN}'
-    assert cfg.verify_ssl is True and cfg.retries == _k8s.CONNECT_RETRIES
+    assert cfg.verify_ssl is True and cfg.retries.total == _k8s.CONNECT_RETRIES
 
 
 def test_environment_like_kubernetes_core(home, tmp_path):
@@ -228,7 +228,7 @@ def test_token_in_a_server_message_is_masked():
 
 
 def test_answer_that_is_not_json():
-    with pytest.raises(K8sApiError, match='is not a Kubernetes API server: GET /version answered .*<html>'):
+    with pytest.raises(K8sApiError, match='is not a Kubernetes API server: GET /version answered an HTML page, which is not JSON'):
         client().call('GET /version', lambda *a, **k: FakeResponse(b'<html>login</html>'))
 
 
