@@ -91,8 +91,9 @@ def test_a_playbook_is_recorded_in_a_file_ledger_without_secrets(ansible, pg_ser
     assert verified["chains"][incident]["head"] == {"sequence_number": len(entries), "entry_hash": entries[-1]["hash"]}
 
 
-def test_ledger_record_writes_where_the_callback_is_configured_to(ansible, hosts, tmp_path):
-    """Settings from ansible.cfg ([callback_trdrhub_ledger]) reach the callback and ledger_record alike."""
+def test_ledger_record_writes_where_the_callback_writes(ansible, hosts, tmp_path):
+    """Without TRDRHUB_LEDGER_DIR the variable trdrhub_incidents_dir names the incidents home, for the callback and
+    ledger_record alike; ansible.cfg (found by the current directory) has no say in it."""
     from _itest_ansible import REPO_ROOT
 
     cfg = tmp_path / "ansible.cfg"
@@ -101,12 +102,15 @@ def test_ledger_record_writes_where_the_callback_is_configured_to(ansible, hosts
     playbook = write_playbook(tmp_path / "pb.yml", [
         {"name": "Step", "ansible.builtin.debug": {"msg": "x"}},
         {"name": "Note", "trdrhub.incident.ledger_record": {"incident_id": "{{ trdrhub_incident_id }}", "msg": "n"}}])
-    run = ansible.run_playbook(playbook, "-i", hosts, "-e", "trdrhub_incident_id=INC-INI",
-                               extra_env={"ANSIBLE_CONFIG": str(cfg), "TRDRHUB_LEDGER_DIR": None})
+    run = ansible.run_playbook(playbook, "-i", hosts, "-e", "trdrhub_incident_id=INC-INV",
+                               "-e", f"trdrhub_incidents_dir={tmp_path / 'from-inventory'}",
+                               extra_env={"ANSIBLE_CONFIG": str(cfg), "TRDRHUB_LEDGER_DIR": None,
+                                          "XDG_STATE_HOME": str(tmp_path / "state")})
     assert run.rc == 0, run.output
-    entries = read_file_ledger(tmp_path / "from-ini" / "INC-INI" / "ledger.jsonl")
-    check_chain(entries, "INC-INI")
+    entries = read_file_ledger(tmp_path / "from-inventory" / "INC-INV" / "ledger.jsonl")
+    check_chain(entries, "INC-INV")
     assert [e["event"] for e in entries] == ["playbook_start", "task", "note", "playbook_end"]
+    assert not (tmp_path / "from-ini").exists() and not (tmp_path / "state").exists()
 
 
 def test_ledger_record_check_mode_writes_nothing(ansible, tmp_path):
