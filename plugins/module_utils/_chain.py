@@ -57,8 +57,49 @@ def utc_isoformat(value: t.Any) -> t.Any:
     return str(value)
 
 
-def trdrhub_canonical(row: t.Mapping[str, t.Any]) -> bytes:
-    """The exact bytes the application hashes for one audit_log_entries row."""
+# The application's canonical form, spelled out: json.dumps(d, sort_keys=True, default=str) of the ten
+# hashed fields puts the keys in this (sorted) order with the default separators, so each row is one
+# string formatting of json-encoded values -- byte for byte what json.dumps writes, several times faster.
+_TRDRHUB_TEMPLATE = (
+    '{"action": %s, "actor_id": %s, "after_hash": %s, "before_hash": %s, "created_at": %s, '
+    '"prev_entry_hash": %s, "resource_id": %s, "resource_type": %s, "sequence_number": %s, "tenant_id": %s}'
+)
+# json's own string encoder (the C one where available): ASCII escaping exactly as json.dumps does it.
+_json_str = json.encoder.encode_basestring_ascii
+# Any other value exactly as json.dumps(..., sort_keys=True, default=str) encodes it inside the object.
+_json_any = json.JSONEncoder(sort_keys=True, default=str).encode
+
+
+def trdrhub_canonical_values(sequence_number: t.Any, tenant_id: t.Any, actor_id: t.Any, resource_type: t.Any,
+                             resource_id: t.Any, action: t.Any, before_hash: t.Any, after_hash: t.Any,
+                             prev_entry_hash: t.Any, created_at: t.Any) -> bytes:
+    """The exact bytes the application hashes, from the ten hashed values (the hot path of table verification).
+
+    Plain strings, ``None`` and plain integers -- what the columns hold -- are encoded inline; any other
+    value goes through json's encoder with ``default=str``, as inside ``json.dumps`` of the whole dict.
+    """
+    if actor_id is not None:
+        actor_id = str(actor_id)
+    if created_at.__class__ is datetime.datetime and created_at.tzinfo is UTC:
+        created_at = created_at.isoformat()
+    else:
+        created_at = utc_isoformat(created_at)
+    return (_TRDRHUB_TEMPLATE % (
+        _json_str(action) if action.__class__ is str else _json_any(action),
+        'null' if actor_id is None else _json_str(actor_id),
+        _json_str(after_hash) if after_hash.__class__ is str else _json_any(after_hash),
+        _json_str(before_hash) if before_hash.__class__ is str else _json_any(before_hash),
+        'null' if created_at is None else _json_str(created_at),
+        _json_str(prev_entry_hash) if prev_entry_hash.__class__ is str else _json_any(prev_entry_hash),
+        _json_str(resource_id) if resource_id.__class__ is str else _json_any(resource_id),
+        _json_str(resource_type) if resource_type.__class__ is str else _json_any(resource_type),
+        int.__repr__(sequence_number) if sequence_number.__class__ is int else _json_any(sequence_number),
+        _json_str(tenant_id) if tenant_id.__class__ is str else _json_any(tenant_id),
+    )).encode()
+
+
+def trdrhub_canonical_json(row: t.Mapping[str, t.Any]) -> bytes:
+    """The reference: the application's ``json.dumps`` of the ten-key dict (what the fast path must equal)."""
     actor = row.get('actor_id')
     d = {
         'sequence_number': row.get('sequence_number'),
@@ -73,6 +114,14 @@ def trdrhub_canonical(row: t.Mapping[str, t.Any]) -> bytes:
         'created_at': utc_isoformat(row.get('created_at')),
     }
     return json.dumps(d, sort_keys=True, default=str).encode()
+
+
+def trdrhub_canonical(row: t.Mapping[str, t.Any]) -> bytes:
+    """The exact bytes the application hashes for one audit_log_entries row."""
+    get = row.get
+    return trdrhub_canonical_values(get('sequence_number'), get('tenant_id'), get('actor_id'), get('resource_type'),
+                                    get('resource_id'), get('action'), get('before_hash'), get('after_hash'),
+                                    get('prev_entry_hash'), get('created_at'))
 
 
 def ledger_canonical(entry: t.Mapping[str, t.Any]) -> bytes:

@@ -11,6 +11,7 @@ against itself.
 from __future__ import annotations
 
 import datetime
+import decimal
 import hashlib
 import json
 import math
@@ -113,6 +114,69 @@ def test_every_hashed_field_changes_the_hash(field):
     changed = {'sequence_number': 43, 'created_at': ROW['created_at'] + datetime.timedelta(microseconds=1)}
     row = dict(ROW, **{field: changed.get(field, 'tampered')})
     assert _chain.trdrhub_canonical(row) != ROW_CANONICAL
+
+
+class _Text(str):
+    pass
+
+
+class _Level(int):
+    pass
+
+
+AWKWARD = {
+    'unicode': 'Zürich ✓ документ 東京 😀 \U0001f600',
+    'quotes-backslashes': 'say "hi" \\ C:\\path\\ \'single\' \\"',
+    'control-chars': 'nul\x00 bell\x07 tab\t nl\n cr\r esc\x1b del\x7f nbsp\xa0 sep\u2028\u2029',
+    'lone-surrogate': 'half \ud800 pair',
+    'empty': '',
+    'none': None,
+    'large-int': 2 ** 70,
+    'negative-int': -1,
+    'bool': True,
+    'float': 1.5,
+    'nan': float('nan'),
+    'decimal': decimal.Decimal('12.50'),
+    'uuid': uuid.UUID(ACTOR),
+    'str-subclass': _Text('sub "class"'),
+    'int-subclass': _Level(7),
+    'json-object': {'b': [1, None, 'ü'], 'a': {'z': True}},
+    'bytes': b'raw',
+}
+CREATED = {
+    'utc-micro': datetime.datetime(2025, 1, 15, 14, 30, 0, 123456, tzinfo=UTC),
+    'utc-whole-second': datetime.datetime(2025, 1, 15, 14, 30, tzinfo=UTC),
+    'plus-5h45': datetime.datetime(2025, 1, 15, 20, 15, 0, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=5, minutes=45))),
+    'minus-12h': datetime.datetime(2025, 1, 14, 23, 59, 59, 999999, tzinfo=datetime.timezone(datetime.timedelta(hours=-12))),
+    'naive': datetime.datetime(2025, 1, 15, 14, 30),
+    'string-z': '2025-01-15T14:30:00.5Z',
+    'none': None,
+}
+
+
+def json_reference(values: dict) -> bytes:
+    """The application's recipe, literally: json.dumps of the ten-key dict, sorted keys, default=str."""
+    d = dict(values, actor_id=None if values['actor_id'] is None else str(values['actor_id']),
+             created_at=_chain.utc_isoformat(values['created_at']))
+    return json.dumps(d, sort_keys=True, default=str).encode()
+
+
+@pytest.mark.parametrize('created', CREATED.values(), ids=CREATED.keys())
+@pytest.mark.parametrize('value', AWKWARD.values(), ids=AWKWARD.keys())
+def test_fast_canonical_is_byte_identical_to_json_dumps(value, created):
+    for field in _chain.TRDRHUB_HASHED_FIELDS[:-1]:
+        values = dict(ROW, **{field: value, 'created_at': created})
+        values = {name: values[name] for name in _chain.TRDRHUB_HASHED_FIELDS}
+        expected = json_reference(values)
+        assert _chain.trdrhub_canonical_values(*values.values()) == expected, field
+        assert _chain.trdrhub_canonical(values) == expected, field
+        assert _chain.trdrhub_canonical_json(values) == expected, field
+
+
+def test_fast_canonical_every_field_awkward_at_once():
+    values = {name: AWKWARD['control-chars'] + name for name in _chain.TRDRHUB_HASHED_FIELDS}
+    values.update(sequence_number=2 ** 63 - 1, actor_id=None, prev_entry_hash=None, created_at=CREATED['plus-5h45'])
+    assert _chain.trdrhub_canonical_values(*values.values()) == json_reference(values)
 
 
 LEDGER_ENTRY = {
