@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -245,6 +246,15 @@ def test_playbook_records_the_rotation_in_the_ledger(ansible, login, target, tmp
     assert record and record[-1]["data"]["status"] == "completed"
     assert record[-1]["data"]["new_fingerprint"] == "sha256:" + sha(new)[:12]
     assert_no_secret(run.output + json.dumps(ledger), new, target.old)
+
+    # Rotated a moment ago: with a minimum age the next run skips, and says why without -v.
+    skip = ansible.run_playbook(REPO / "playbooks" / "rotate_secrets.yml", "-i", inventory, "-e", f"@{vars_file}",
+                                "-e", "rotate_secrets_min_age=30d", extra_env={"ANSIBLE_STDOUT_CALLBACK": None})
+    assert skip.rc == 0, skip.output
+    said = " ".join(skip.output.split())
+    assert re.search(r"skipped \(old sha256:\w+, new none\); skipped because last rotated [\d.]+ days ago, min_age is 30 days",
+                     said), skip.output
+    assert target.stored() == new
 
 
 def run_cli(ansible, *argv):
