@@ -73,7 +73,7 @@ notes:
   - Proxies are taken from the standard E(HTTPS_PROXY), E(HTTP_PROXY) and E(NO_PROXY) environment variables.
   - Every failure is one message that names the URL (never with credentials), the request and the server's reason -
     unreachable, TLS verification failed, authentication refused (C(401)/C(403)), not the expected API, malformed JSON.
-  - An answer larger than 16 MiB (or declaring more) is not read: reading stops there and the task fails saying so.
+  - An answer larger than 16 MiB (or declaring more) is not read - reading stops there and the task fails saying so.
 requirements:
   - requests (Python package) on the host that runs the module
 """

@@ -40,7 +40,7 @@ options:
     default: 1
 notes:
   - Proxies are taken from the standard E(HTTPS_PROXY), E(HTTP_PROXY) and E(NO_PROXY) environment variables.
-  - An answer larger than 16 MiB (or declaring more) is not read: reading stops there and the task fails saying so.
+  - An answer larger than 16 MiB (or declaring more) is not read - reading stops there and the task fails saying so.
 requirements:
   - requests (Python package) on the host that runs the module
 """

@@ -138,7 +138,7 @@ notes:
   - The Statuspage API allows about 60 requests a minute per key; a run makes two requests (list, then create or
     update), three in check mode with O(components).
   - Proxies are taken from the standard E(HTTPS_PROXY), E(HTTP_PROXY) and E(NO_PROXY) environment variables.
-  - An answer larger than 16 MiB (or declaring more) is not read: reading stops there and the task fails saying so.
+  - An answer larger than 16 MiB (or declaring more) is not read - reading stops there and the task fails saying so.
 requirements:
   - requests (Python package) on the host that runs the module
 seealso:
