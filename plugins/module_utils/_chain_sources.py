@@ -16,8 +16,14 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
+import threading
 import typing as t
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._chain import (
+    trdrhub_canonical,
+    trdrhub_canonical_values,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._chain_verify import (
     ChainVerifier,
 )
@@ -43,6 +49,8 @@ CHAIN_FIELDS = {'table': ('tenant_id', 'sequence_number'), 'ledger_table': ('inc
 DEFAULT_TABLES = {'table': 'audit_log_entries', 'ledger_table': 'trdrhub_incident_ledger'}
 INTEGER_TYPES = ('smallint', 'integer', 'bigint')
 ITERSIZE = 5000
+PREFETCH = 1            # batches the reader thread may fetch ahead of the verifier (0: no thread)
+PREFETCH_ROWS = 2500    # rows per fetch when read ahead: three batches live at once (hashed, waiting, arriving)
 CURSOR_NAME = 'trdrhub_audit_chain_verify'
 LEDGER_FILE = 'ledger.jsonl'
 
@@ -134,17 +142,77 @@ def snapshot(client: t.Any) -> t.Iterator[None]:
         client.conn.autocommit = True
 
 
-def stream(client: t.Any, statement: t.Any, args: dict[str, t.Any]) -> t.Iterator[tuple]:
-    """Rows of ``statement`` through a named cursor, ITERSIZE at a time; driver errors mapped."""
+def stream(client: t.Any, statement: t.Any, args: dict[str, t.Any], prefetch: int = 0) -> t.Iterator[tuple]:
+    """Rows of ``statement`` through a named cursor, ITERSIZE at a time; driver errors mapped.
+
+    With ``prefetch`` > 0 a reader thread fetches the next batches (at most ``prefetch`` waiting) while
+    the caller works on the current one: the driver releases the GIL while it waits for the server,
+    so the round trips overlap with the caller's hashing. Memory stays bounded by ``prefetch + 2`` batches
+    of PREFETCH_ROWS rows.
+    """
     text = statement.as_string(client.conn)
     client.queries.append(' '.join(text.split()))
     try:
         with client.conn.cursor(name=CURSOR_NAME) as cur:
             cur.itersize = ITERSIZE
             cur.execute(statement, args)
-            yield from cur
+            if prefetch > 0:
+                batches = _prefetched(cur, PREFETCH_ROWS, prefetch)
+                try:
+                    for batch in batches:
+                        yield from batch
+                finally:
+                    batches.close()  # the reader thread has stopped before the cursor closes
+            else:
+                yield from cur
     except psycopg2.Error as exc:
         raise client.query_error(text, exc) from None
+
+
+def _prefetched(cur: t.Any, size: int, depth: int) -> t.Iterator[list]:
+    """Batches of ``cur.fetchmany(size)`` read ahead by a thread of their own, at most ``depth`` waiting.
+
+    The cursor is used by the reader thread only until it has finished, and the thread always has
+    finished when this generator returns (exhausted, closed early or raising), so the caller may close
+    the cursor and use the connection again. The reader's exception is raised here, in the caller.
+    """
+    batches: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: t.Any) -> bool:
+        while not stop.is_set():
+            try:
+                batches.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                batch = cur.fetchmany(size)
+                if not put(batch) or not batch:
+                    return
+        except BaseException as exc:  # pylint: disable=broad-exception-caught  # handed to the caller
+            put(exc)
+
+    thread = threading.Thread(target=reader, name='trdrhub-chain-fetch', daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = batches.get()
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                batches.get_nowait()
+            thread.join(0.05)
 
 
 class TableReader:
@@ -195,24 +263,34 @@ class TableReader:
                 for row in client.query(anchors, args):
                     verifier.anchor(row['chain_key'], row['seq'], row['stored_hash'])
             if self.source == 'table':
-                self._verify_audit_rows(stream(client, rows, args), verifier)
+                self._verify_audit_rows(stream(client, rows, args, PREFETCH), verifier)
             else:
                 self._verify_ledger_rows(stream(client, rows, args), verifier)
 
     @staticmethod
     def _verify_audit_rows(rows: t.Iterable[tuple], verifier: ChainVerifier) -> None:
-        """The hot loop: one dict, one canonical encoding, one SHA-256 and one ``add`` per row."""
+        """The hot loop: one canonical encoding built from the row's values, one SHA-256 and one ``add`` per row."""
         p = verifier.profile
-        names = TABLE_COLUMNS['table']
-        i_key, i_seq, i_id = names.index(p.chain_key), names.index(p.sequence), names.index(p.record_id)
-        i_prev, i_hash = names.index(p.prev_hash), names.index(p.entry_hash)
-        canonical, sha256, add = p.canonical, hashlib.sha256, verifier.add
-        for row in rows:
-            if row[i_seq] is None:  # only possible in a copy whose columns allow it
-                verifier.malformed('the sequence number is NULL', key=row[i_key], rid=row[i_id])
+        if p.canonical is not trdrhub_canonical:  # another profile over this table layout: the generic path
+            names = TABLE_COLUMNS['table']
+            i_key, i_seq, i_id = names.index(p.chain_key), names.index(p.sequence), names.index(p.record_id)
+            i_prev, i_hash = names.index(p.prev_hash), names.index(p.entry_hash)
+            for row in rows:
+                if row[i_seq] is None:
+                    verifier.malformed('the sequence number is NULL', key=row[i_key], rid=row[i_id])
+                    continue
+                verifier.add(row[i_key], row[i_seq], row[i_id], row[i_prev], row[i_hash],
+                             p.compute(dict(zip(names, row))))
+            return
+        canonical, sha256, add = trdrhub_canonical_values, hashlib.sha256, verifier.add
+        # TABLE_COLUMNS['table'] order: id, sequence_number, tenant_id, actor_id, resource_type, resource_id,
+        # action, before_hash, after_hash, prev_entry_hash, entry_hash, created_at
+        for rid, seq, key, actor, rtype, resource, action, before, after, prev, stored, created in rows:
+            if seq is None:  # only possible in a copy whose columns allow it
+                verifier.malformed('the sequence number is NULL', key=key, rid=rid)
                 continue
-            add(row[i_key], row[i_seq], row[i_id], row[i_prev], row[i_hash],
-                sha256(canonical(dict(zip(names, row)))).hexdigest())
+            add(key, seq, rid, prev, stored,
+                sha256(canonical(seq, key, actor, rtype, resource, action, before, after, prev, created)).hexdigest())
 
     @staticmethod
     def _verify_ledger_rows(rows: t.Iterable[tuple], verifier: ChainVerifier) -> None:
