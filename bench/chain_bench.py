@@ -13,17 +13,27 @@ independent implementation; generation is not measured):
 Then, for each table, each variant runs in a child process of its own so that peak RSS
 (the child's ``VmHWM``; ``ru_maxrss`` where /proc is missing) belongs to that variant alone:
 
-  module     audit_chain_verify's own code path in-process: AuditChainVerification + PgClient
-             (server-side cursor, read-only REPEATABLE READ snapshot, one pass), connecting included
-  module@¼   the same with end_sequence at a quarter of the rows: peak RSS must not grow with rows
-  naive      fetchall() of the same SELECT into a list, then the same checks over the list
-  compute    canonical encoding + SHA-256 of the same rows already in memory (fetched before the
-             clock starts): the compute limit, the fastest any verifier could go in Python
-  baseline   the child process with everything imported and nothing read (RSS floor)
+  module        audit_chain_verify's own code path in-process: AuditChainVerification + PgClient
+                (server-side cursor read ahead by a thread, read-only REPEATABLE READ snapshot, one
+                pass, hash input built from the row tuple), connecting included
+  module-serial the same without the read-ahead thread (fetch and hashing take turns): what the
+                overlap buys
+  module-json   the same without the thread and with the canonical form built by json.dumps of a
+                dict per row (the code path before the row-tuple builder): what the builder buys
+  module@¼      module with end_sequence at a quarter of the rows: peak RSS must not grow with rows
+  naive         fetchall() of the same SELECT into a list, then the same checks over the list
+  compute       the application's recipe -- json.dumps(d, sort_keys=True, default=str) of the ten-key
+                dict + SHA-256 -- over the same rows already in memory (fetched before the clock
+                starts): the compute limit of a Python verifier that encodes as the application does;
+                the reference of the target
+  compute-fast  the module's row-tuple builder + SHA-256 over the same rows in memory: the limit of
+                this implementation (module / compute-fast is the share the fetch and the chain rules
+                leave of it)
+  baseline      the child process with everything imported and nothing read (RSS floor)
 
-Targets: module / compute throughput >= 0.5 (median over rounds, each round's module against
-the same round's compute), module peak RSS < 150 MB and flat (module@¼ ~= module).
-Prints figures only; nothing here asserts.
+Targets: module / compute throughput >= 0.8 (median over rounds, each round's module against
+the same round's compute), module peak RSS < 60 MB and flat (module@¼ ~= module).
+Prints figures and ratios only; nothing here asserts.
 """
 from __future__ import annotations
 
@@ -64,8 +74,8 @@ from ansible_collections.trdrhub.incident.plugins.modules import (
 
 DB = "chain_bench"
 TABLES = {"one_tenant": ("tenant-solo",), "ten_tenants": tuple(f"tenant-{i:02d}" for i in range(10))}
-TARGET_RATIO = 0.5
-TARGET_RSS_MB = 150.0
+TARGET_RATIO = 0.8
+TARGET_RSS_MB = 60.0
 
 
 def peak_rss_mb() -> float:
@@ -115,7 +125,11 @@ def child(variant: str, login: dict, table: str, end: int | None) -> dict:
 
     if variant == "baseline":
         return {"rows": 0, "seconds": 0.0, "rss_mb": peak_rss_mb()}
-    if variant == "module":
+    if variant in ("module", "module-serial", "module-json"):
+        if variant != "module":
+            _chain_sources.PREFETCH = 0
+        if variant == "module-json":
+            _chain.PROFILES["trdrhub"] = _chain.PROFILES["trdrhub"]._replace(canonical=_chain.trdrhub_canonical_json)
         params = module_params(login, table, end)
         started = time.perf_counter()
         client = PgClient(params)
@@ -142,14 +156,20 @@ def child(variant: str, login: dict, table: str, end: int | None) -> dict:
         result = verifier.result()
         return {"rows": result["total_entries"], "seconds": time.perf_counter() - started, "rss_mb": peak_rss_mb(),
                 "valid": result["is_valid"]}
-    if variant == "compute":
+    if variant in ("compute", "compute-fast"):
         with conn.cursor() as cur:
             cur.execute(statement)
             rows = cur.fetchall()
-        canonical, sha256 = profile.canonical, hashlib.sha256
+        sha256 = hashlib.sha256
         started = time.perf_counter()
-        for row in rows:
-            sha256(canonical(dict(zip(names, row)))).hexdigest()
+        if variant == "compute":
+            reference = _chain.trdrhub_canonical_json
+            for row in rows:
+                sha256(reference(dict(zip(names, row)))).hexdigest()
+        else:
+            build = _chain.trdrhub_canonical_values
+            for _rid, seq, key, actor, rtype, resource, action, before, after, prev, _stored, created in rows:
+                sha256(build(seq, key, actor, rtype, resource, action, before, after, prev, created)).hexdigest()
         return {"rows": len(rows), "seconds": time.perf_counter() - started, "rss_mb": peak_rss_mb()}
     raise SystemExit(f"unknown variant {variant}")
 
@@ -189,12 +209,17 @@ def populate(pg, rows: int) -> None:
         conn.close()
 
 
+def per_round(variant: list, reference: list) -> list:
+    return [(v["rows"] / v["seconds"]) / (c["rows"] / c["seconds"]) for v, c in zip(variant, reference)]
+
+
 def measure(pg, rows: int, repeat: int) -> list:
     login = {"login_host": pg.host, "login_port": pg.port, "login_user": pg.superuser,
              "login_password": pg.password, "login_db": DB}
     table_rows = []
     baseline = run_child("baseline", login, "one_tenant")
-    variants = (("module", None), ("module@¼", rows // 4), ("naive", None), ("compute", None))
+    variants = (("module", None), ("module-serial", None), ("module-json", None), ("module@¼", rows // 4),
+                ("naive", None), ("compute", None), ("compute-fast", None))
     for table in TABLES:
         runs: dict = {variant: [] for variant, _end in variants}
         for rnd in range(1, repeat + 1):   # rounds, not variant after variant: load drifts hit all alike
@@ -202,15 +227,15 @@ def measure(pg, rows: int, repeat: int) -> list:
                 fig = run_child(variant.split("@", maxsplit=1)[0], login, table, end)
                 runs[variant].append(fig)
                 rate = fig["rows"] / fig["seconds"] if fig["seconds"] else 0.0
-                print(f"  {table:11s} round {rnd} {variant:9s} {fig['rows']:>9d} rows {fig['seconds']:7.2f}s "
+                print(f"  {table:11s} round {rnd} {variant:13s} {fig['rows']:>9d} rows {fig['seconds']:7.2f}s "
                       f"{rate:>10,.0f} rows/s  peak RSS {fig['rss_mb']:6.1f} MB"
                       + ("" if fig.get("valid", True) else "  (INVALID?)"), flush=True)
         figures = {}
         for variant, done in runs.items():
             figures[variant] = dict(min(done, key=lambda r: r["seconds"]), rss_mb=max(r["rss_mb"] for r in done))
-        # module against compute of the same round: a burst of load elsewhere skews both alike
-        ratios = [(m["rows"] / m["seconds"]) / (c["rows"] / c["seconds"])
-                  for m, c in zip(runs["module"], runs["compute"])]
+        # each variant against compute of the same round: a burst of load elsewhere skews both alike
+        ratios = {variant: per_round(runs[variant], runs["compute"]) for variant in ("module", "module-serial", "module-json")}
+        ratios["module/compute-fast"] = per_round(runs["module"], runs["compute-fast"])
         table_rows.append((table, figures, ratios))
     return [baseline, table_rows]
 
@@ -218,22 +243,26 @@ def measure(pg, rows: int, repeat: int) -> list:
 def report(baseline: dict, table_rows: list) -> None:
     print()
     print(f"baseline child (imports only): peak RSS {baseline['rss_mb']:.1f} MB")
-    print(f"{'table':12s}{'variant':10s}{'rows':>10s}{'rows/s':>12s}{'vs compute':>12s}{'peak RSS MB':>13s}")
+    print(f"{'table':12s}{'variant':14s}{'rows':>10s}{'rows/s':>12s}{'vs compute':>12s}{'peak RSS MB':>13s}")
     for table, figures, _ratios in table_rows:
         compute = figures["compute"]["rows"] / figures["compute"]["seconds"]
         for variant, fig in figures.items():
             rate = fig["rows"] / fig["seconds"]
-            print(f"{table:12s}{variant:10s}{fig['rows']:>10d}{rate:>12,.0f}{rate / compute:>12.2f}{fig['rss_mb']:>13.1f}")
+            print(f"{table:12s}{variant:14s}{fig['rows']:>10d}{rate:>12,.0f}{rate / compute:>12.2f}{fig['rss_mb']:>13.1f}")
     print()
     for table, figures, ratios in table_rows:
         m, q = figures["module"], figures["module@¼"]
-        ratio = statistics.median(ratios)
-        print(f"{table}: module/compute {ratio:.2f} (median of rounds: {' '.join(f'{r:.2f}' for r in ratios)}; "
+        ratio = statistics.median(ratios["module"])
+        print(f"{table}: module/compute {ratio:.2f} (median of rounds: {' '.join(f'{r:.2f}' for r in ratios['module'])}; "
               f"target >= {TARGET_RATIO}) "
               f"{'OK' if ratio >= TARGET_RATIO else 'UNDER TARGET'}; module peak RSS {m['rss_mb']:.1f} MB "
               f"(target < {TARGET_RSS_MB:.0f}) {'OK' if m['rss_mb'] < TARGET_RSS_MB else 'OVER TARGET'}; "
               f"{q['rows']} rows {q['rss_mb']:.1f} MB vs {m['rows']} rows {m['rss_mb']:.1f} MB "
               f"(+{m['rss_mb'] - q['rss_mb']:.1f} MB); naive peak RSS {figures['naive']['rss_mb']:.1f} MB")
+        print(f"{'':{len(table) + 2}}steps (median vs compute): module-json "
+              f"{statistics.median(ratios['module-json']):.2f} -> module-serial (row-tuple builder) "
+              f"{statistics.median(ratios['module-serial']):.2f} -> module (+ read-ahead thread) {ratio:.2f}; "
+              f"module/compute-fast {statistics.median(ratios['module/compute-fast']):.2f}")
 
 
 def main(argv=None) -> int:

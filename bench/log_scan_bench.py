@@ -22,7 +22,10 @@ Peak RSS is ``ru_maxrss`` of the child as ``os.wait4`` returns it (``resource.ge
 the child's own ``VmHWM`` is printed beside it, because on Linux ``ru_maxrss`` of a process started
 by fork+exec can include the pre-exec image of its (small) parent. Throughput is MB/s of the
 uncompressed log and lines/s; "vs baseline" divides the scan's throughput by the baseline's.
-Prints figures only; nothing here asserts.
+
+Target: scan / baseline >= 0.25 (the whole-file scan at a quarter of the speed of the read loop or
+better), with the generated attackers found and no normal client flagged.
+Prints figures and ratios only; nothing here asserts.
 """
 from __future__ import annotations
 
