@@ -44,11 +44,16 @@ def test_response_deadline(prio, detected, policy, due):
     (lambda: priority.response_deadline('P0', '2025-01-15T14:30:00Z'),
      "response_deadline: priority must be one of P1, P2, P3, P4, got 'P0'"),
     (lambda: priority.response_deadline('P1', 'soon'), "response_deadline: detected_at must be an ISO 8601 time"),
-    (lambda: priority.incident_priority([{'labels': {'alertname': 'X', 'severity': 'urgent'}}]),
-     "incident_priority: alert X has severity label 'urgent'"),
     (lambda: priority.incident_priority([], impact='outage'), "incident_priority: impact 'outage' is not one of"),
 ])
 def test_errors_are_ansible_filter_errors(call, message):
     with pytest.raises(AnsibleFilterError) as caught:
         call()
     assert str(caught.value).startswith(message)
+
+
+def test_unknown_severity_is_a_finding_not_an_error():
+    """A label the severity table does not know is reported and not counted; the filter still answers."""
+    result = priority.incident_priority([{'labels': {'alertname': 'X', 'severity': 'urgent'}}])
+    assert result['priority'] == 'P4' and result['signals'] == []
+    assert len(result['findings']) == 1 and "severity label 'urgent'" in result['findings'][0]
