@@ -188,6 +188,13 @@ class AnsibleRunner:
                       "module_stdout": proc.stdout, "module_stderr": proc.stderr, "rc": proc.returncode}
         result.setdefault("changed", False)
         result.setdefault("failed", False)
+        # ansible-core >= 2.19 modules emit warnings and deprecations as structured summaries;
+        # the controller registers them as plain messages (and deprecation dicts with "msg").
+        if result.get("warnings"):
+            result["warnings"] = [_summary_msg(w) for w in result["warnings"]]
+        if result.get("deprecations"):
+            result["deprecations"] = [d if not isinstance(d, dict) or "msg" in d else {**d, "msg": _summary_msg(d)}
+                                      for d in result["deprecations"]]
         shown = [f"[WARNING]: {w}" for w in result.get("warnings", [])]
         shown += [f"[DEPRECATION WARNING]: {d.get('msg', d) if isinstance(d, dict) else d}"
                   for d in result.get("deprecations", [])]
@@ -212,6 +219,16 @@ class AnsibleRunner:
             output = proc.communicate()[0]
             raise AssertionError(f"ansible-playbook {playbook} still running after {timeout}s:\n{output}") from None
         return PlaybookRun(proc.returncode, output)
+
+
+def _summary_msg(item):
+    """The message of a module warning: a plain string, or a WarningSummary's event message."""
+    if isinstance(item, dict):
+        event = item.get("event")
+        if isinstance(event, dict) and "msg" in event:
+            return event["msg"]
+        return item.get("msg", json.dumps(item))
+    return item
 
 
 def _module_json(stdout: str) -> dict | None:
