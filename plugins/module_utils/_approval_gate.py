@@ -322,8 +322,8 @@ class Gate:
     def _verdict(self, request: t.Mapping[str, t.Any], counts: t.Mapping[str, t.Any]) -> str:
         text = self._decision(request, counts)
         if counts['ignored']:
-            text += ' Votes that did not count: ' + '; '.join(f"{item['approver']} ({item['reason']})"
-                                                             for item in counts['ignored']) + '.'
+            ignored = '; '.join(f"{item['approver']} ({item['reason']})" for item in counts['ignored'])
+            text += ' Votes that did not count: ' + ignored + '.'
         return text
 
     def _decision(self, request: t.Mapping[str, t.Any], counts: t.Mapping[str, t.Any]) -> str:

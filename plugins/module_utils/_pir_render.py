@@ -103,7 +103,7 @@ def compliance_rows(review: dict[str, t.Any]) -> list[tuple[str, str]]:
 def markdown(review: dict[str, t.Any], svg_name: str = 'timeline.svg') -> str:
     out = [f"**{md(draft_line(review))}**", ''] if review['draft'] else []
     out += [f"# Post-Incident Review: {md(review['title'])}", '',
-           f"Ledger verification: **{md(verification_line(review))}**", '']
+            f"Ledger verification: **{md(verification_line(review))}**", '']
     if review['verification']['checked'] and not review['verification']['is_valid']:
         out += ['> **WARNING: the incident ledger does not verify.** Violations:'] + \
                [f'> - {md(v)}' for v in review['verification']['violations']] + ['']

@@ -294,7 +294,7 @@ def main() -> None:
     # Normally the action plugin of the same name runs the gate on the controller; this path
     # runs when the module is executed directly on a host, where no terminal can be prompted.
     module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-                           supports_check_mode=True)
+                            supports_check_mode=True)
     run_on_host(module, lambda context: run_gate(module.params, module.check_mode, context))
 
 

@@ -402,7 +402,7 @@ def main() -> None:
     # Normally the action plugin of the same name does this on the controller; this path
     # runs when the module is executed directly on a host (for example by ansible-test).
     module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-                           supports_check_mode=True)
+                            supports_check_mode=True)
     run_on_host(module, lambda context: manage_incident(module.params, check_mode=module.check_mode, want_diff=module._diff,
                                                         base_dir=os.getcwd(), context=context))
 

@@ -98,7 +98,8 @@ options:
         with any of C(label), C(response_minutes), C(business_days_only), C(escalation) (a list of C(level),
         C(after_minutes), C(who), C(title)), C(notify) (a list), C(update_internal_minutes) and
         C(update_customer_minutes) (null for none); C(severity_map) maps alert severity labels to priorities or
-        to V(ignore) (C({page: P1, debug: ignore}); the default table is in the description); C(impact) adds or changes categories (C({payments: {all: P1, some: P1, none: P2, unknown: P1}}));
+        to V(ignore) (C({page: P1, debug: ignore}); the default table is in the description); C(impact) adds or changes categories
+        (C({payments: {all: P1, some: P1, none: P2, unknown: P1}}));
         C(critical_endpoints) replaces the list of endpoint paths that make a failure at least V(P2)."
       - Lists are replaced, not merged. Keep the table in inventory (C(group_vars)) so that every run uses the same.
     type: dict

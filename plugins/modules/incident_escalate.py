@@ -318,7 +318,7 @@ def main() -> None:
     # Normally the action plugin of the same name does this on the controller; this path
     # runs when the module is executed directly on a host (for example by ansible-test).
     module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-                           supports_check_mode=True)
+                            supports_check_mode=True)
     for group in ('contacts', 'external_contacts'):
         for contact in (module.params[group] or {}).values():
             if isinstance(contact, dict) and contact.get('pagerduty_routing_key'):

@@ -419,7 +419,7 @@ def argument_spec() -> dict[str, t.Any]:
 
 def main() -> None:
     module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_by={'max_addresses_override': 'override_reason'})
+                            required_by={'max_addresses_override': 'override_reason'})
 
     def reader(_plan: IpBlockPlan) -> t.Any:
         if module.params['current_rules'] is not None:

@@ -215,7 +215,7 @@ def main() -> None:
     # Normally the action plugin of the same name does this on the controller; this path
     # runs when the module is executed directly on a host (for example by ansible-test).
     module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-                           supports_check_mode=True)
+                            supports_check_mode=True)
     run_on_host(module, lambda context: record_event(module.params, check_mode=module.check_mode, base_dir=os.getcwd(),
                                                      context=context))
 

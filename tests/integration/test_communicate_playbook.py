@@ -167,8 +167,8 @@ def test_communicate_lifecycle(ansible, tmp_path, channels):
     assert messages[0] == "Communication (initial): slack, pagerduty trigger, statuspage, email", actions
     assert len(messages) == 3 and messages[1].startswith("Communication (update): slack, pagerduty")
     assert messages[2].startswith("Communication (resolved): slack, pagerduty"), actions
-    assert not [a for a in actions if a.startswith(("Changed: Slack", "Changed: PagerDuty", "Changed: Statuspage",
-                                                     "Changed: Email"))], actions
+    changed_rows = ("Changed: Slack", "Changed: PagerDuty", "Changed: Statuspage", "Changed: Email")
+    assert not [a for a in actions if a.startswith(changed_rows)], actions
 
 
 def test_unconfigured_channel_is_skipped_and_reported(ansible, tmp_path, channels):

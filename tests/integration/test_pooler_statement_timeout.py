@@ -113,7 +113,7 @@ def test_the_direct_connection_session_is_unchanged(pg_server):
     """Without a pooler: the module's own connection keeps the server default between statements."""
     client = PgClient({"dsn": pg_server.dsn(), "statement_timeout": 9})
     try:
-        for _ in range(3):
+        for _dummy in range(3):
             client.query("SELECT count(*) AS n FROM pg_stat_activity")
         assert show_timeout(client.conn) == "0"
     finally:

@@ -54,7 +54,7 @@ def playbook(ansible, login, target, tmp_path):
 
 
 def test_nothing_is_rotated_without_an_approval(ansible, target, playbook):
-    argv, env, incident_dir, _ = playbook
+    argv, env, incident_dir, dummy = playbook
     stored = target.path.read_bytes()
     run = ansible.run_playbook(*argv(), extra_env=env, timeout=300)
     text = " ".join(run.output.split())

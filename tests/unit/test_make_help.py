@@ -19,6 +19,6 @@ REPO = Path(__file__).resolve().parents[2]
 def test_make_help_lists_every_playbook_once_with_a_description():
     out = subprocess.run(['make', '-s', '-C', str(REPO), 'help'], capture_output=True, text=True, check=True).stdout
     listed = re.findall(r'^  (\w+\.yml) +- (.+)$', out, flags=re.M)
-    names = [name for name, _ in listed]
+    names = [name for name, dummy in listed]
     assert sorted(names) == sorted(p.name for p in (REPO / 'playbooks').glob('*.yml'))
-    assert len(names) == len(set(names)) and all(len(what) > 20 for _, what in listed)
+    assert len(names) == len(set(names)) and all(len(what) > 20 for dummy, what in listed)

@@ -117,7 +117,7 @@ class FaultServer:
                     return
                 try:
                     self.wfile.write(b'[')
-                    for _ in range((1 << 30) // len(HUGE_CHUNK)):
+                    for _dummy in range((1 << 30) // len(HUGE_CHUNK)):
                         if server.release.is_set():
                             return
                         self.wfile.write(HUGE_CHUNK)
@@ -185,7 +185,7 @@ class FaultServer:
 
 def connect_refused(url: str) -> bool:
     """True when nothing accepts connections at the host:port of ``url``."""
-    host, _, port = url.split('://', 1)[1].partition(':')
+    host, dummy, port = url.split('://', 1)[1].partition(':')
     try:
         socket.create_connection((host, int(port.split('/')[0])), timeout=0.5).close()
     except OSError:

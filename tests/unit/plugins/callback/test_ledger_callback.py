@@ -119,8 +119,9 @@ class FakePlaybook:
 
 
 OPTIONS = {'backend': 'file', 'dir': None, 'dsn': None, 'table': 'trdrhub_incident_ledger', 'incident_id': None,
-           'record_skipped': True, 'record_check_mode': False, 'skip_actions': ['set_fact', 'include_tasks', 'include_role', 'import_tasks',
-                                                    'import_role', 'meta'], 'connect_timeout': 5}
+           'record_skipped': True, 'record_check_mode': False,
+           'skip_actions': ['set_fact', 'include_tasks', 'include_role', 'import_tasks', 'import_role', 'meta'],
+           'connect_timeout': 5}
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def test_default_output_shows_changes_failures_and_messages_only(tmp_path):
 
 @pytest.mark.skipif(not PLAYBOOK_BIN.exists(), reason='ansible-playbook is not installed beside this Python')
 def test_verbose_output_is_the_default_callbacks(tmp_path):
-    out, _ = run(tmp_path, '-v')
+    out, dummy = run(tmp_path, '-v')
     assert banners(out) == ['Unchanged check', 'Detail only at -v', 'Skipped step', 'Changing step', 'Phase header',
                             'Included tasks', 'Inner unchanged step', 'Failing step']
     assert 'skipping: [localhost]' in out and 'included:' in out and 'verbose detail' in out

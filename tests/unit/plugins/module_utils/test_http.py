@@ -228,7 +228,7 @@ class CountingResponse(FakeResponse):
 
 def test_a_body_over_the_cap_stops_the_read_and_says_so():
     resp = CountingResponse(200, text='[' + '{"a": 1},' * 200_000 + '{}]')
-    made, _ = client(lambda *a: resp)
+    made, dummy = client(lambda *a: resp)
     made.max_body = 128 * 1024
     with pytest.raises(_http.HttpTooLargeError) as caught:
         made.request_json('GET', '/api/v2/alerts')
@@ -240,14 +240,14 @@ def test_a_body_over_the_cap_stops_the_read_and_says_so():
 
 def test_a_declared_length_over_the_cap_reads_nothing():
     resp = CountingResponse(200, text='[]', headers={'Content-Length': str(1 << 30), 'Content-Type': 'application/json'})
-    made, _ = client(lambda *a: resp)
+    made, dummy = client(lambda *a: resp)
     with pytest.raises(_http.HttpTooLargeError, match=r'larger than 16 MiB \(16777216 bytes; it declares 1 GiB\)'):
         made.request_json('GET', '/api/v2/alerts')
     assert resp.chunks_read == 0
 
 
 def test_a_body_under_the_cap_is_read_as_usual():
-    made, _ = client(lambda *a: FakeResponse(200, body=[{'labels': {}}] * 1000))
+    made, dummy = client(lambda *a: FakeResponse(200, body=[{'labels': {}}] * 1000))
     assert len(made.request_json('GET', '/api/v2/alerts')) == 1000
 
 
@@ -266,7 +266,7 @@ def test_transport_reasons_lose_the_pool_noise(text, reason):
 
 def test_credentials_a_server_echoes_are_masked():
     echo = FakeResponse(401, body={'message': 'token Bearer t0ps3cr3t-bearer is not valid'})
-    made, _ = client(lambda *a: echo, bearer_token='t0ps3cr3t-bearer')
+    made, dummy = client(lambda *a: echo, bearer_token='t0ps3cr3t-bearer')
     with pytest.raises(_http.HttpAuthError) as caught:
         made.request_json('GET', '/api/v2/alerts')
     assert 't0ps3cr3t-bearer' not in str(caught.value) and 'Bearer ********' in str(caught.value)
@@ -275,7 +275,7 @@ def test_credentials_a_server_echoes_are_masked():
 def test_an_html_error_page_is_named_by_its_title():
     page = FakeResponse(502, text='<html><head><title>502 Bad Gateway</title></head><body>...</body></html>',
                         headers={'Content-Type': 'text/html'})
-    made, _ = client(lambda *a: page, retries=0)
+    made, dummy = client(lambda *a: page, retries=0)
     with pytest.raises(_http.HttpStatusError, match=r"answered 502: an HTML page \('502 Bad Gateway'\)$"):
         made.request_json('GET', '/api/v2/alerts')
 

@@ -295,7 +295,7 @@ class TxCursor:
         elif statement in (_postgres.COMMIT, _postgres.ROLLBACK):
             conn.in_tx = False
         if conn.fail_on and conn.fail_on in statement:
-            raise pg_error('57014', 'canceling statement due to statement timeout')
+            raise pg_error('57014', 'canceling statement due to statement timeout')  # pylint: disable=raising-non-exception
         self.description = [('ok',)] if statement.startswith('SELECT') else None
 
     def fetchall(self):

@@ -358,7 +358,7 @@ def test_watchdog_beside_a_P1_and_a_warning():
     assert [(s['alertname'], s['priority']) for s in result['signals']] == [('AllWorkersDown', 'P1'),
                                                                             ('KubePodCrashLooping', 'P3')]
     assert result['ignored'] == ['alert Watchdog (severity none) is ignored by policy.severity_map: not counted']
-    assert [f.split(' is firing')[0] for f in result['findings']] == ['alert Custom']
+    assert [f.split(' is firing', maxsplit=1)[0] for f in result['findings']] == ['alert Custom']
 
 
 def test_severity_table_is_overridden_by_the_policy():
