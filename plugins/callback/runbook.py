@@ -19,7 +19,7 @@ description:
     C(included: ...) lines are hidden. Play headers, warnings, diffs and the recap stay."
   - A message that is not text or a list of text (a dictionary, C(var=...)) is shown as the default callback shows it.
   - With C(-v) or more the output is that of the default callback, with its O(display_ok_hosts),
-    O(display_skipped_hosts) and O(display_included_hosts) settings.
+    O(display_skipped_hosts) and C(display_included_hosts) settings.
   - Selected with C(stdout_callback = trdrhub.incident.runbook) in C(ansible.cfg) (this repository's C(ansible.cfg)
     does) or E(ANSIBLE_STDOUT_CALLBACK=trdrhub.incident.runbook).
   - Python library warnings printed before Ansible loads any plugin (such as C(CryptographyDeprecationWarning) on
