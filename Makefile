@@ -51,7 +51,7 @@ drill: bootstrap
 	@PYTHONPATH=tests/harness $(PY) scripts/drill.py
 
 test: bootstrap-dev
-	@scripts/run_suites.sh "integration molecule" "units lint build sanity units-2.19 sanity-2.19"
+	@scripts/run_suites.sh "integration" "units lint build molecule sanity units-2.19 sanity-2.19"
 	@echo "make test: all suites passed"
 
 check: bootstrap
