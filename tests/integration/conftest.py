@@ -27,7 +27,8 @@ HARNESS_PLUGIN = "trdrhub_harness.pytest_plugin"
 DB = "trdrhub"
 OTHER_DB = "itest_other"
 NOSIGNAL_ROLE = "itest_nosignal"
-NOSIGNAL_PASSWORD = "itest-nosignal-" + uuid.uuid4().hex
+# The same in every xdist worker: each worker's session fixture (re)sets it on the shared server.
+NOSIGNAL_PASSWORD = "itest-nosignal-" + uuid.uuid5(uuid.NAMESPACE_URL, "trdrhub-itest-nosignal").hex
 
 
 def pytest_configure(config):

@@ -111,7 +111,7 @@ def test_empty_version_table(ansible, app_login, version_table):
     ({"expected_revision": [" "]}, "expected_revision: ' ' is not an Alembic revision id"),
     ({"version_table": "public."}, 'version_table: table must be "table" or "schema.table", got "public."'),
     ({"tables": [""]}, 'tables: table must be "table" or "schema.table", got ""'),
-    ({"statement_timeout": -1}, "statement_timeout must be 0 (no limit) or a positive number of seconds, got -1"),
+    ({"statement_timeout": -1}, "statement_timeout must be at least 0, got -1"),
 ])
 def test_bad_input_fails_cleanly(ansible, app_login, args, message):
     res = ansible.run("pg_migration_info", {**app_login, **args})

@@ -206,7 +206,7 @@ def test_dsn_value_in_database_url(ansible, login, target, pg_server):
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    ({"length": 8}, "length must be between 16 and 1024 characters, got 8"),
+    ({"length": 8}, "length must be between 16 and 1024, got 8"),
     ({"alphabet": ["urlsafe", "digits"]}, "alphabet urlsafe is a complete alphabet"),
     ({"min_age": "a month"}, "min_age 'a month' is not a duration"),
     ({"key": "NO_SUCH_KEY"}, "has no line NO_SUCH_KEY=..."),
