@@ -70,6 +70,21 @@ if [ $dev -eq 1 ] && [ -n "$py312" ]; then
   make_venv .venv-eda "$py312" requirements.txt tests/requirements-eda.txt
 fi
 
+# --- the test harness on every venv's path ----------------------------------------------
+# A .pth file (not part of the stamp, so no rebuild): `python -m trdrhub_harness ...` and
+# `import trdrhub_harness` work from any directory without PYTHONPATH.
+harness_pth() {  # harness_pth VENV
+  local site
+  site=$("$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') || return 0
+  local want="$root/tests/harness"
+  if [ "$(cat "$site/trdrhub_harness.pth" 2>/dev/null)" != "$want" ]; then
+    printf '%s\n' "$want" > "$site/trdrhub_harness.pth"
+  fi
+}
+for venv in .venv .venv-2.19 .venv-eda; do
+  [ -x "$venv/bin/python" ] && harness_pth "$venv"
+done
+
 # --- run-from-checkout link ------------------------------------------------------------
 mkdir -p .collections/ansible_collections/trdrhub
 ln -sfn ../../.. .collections/ansible_collections/trdrhub/incident
