@@ -82,7 +82,7 @@ harness_pth() {  # harness_pth VENV
   fi
 }
 for venv in .venv .venv-2.19 .venv-eda; do
-  [ -x "$venv/bin/python" ] && harness_pth "$venv"
+  if [ -x "$venv/bin/python" ]; then harness_pth "$venv"; fi
 done
 
 # --- run-from-checkout link ------------------------------------------------------------
