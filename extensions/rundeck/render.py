@@ -92,6 +92,14 @@ def _option_name(key: str, options: dict[str, t.Any]) -> str:
     return options[key].get("name", key)
 
 
+def _description(job: dict[str, t.Any]) -> str:
+    """The job's description with its concurrency decision, so operators see why in Rundeck."""
+    if not isinstance(job.get("multiple_executions"), bool) or not job.get("concurrency"):
+        raise ValueError(f"job {job['playbook']}: multiple_executions (true/false) and concurrency (why) are required")
+    allowed = "allowed" if job["multiple_executions"] else "one at a time (Rundeck refuses a second run while one is running)"
+    return f"{job['description'].strip()}\n\nConcurrent runs: {allowed}. {job['concurrency'].strip()}"
+
+
 def render() -> list[dict[str, t.Any]]:
     defs = yaml.safe_load(DEFINITIONS.read_text(encoding="utf-8"))
     jobs = []
@@ -101,11 +109,12 @@ def render() -> list[dict[str, t.Any]]:
         job_uuid = str(uuid.uuid5(UUID_NAMESPACE, f"{group}/{name}"))
         jobs.append({
             "defaultTab": "output",
-            "description": job["description"].strip(),
+            "description": _description(job),
             "executionEnabled": True,
             "group": group,
             "id": job_uuid,
             "loglevel": "INFO",
+            "multipleExecutions": job["multiple_executions"],
             "name": name,
             "nodeFilterEditable": False,
             "options": [_option(_option_name(k, defs["options"]), defs["options"][k]) for k in job["options"]],

@@ -299,3 +299,57 @@ def test_job_script_runs_the_playbook_with_what_it_reads(name, check, tmp_path):
     if playbook == "approve":
         assert extra["approver"] == "bob"
         assert {"request", "decision", "approver"} <= reads
+
+
+# --- concurrency: Rundeck's multipleExecutions, decided per job -----------------------------------
+# Jobs where two runs at once would act on the same target in conflicting ways (docs/rundeck.md):
+# a rotation's pending record, a rollback "one revision back" from whatever is current.
+SINGLE_EXECUTION = {"rotate_secrets", "rollback"}
+
+
+def _documented_concurrency() -> dict[str, bool]:
+    """docs/rundeck.md's concurrency table: job name -> whether concurrent runs are allowed."""
+    text = (REPO / "docs" / "rundeck.md").read_text(encoding="utf-8")
+    section = text.split("## Concurrent runs", 1)[1].split("\n## ", 1)[0]
+    table = {}
+    for row in re.findall(r"^\|([^|]+)\|([^|]+)\|[^|]+\|$", section, re.MULTILINE):
+        names, decision = row[0].strip(), row[1].strip().strip("*")
+        if decision in ("allowed", "one at a time"):
+            for name in names.split(","):
+                table[name.strip()] = decision == "allowed"
+    return table
+
+
+def test_every_job_decides_multiple_executions_and_says_why():
+    documented = _documented_concurrency()
+    for job in _jobs():
+        playbook = _playbook_of(job)
+        assert isinstance(job.get("multipleExecutions"), bool), f"{job['name']}: multipleExecutions is not decided"
+        assert "\n\nConcurrent runs: " in job["description"], f"{job['name']}: the description does not say why"
+        assert job["multipleExecutions"] is (playbook not in SINGLE_EXECUTION), job["name"]
+        name = job["name"] if job["name"] in documented else playbook
+        assert documented.get(name) is job["multipleExecutions"], f"docs/rundeck.md does not explain the concurrency of {job['name']}"
+
+
+def test_gated_jobs_of_different_incidents_do_not_block_each_other():
+    # A job that waits at an approval gate (hours at P3/P4) and is single-execution would make
+    # Rundeck refuse every other incident's run of it meanwhile.
+    gated = [job for job in _jobs() if re.search(r"-e \w+_approval_mode=store", job["sequence"]["commands"][-1]["script"])]
+    assert {_playbook_of(job) for job in gated} >= {"contain_db", "contain_app", "block_ips", "recover_db", "respond_p1"}
+    for job in gated:
+        if _playbook_of(job) not in SINGLE_EXECUTION:
+            assert job["multipleExecutions"] is True, job["name"]
+    assert _job("Approve incident action")["multipleExecutions"] is True, "approvers vote on several requests at once"
+
+
+def test_render_requires_a_concurrency_decision():
+    spec = importlib.util.spec_from_file_location("trdrhub_rundeck_render", RUNDECK / "render.py")
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    job = {"playbook": "verify", "description": "Checks."}
+    with pytest.raises(ValueError, match="multiple_executions"):
+        render._description(job)
+    with pytest.raises(ValueError, match="multiple_executions"):
+        render._description({**job, "multiple_executions": "yes", "concurrency": "why"})
+    text = render._description({**job, "multiple_executions": False, "concurrency": "Because."})
+    assert text == "Checks.\n\nConcurrent runs: one at a time (Rundeck refuses a second run while one is running). Because."
