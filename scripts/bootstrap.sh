@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian/Ubuntu machine for the collection: Debian packages for the
-# throwaway services, the virtualenv(s) with the pinned requirements, and the
+# throwaway services, the virtualenv(s) with the pinned requirements (constraints.txt), and the
 # .collections link that lets ansible resolve trdrhub.incident.* from this checkout.
 #
 #   scripts/bootstrap.sh            .venv (Python 3.12 when present, else 3.11) with the pinned tools
@@ -44,10 +44,11 @@ py311=$(real_python python3.11 $(ls -d "$pyenv_root"/versions/3.11.*/bin/python3
 main_py=${py312:-${py311:-}}
 [ -n "$main_py" ] || { echo "no Python 3.12 or 3.11 found" >&2; exit 1; }
 
+# Every environment installs the exact versions of constraints.txt (requirements.txt names ranges).
 make_venv() {  # make_venv DIR PYTHON REQUIREMENTS...
   local dir=$1 py=$2; shift 2
   local stamp="$dir/.trdrhub-stamp" want
-  want=$("$py" -c 'import sys; print(sys.version)'; cat "$@" | sha256sum)
+  want=$("$py" -c 'import sys; print(sys.version)'; cat "$@" constraints.txt | sha256sum)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
   fi
@@ -57,6 +58,7 @@ make_venv() {  # make_venv DIR PYTHON REQUIREMENTS...
   "$dir/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
   local args=()
   for req in "$@"; do args+=(-r "$req"); done
+  args+=(-c constraints.txt)
   "$dir/bin/python" -m pip install -q --disable-pip-version-check "${args[@]}"
   printf '%s' "$want" > "$stamp"
 }

@@ -3,7 +3,7 @@
 The collection tarball is built with ``ansible-galaxy collection build`` into a temporary copy
 of the build directory layout, ansible-builder writes the build context next to it, and the
 tests read what a ``podman build`` / ``docker build`` of that context would do: the base image,
-the pinned ansible-core, the collection installed from its tarball, the Python requirements and
+the pinned ansible-core (constraints.txt, inside requirements.txt's range), the collection installed from its tarball, the Python requirements and
 the system packages. Nothing is pulled or built, no network is used.
 
 ansible-builder is taken from the virtualenv the tests run in (``sys.executable``'s bin dir).
@@ -41,18 +41,28 @@ def _galaxy() -> dict:
     return yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text(encoding="utf-8"))
 
 
-def _ansible_core_pin(python_version: str) -> str:
-    """The ``ansible-core==X`` line of requirements.txt whose marker holds for ``python_version``."""
+def _ansible_core_req(filename: str, python_version: str):
+    """The ``ansible-core`` line of ``filename`` whose marker holds for ``python_version``."""
     from packaging.requirements import Requirement
 
-    for line in (REPO_ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+    for line in (REPO_ROOT / filename).read_text(encoding="utf-8").splitlines():
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         req = Requirement(line)
         if req.name == "ansible-core" and (req.marker is None or req.marker.evaluate({"python_version": python_version})):
-            return f"{req.name}{req.specifier}"
-    raise AssertionError(f"requirements.txt pins no ansible-core for Python {python_version}")
+            return req
+    raise AssertionError(f"{filename} names no ansible-core for Python {python_version}")
+
+
+def _ansible_core_pin(python_version: str) -> str:
+    """The tested ansible-core (``constraints.txt``), which must lie in requirements.txt's range."""
+    pin = _ansible_core_req("constraints.txt", python_version)
+    version = str(pin.specifier).removeprefix("==")
+    assert str(pin.specifier) == f"=={version}", f"constraints.txt pins no exact ansible-core: {pin}"
+    supported = _ansible_core_req("requirements.txt", python_version)
+    assert supported.specifier.contains(version), f"ansible-core {version} is outside requirements.txt's {supported.specifier}"
+    return f"ansible-core=={version}"
 
 
 def _ee_python_version() -> str:
