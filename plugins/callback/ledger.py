@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 name: ledger
 type: notification
 short_description: Record every task of an incident playbook in the hash-chained incident ledger
-version_added: 0.1.0
+version_added: 1.0.0
 author:
   - TRDR Hub SRE (@trdrhub)
 description:

@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 name: runbook
 type: stdout
 short_description: Screen output of a response procedure - what changed, what was decided, and the summary
-version_added: 0.1.0
+version_added: 1.0.0
 author:
   - TRDR Hub SRE (@trdrhub)
 description:

@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 name: command_hint
 author:
   - TRDR Hub SRE (@trdrhub)
-version_added: 0.1.0
+version_added: 1.0.0
 short_description: A next-step command that works pasted verbatim into another shell, from any directory
 description:
   - Builds the command line a role prints as the operator's next step - vote on an approval, assign the incident

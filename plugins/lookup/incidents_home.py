@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 name: incidents_home
 author:
   - TRDR Hub SRE (@trdrhub)
-version_added: 0.1.0
+version_added: 1.0.0
 short_description: The directory where incidents live, as every part of the collection finds it
 description:
   - The incidents home holds one directory per incident (ledger, approvals, diagnostics, review).

@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 name: ledger_entries
 author:
   - TRDR Hub SRE (@trdrhub)
-version_added: 0.1.0
+version_added: 1.0.0
 short_description: Read the entries of an incident ledger
 description:
   - Returns the entries of one incident's hash-chained ledger, oldest first, exactly as stored (fields in

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: access_log_scan
 short_description: Scan nginx access logs for suspicious clients - attack signatures, scanners, brute force, error bursts
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runbook 3.3 (Security Incident Response), the suspicious-traffic scan. Reads nginx access logs (the C(combined)
     format or one JSON object per line; plain or gzip-compressed, rotated files included) and reports the client

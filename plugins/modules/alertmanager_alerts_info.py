@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: alertmanager_alerts_info
 short_description: List Prometheus Alertmanager alerts with severity counts and the firing P1 alerts
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads C(GET /api/v2/alerts) of a Prometheus Alertmanager, optionally filtered by state, label matchers and
     receiver, and returns the alerts with what an incident responder asks first - how many per severity, how many

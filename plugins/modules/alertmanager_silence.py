@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: alertmanager_silence
 short_description: Acknowledge Prometheus Alertmanager alerts with a silence, idempotently, or expire it
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Acknowledging an alert in Alertmanager means silencing it. With O(state=present) the module makes sure a silence
     with the given matchers covers the requested time window; with O(state=absent) it expires it.

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: approval
 short_description: Approval gate before a destructive incident-response step (two-person rule)
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Placed right before a destructive step - terminating sessions, rotating secrets, a rollback, blocking IPs, a restore.
     The task succeeds only when the step is approved; otherwise it fails and nothing after it runs.

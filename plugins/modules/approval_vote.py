@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: approval_vote
 short_description: Approve or deny a pending approval request of the trdrhub.incident.approval gate
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Casts one vote on a request that a M(trdrhub.incident.approval) gate in O(trdrhub.incident.approval#module:mode=store) is waiting on. The
     C(trdrhub.incident.approve) playbook wraps it (C(-e request=<id> -e decision=approve)).

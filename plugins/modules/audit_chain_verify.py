@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: audit_chain_verify
 short_description: Verify a hash-chained audit log - TRDR Hub's audit_log_entries or the incident ledger
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Recomputes every entry hash of a hash-chained log and checks the links between entries, in one streaming pass, and
     reports each violation with its chain, sequence number and row id.

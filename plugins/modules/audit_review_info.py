@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: audit_review_info
 short_description: Review recent TRDR Hub audit log entries by actor and flag anomalous actors
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the application's audit log (C(audit_log_entries)) for a time window, groups the entries by actor
     (C(actor_id)) and returns, for each actor, the counts by action, the roles, tenants and IP addresses seen, first and

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: email_notify
 short_description: Send a customer incident email over SMTP with STARTTLS or TLS and authentication
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Composes one email (plain text, optionally with an HTML alternative) and delivers it through an SMTP submission
     server, for customer-facing incident notices.

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: http_health_info
 short_description: Probe TRDR Hub's HTTP health endpoints and its TLS certificate
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Requests a list of health endpoints below O(base_url) and checks each answer's HTTP status and JSON fields.
     Returns per endpoint the status, latency, parsed body and what failed, and an overall RV(healthy).

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: incident
 short_description: Open, update, acknowledge, assign, set the status of and resolve an incident record kept in the incident ledger
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Manages the record of one incident - title, priority and response deadline, impact, status, incident commander,
     acknowledgement, references to other systems, resolution. O(incident_id) is the correlation id used everywhere

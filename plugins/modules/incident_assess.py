@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: incident_assess
 short_description: Assess an incident's priority (P1-P4), response deadline, escalation and communication duties
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Applies the TRDR Hub runbook's priority matrix to what is known about an incident - firing alerts, health check
     results and the responder's judgement of impact - and returns the priority with the reasons for it, the response

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: incident_escalate
 short_description: Decide and record the escalation of an incident - the level due now and external escalations
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the incident record from the incident's ledger (as M(trdrhub.incident.incident) does, verifying every entry
     first), compares the time since detection with the escalation schedule of its priority, and returns the level due

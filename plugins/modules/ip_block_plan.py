@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: ip_block_plan
 short_description: Plan IP blocks and unblocks for a security incident - allowlist, cap and expiry checked, nothing changed
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runbook 3.3 "Security Incident Response", containment of suspicious traffic. Computes which addresses to block in a
     dedicated iptables/ip6tables chain, which are refused because they overlap an allowlisted range, which existing

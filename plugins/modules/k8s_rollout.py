@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: k8s_rollout
 short_description: Restart, roll back, scale, pause or reconfigure a Kubernetes Deployment and wait for its rollout
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Containment and recovery actions on one Deployment, as C(kubectl rollout) and C(kubectl scale) / C(kubectl set env)
     do them, with guards, check mode and a diff.

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: k8s_workload_info
 short_description: Report Kubernetes Deployments for incident triage - rollout state, revisions, failing pods
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the Deployments of a namespace, the ReplicaSets they own (their revision history) and their pods, and returns
     what an incident responder checks first - is the rollout complete, how many replicas are available, which revision

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: ledger_record
 short_description: Append a decision, approval, note or other explicit event to the incident ledger
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Appends one entry to the hash-chained incident ledger of O(incident_id) - the same ledger the
     C(trdrhub.incident.ledger) callback plugin writes every task result to. Use it for what no task

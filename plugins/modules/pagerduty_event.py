@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: pagerduty_event
 short_description: Trigger, acknowledge or resolve a PagerDuty incident through the Events API v2
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Sends one event to the PagerDuty Events API v2 (C(POST /v2/enqueue)) of the service whose integration key is
     O(routing_key).

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: pg_activity_info
 short_description: Report PostgreSQL activity for incident triage - connections, long runners, blockers
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads C(pg_stat_activity), C(pg_stat_database) and the connection settings of a PostgreSQL server and returns what
     an incident responder looks at first - connection saturation by state, long-running statements, sessions idle in a

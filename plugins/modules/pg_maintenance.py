@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: pg_maintenance
 short_description: VACUUM (ANALYZE) a PostgreSQL database or some of its tables, with progress
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runs C(VACUUM (ANALYZE)) - or C(ANALYZE) only, or C(VACUUM (FULL, ANALYZE)) when explicitly allowed - on every user
     table of the database the module connects to (O(login_db)), or on O(tables), one table per statement.

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: pg_migration_info
 short_description: Report the migration state of the TRDR Hub database - Alembic revision, size and key tables
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the Alembic version table of the application database (C(alembic_version), one C(version_num) row per applied
     head) and compares it with the revision(s) the deployed release expects, so an investigator sees at once whether

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: pg_restore_db
 short_description: Restore a TRDR Hub backup into a new recovery database and verify the copy
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runbook 4.1 "Database Recovery". Restores a TRDR Hub backup (C(trdrhub_backup_YYYYMMDD_HHMMSS), written by the
     application's C(scripts/dr/backup_db.py)) into a B(new) database next to production, then verifies the copy. It

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: pg_terminate_sessions
 short_description: Cancel or terminate selected PostgreSQL client sessions, behind guard rails
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Selects PostgreSQL client sessions from C(pg_stat_activity) with filters (database, state, duration, role,
     application, client network, query text, wait event, blockers) and cancels their statement, terminates their

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: redis_info
 short_description: Report Redis health for incident triage - latency, replication, memory, clients and queue backlogs
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Pings a Redis server, reads C(INFO) and returns what an incident responder looks at first - latency, role and
     replication state (with the lag of each replica), memory against C(maxmemory), client saturation, keyspace, and

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: secret_rotate
 short_description: Rotate a PostgreSQL role password with verification and automatic rollback
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runbook step 3.3. Generates a new password, sets it on a PostgreSQL role, writes it to the secret store the
     application reads (a local env/JSON/raw file or a Kubernetes Secret), restarts the consumers, verifies that the

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: slack_message
 short_description: Post an incident message to Slack through an incoming webhook
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Posts one message (O(text) and/or Block Kit O(blocks)) to the channel of a Slack incoming webhook.
   - With O(incident_id) the text starts with C([<incident_id>]) (unless it already contains the id), so every message

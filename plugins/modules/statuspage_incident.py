@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: statuspage_incident
 short_description: Open, update and resolve the Atlassian Statuspage incident of a TRDR Hub incident, idempotently
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Keeps one public Statuspage incident per TRDR Hub incident (O(incident_id)) as requested - opens it, changes its
     status, impact, affected components and posts an update, or resolves it - through the Statuspage REST API v1.
