@@ -8,7 +8,7 @@ PYTEST := PYTHONPATH=tests/harness $(PY) -m pytest -p no:cacheprovider -p no:ans
 # Integration tests in two pytest-xdist workers, one test file per worker at a time.
 XDIST ?= -n 2 --dist loadfile
 
-.PHONY: help bootstrap bootstrap-dev drill test check smoke sanity sanity-2.19 units units-2.19 integration molecule lint build changelog clean
+.PHONY: help bootstrap bootstrap-dev drill test check smoke sanity sanity-2.19 units units-2.19 integration molecule lint build galaxy-import changelog clean
 
 help:
 	@echo "make drill   - contain a simulated database incident end to end (throwaway services)"
@@ -92,6 +92,15 @@ build:
 	rm -rf build/dist && mkdir -p build/dist
 	$(VENV)/bin/ansible-galaxy collection build --output-path build/dist --force .
 	scripts/check_artifact.sh build/dist/trdrhub-incident-*.tar.gz
+	@$(MAKE) --no-print-directory galaxy-import
+
+# Galaxy / Automation Hub's import of the built artifact (tests/galaxy-importer.cfg: the hub's checks).
+galaxy-import:
+	GALAXY_IMPORTER_CONFIG=tests/galaxy-importer.cfg PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	  $(PY) -m galaxy_importer.main build/dist/trdrhub-incident-*.tar.gz > build/dist/galaxy-importer.log 2>&1 \
+	  || { tail -n 40 build/dist/galaxy-importer.log; exit 1; }
+	@grep -q 'Importer processing completed successfully' build/dist/galaxy-importer.log
+	@echo "galaxy-importer: $$(ls build/dist/trdrhub-incident-*.tar.gz) imports (log: build/dist/galaxy-importer.log)"
 
 changelog:
 	$(VENV)/bin/antsibull-changelog lint
