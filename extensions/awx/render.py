@@ -120,6 +120,8 @@ def render() -> dict[str, list[dict[str, t.Any]]]:
             "ask_limit_on_launch": True,
             "ask_diff_mode_on_launch": True,
             "ask_variables_on_launch": True,
+            # Optional credentials (Alertmanager, API token, SMTP) are added at launch or attached once.
+            "ask_credential_on_launch": True,
             "survey_enabled": True,
             "allow_simultaneous": not tpl.get("destructive", False),
             "natural_key": key,
