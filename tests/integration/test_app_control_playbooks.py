@@ -43,6 +43,14 @@ def play(ansible, name, inventory, extra, *flags):
     return ansible.run_playbook(REPO_ROOT / "playbooks" / name, *args, extra_env=CLEAN_ENV, timeout=400)
 
 
+def open_incident(ansible, incident, env=None):
+    """recover_app.yml and rollback.yml act on an existing incident: give it a ledger first."""
+    opened = ansible.run("ledger_record", {"incident_id": incident, "event": "note", "msg": "opened for the test"},
+                         extra_env=dict(CLEAN_ENV, **(env or {})))
+    assert not opened.failed, opened.output
+    return incident
+
+
 def k8s_vars(target, incident, **more):
     found = {"app_control_kubeconfig": str(target.kubeconfig), "app_control_namespace": target.namespace,
              "trdrhub_incident_id": incident, "app_control_timeout": 240 if target.real else 30,
@@ -122,7 +130,7 @@ def test_rollback_undoes_to_the_previous_revision(ansible, target, inventory):
 def test_recover_restarts_and_waits(ansible, target, inventory):
     target.add_deployment(API, replicas=2)
     pods = target.pod_names(API)
-    incident = "INC-APP-" + uuid.uuid4().hex[:6]
+    incident = open_incident(ansible, "INC-APP-" + uuid.uuid4().hex[:6])
     res = play(ansible, "recover_app.yml", inventory, k8s_vars(target, incident))
     assert res.rc == 0, res.output
     assert f"Deployment {API} was restarted" in res.output and f"Deployment {API}: successfully rolled out" in res.output
@@ -137,7 +145,7 @@ def test_recover_reports_a_stalled_rollout(ansible, target, inventory):
         pytest.skip("needs the API double (a restart that stalls)")
     target.add_deployment(API, replicas=2)
     target.api.state.stall_next_rollout(API, target.namespace, deadline=1)
-    res = play(ansible, "recover_app.yml", inventory, k8s_vars(target, "INC-APP-" + uuid.uuid4().hex[:6]))
+    res = play(ansible, "recover_app.yml", inventory, k8s_vars(target, open_incident(ansible, "INC-APP-" + uuid.uuid4().hex[:6])))
     assert res.rc != 0
     assert f"Rollout of Deployment {API} in {target.namespace} failed: rollout exceeded its progress deadline" in res.output
 
@@ -160,6 +168,8 @@ def test_gate_stops_every_change_without_an_approval(ansible, target, inventory,
     before = target.read(API)["metadata"]["resourceVersion"]
     incident = "INC-APP-" + uuid.uuid4().hex[:6]
     ledger_dir = tmp_path / "incidents"
+    if name != "contain_app.yml":   # containment may open an incident; recovery and rollback act on an existing one
+        open_incident(ansible, incident, {"TRDRHUB_LEDGER_DIR": str(ledger_dir)})
     res = ansible.run_playbook(REPO_ROOT / "playbooks" / name, "-i", inventory, "-e",
                                json.dumps(k8s_vars(target, incident, app_control_confirm=False, **extra)),
                                extra_env=dict(CLEAN_ENV, TRDRHUB_LEDGER_DIR=str(ledger_dir)), timeout=400)
@@ -178,6 +188,7 @@ def test_gate_in_store_mode_waits_for_another_person(ansible, target, inventory,
     incident = "INC-APP-" + uuid.uuid4().hex[:6]
     ledger_dir = tmp_path / "incidents"
     env = dict(CLEAN_ENV, TRDRHUB_LEDGER_DIR=str(ledger_dir), AWX_USER_NAME="alice")
+    open_incident(ansible, incident, env)
     extra = k8s_vars(target, incident, app_control_confirm=False, app_control_approval_mode="store",
                      app_control_approval_poll_interval=0.3, app_control_approval_timeout=240, app_control_to_revision=1)
     proc = ansible.start_playbook(REPO_ROOT / "playbooks" / "rollback.yml", "-i", inventory, "-e", json.dumps(extra),
@@ -210,7 +221,7 @@ def test_compose_commands_in_check_mode(ansible, inventory, tmp_path):
     project = tmp_path / "trdrhub"
     project.mkdir()
     compose = {"app_control_platform": "compose", "app_control_compose_project_dir": str(project),
-               "trdrhub_incident_id": "INC-COMPOSE-1"}
+               "trdrhub_incident_id": open_incident(ansible, "INC-COMPOSE-" + uuid.uuid4().hex[:6])}
     base = f"docker compose --project-directory {project} --file=docker-compose.yml"
     override = f"--file={project}/docker-compose.incident.yml"
 

@@ -67,11 +67,14 @@ def pki(tmp_path_factory):
 
 @pytest.fixture
 def investigate(ansible, pg_server, trdrhub_db, tmp_path):
-    """Run the playbook for a fresh incident with extra vars; the incident's directory is run.dir."""
+    """Run the playbook for a fresh incident (opened first) with extra vars; the incident's directory is run.dir."""
     incident = "INC-INV-" + uuid.uuid4().hex[:6]
     env = {"TRDRHUB_PG_HOST": pg_server.host, "TRDRHUB_PG_PORT": str(pg_server.port),
            "TRDRHUB_PG_APP_PASSWORD": trdrhub_db["app"]["password"], "TRDRHUB_LEDGER_DIR": str(tmp_path / "incidents"),
            "TRDRHUB_REDIS_URL": None, "TRDRHUB_BASE_URL": None}
+    # investigate.yml acts on an existing incident (an unknown id is refused): give it a ledger first.
+    opened = ansible.run("ledger_record", {"incident_id": incident, "event": "note", "msg": "opened for the test"}, extra_env=env)
+    assert not opened.failed, opened.output
 
     def run(extra: dict, *args):
         return ansible.run_playbook("playbooks/investigate.yml", "-i", "inventories/sandbox",

@@ -36,6 +36,9 @@ def verify(ansible, pg_server, trdrhub_db, audit_table, tmp_path):
     incident = "INC-VA-" + uuid.uuid4().hex[:6]
     env = {"TRDRHUB_PG_HOST": pg_server.host, "TRDRHUB_PG_PORT": str(pg_server.port),
            "TRDRHUB_PG_APP_PASSWORD": trdrhub_db["app"]["password"], "TRDRHUB_LEDGER_DIR": str(tmp_path / "incidents")}
+    # verify_audit.yml acts on an existing incident (an unknown id is refused): give it a ledger first.
+    opened = ansible.run("ledger_record", {"incident_id": incident, "event": "note", "msg": "opened for the test"}, extra_env=env)
+    assert not opened.failed, opened.output
 
     def run(*args):
         return ansible.run_playbook("playbooks/verify_audit.yml", "-i", "inventories/sandbox",

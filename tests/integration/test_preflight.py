@@ -109,10 +109,16 @@ PG_ROLES = [
     ("rotate_secrets.yml", "rotate_secrets", ["db_controllers"], {"rotate_secrets_role": "trdrhub_app"}),
 ]
 
+ACT_ON_AN_EXISTING_INCIDENT = {"investigate.yml", "verify_audit.yml", "rotate_secrets.yml"}
+
 
 @pytest.mark.parametrize("check", [True, False], ids=["check", "run"])
 @pytest.mark.parametrize("playbook,prefix,groups,extra", PG_ROLES, ids=[r[0] for r in PG_ROLES])
 def test_no_postgres_target_fails_naming_the_variable(ansible, tmp_path, playbook, prefix, groups, extra, check):
+    if playbook in ACT_ON_AN_EXISTING_INCIDENT:   # an unknown incident is refused before anything else
+        opened = ansible.run("ledger_record", {"incident_id": "INC-PREFLIGHT-PG", "event": "note", "msg": "opened for the test"},
+                             extra_env={"TRDRHUB_LEDGER_DIR": str(tmp_path / "incidents")})
+        assert not opened.failed, opened.output
     res = run(ansible, tmp_path, playbook, inventory(tmp_path, *groups),
               dict(extra, trdrhub_incident_id="INC-PREFLIGHT-PG"), *(["--check"] if check else []))
     assert res.rc != 0, res.output

@@ -363,6 +363,9 @@ def test_verify_fails_on_an_unready_application_and_reports_what_it_skipped(ansi
     root = tmp_path / "incidents"
     env = {"TRDRHUB_LEDGER_DIR": str(root), "TRDRHUB_PG_HOST": pg_server.host, "TRDRHUB_PG_PORT": str(pg_server.port),
            "TRDRHUB_PG_APP_PASSWORD": trdrhub_db["app"]["password"], "TRDRHUB_REDIS_URL": None}
+    # verify.yml acts on an existing incident (an unknown id is refused): give it a ledger first.
+    opened = ansible.run("ledger_record", {"incident_id": incident, "event": "note", "msg": "opened for the test"}, extra_env=env)
+    assert not opened.failed, opened.output
     with StubServer(unready.routes()) as server:
         env["TRDRHUB_BASE_URL"] = server.url()
         snapshot = Snapshot(tmp_path, ansible.workdir / "incidents")

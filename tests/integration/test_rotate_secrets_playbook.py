@@ -46,6 +46,9 @@ def playbook(ansible, login, target, tmp_path):
     inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={ansible.bindir / 'python'}\n")
     ledger_dir = tmp_path / "incidents"
     env = {"TRDRHUB_LEDGER_DIR": str(ledger_dir), "AWX_USER_NAME": "alice"}
+    # rotate_secrets.yml acts on an existing incident (an unknown id is refused): give it a ledger first.
+    opened = ansible.run("ledger_record", {"incident_id": incident, "event": "note", "msg": "opened for the test"}, extra_env=env)
+    assert not opened.failed, opened.output
 
     def argv(**more):
         vars_file.write_text(json.dumps({**extra, **more}))

@@ -231,6 +231,9 @@ def test_playbook_records_the_rotation_in_the_ledger(ansible, login, target, tmp
     vars_file.write_text(json.dumps(extra))
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={ansible.bindir / 'python'}\n")
+    # rotate_secrets.yml acts on an existing incident (an unknown id is refused): give it a ledger first.
+    opened = ansible.run("ledger_record", {"incident_id": "INC-ROTATE-PB", "event": "note", "msg": "opened for the test"})
+    assert not opened.failed, opened.output
     snapshot = Snapshot(tmp_path, ansible.workdir / "incidents")
     look = ansible.run_playbook(REPO / "playbooks" / "rotate_secrets.yml", "-i", inventory, "-e", f"@{vars_file}",
                                 "-e", "rotate_secrets_confirm=true", "--check")
