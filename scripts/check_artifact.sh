@@ -15,7 +15,8 @@ for forbidden in '^\.ruff_cache' '^\.pytest_cache' '^\.venv' '^\.collections' '^
 done
 for required in MANIFEST.json meta/runtime.yml plugins/modules/pg_terminate_sessions.py \
                 playbooks/contain_db.yml roles/contain_db/tasks/main.yml \
-                extensions/eda/plugins/event_source/alertmanager.py extensions/eda/rulebooks/trdrhub_alerts.yml; do
+                extensions/eda/plugins/event_source/alertmanager.py extensions/eda/rulebooks/trdrhub_alerts.yml \
+                extensions/eda/rulebooks/trdrhub_alerts_controller.yml; do
   grep -qx "$required" <<<"$listing" || { echo "artifact lacks $required" >&2; exit 1; }
 done
 tmp=$(mktemp -d)
