@@ -95,10 +95,11 @@ build:
 	@$(MAKE) --no-print-directory galaxy-import
 
 # Galaxy / Automation Hub's import of the built artifact (tests/galaxy-importer.cfg: the hub's checks).
+# It writes importer_result.json into its working directory: build/dist, beside the tarball.
 galaxy-import:
-	GALAXY_IMPORTER_CONFIG=tests/galaxy-importer.cfg PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
-	  $(PY) -m galaxy_importer.main build/dist/trdrhub-incident-*.tar.gz > build/dist/galaxy-importer.log 2>&1 \
-	  || { tail -n 40 build/dist/galaxy-importer.log; exit 1; }
+	cd build/dist && GALAXY_IMPORTER_CONFIG=$(CURDIR)/tests/galaxy-importer.cfg PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	  $(CURDIR)/$(PY) -m galaxy_importer.main trdrhub-incident-*.tar.gz > galaxy-importer.log 2>&1 \
+	  || { tail -n 40 galaxy-importer.log; exit 1; }
 	@grep -q 'Importer processing completed successfully' build/dist/galaxy-importer.log
 	@echo "galaxy-importer: $$(ls build/dist/trdrhub-incident-*.tar.gz) imports (log: build/dist/galaxy-importer.log)"
 
