@@ -2,6 +2,7 @@
 
     python -m trdrhub_harness run [--services postgres,redis,alertmanager] -- CMD ...
     python -m trdrhub_harness env [--services ...]     # print exports, hold until Ctrl-C
+    python -m trdrhub_harness sandbox [--dir build/sandbox]   # every service the playbooks use, until Ctrl-C
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from . import ALL_SERVICES, HarnessError, Services
 
@@ -26,7 +28,12 @@ def main(argv=None) -> int:
         p.add_argument("--services", default=",".join(ALL_SERVICES))
         if action == "run":
             p.add_argument("command", nargs=argparse.REMAINDER)
+    p = sub.add_parser("sandbox", help="start every service the playbooks talk to and hold them until Ctrl-C")
+    p.add_argument("--dir", default="build/sandbox", help="state directory: env file, backups, logs, incidents")
+    p.add_argument("--no-kubernetes", action="store_true", help="without the Kubernetes API double")
     args = parser.parse_args(argv)
+    if args.action == "sandbox":
+        return sandbox(Path(args.dir), kubernetes=not args.no_kubernetes)
     names = [n.strip() for n in args.services.split(",") if n.strip()]
     signal.signal(signal.SIGTERM, _raise_exit)
     try:
@@ -48,6 +55,42 @@ def main(argv=None) -> int:
         return 3
     except KeyboardInterrupt:
         return 130
+
+
+def sandbox(state_dir: Path, kubernetes: bool = True) -> int:
+    """Run the sandbox in the foreground; ``ready`` and ``env`` appear in ``state_dir`` once it serves."""
+    from .sandbox import Sandbox
+
+    signal.signal(signal.SIGTERM, _raise_exit)
+    signal.signal(signal.SIGHUP, _raise_exit)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ready = state_dir / "ready"
+    for stale in (ready, state_dir / "env"):
+        stale.unlink(missing_ok=True)
+    try:
+        with Sandbox(state_dir, kubernetes=kubernetes) as box:
+            env_file = box.write_env_file()
+            width = max(len(what) for what, _where in box.describe())
+            lines = ["TRDR Hub sandbox: every service on 127.0.0.1, stopped by `make sandbox-down` or Ctrl-C", ""]
+            lines += [f"  {what:<{width}}  {where}" for what, where in box.describe()]
+            lines += ["", "Use it from a shell:", f"  source {env_file}",
+                      "  ansible-playbook playbooks/triage.yml -i inventories/sandbox -e trdrhub_incident_id=INC-SANDBOX-1"]
+            summary = "\n".join(lines) + "\n"
+            (state_dir / "summary.txt").write_text(summary)
+            print(summary, flush=True)
+            ready.write_text(f"{os.getpid()}\n")
+            try:
+                while True:
+                    signal.pause()
+            finally:
+                for path in (ready, env_file):
+                    path.unlink(missing_ok=True)
+                print("sandbox: stopping every service", flush=True)
+    except HarnessError as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 3
+    except (KeyboardInterrupt, SystemExit):
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,477 @@
+"""Scored drills: each scenario injects its fault into a fresh sandbox, runs the runbook's procedure
+unattended and checks the outcome from the outside.
+
+Approval gates run in ``store`` mode and are answered by a simulated second person: a separate
+``playbooks/approve.yml`` run under another identity (``AWX_USER_NAME``, the way AWX tells who
+runs a job; docs/approvals.md), never by the requester. A gate that needs two approvers gets a
+third identity's vote as well.
+
+    python scripts/drill.py --scenario bad-deploy      # make drill SCENARIO=bad-deploy
+    python scripts/drill.py --scenario all             # every scenario, one table
+
+Each run writes its scorecard as ``scorecard.json`` in the incident's directory.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from .sandbox import ATTACKER_BRUTE, ATTACKER_SQLI, CUSTOMER_EMAIL, DEPLOYMENT, Sandbox
+from .workload import INCIDENT, MUST_SURVIVE, Incident
+
+ROOT = Path(__file__).resolve().parents[3]
+UTC = datetime.timezone.utc
+REQUESTER = "drill-commander"
+APPROVERS = ("drill-second", "drill-third")
+# The runbook's response targets (docs/targets.md): time to resolve per priority, in seconds.
+TARGETS = {"P1": 15 * 60, "P2": 60 * 60, "P3": 4 * 3600, "P4": 24 * 3600}
+
+
+def ansible_playbook() -> str:
+    candidate = Path(sys.executable).parent / "ansible-playbook"
+    return str(candidate) if candidate.exists() else "ansible-playbook"
+
+
+def ledger_entry_hash(entry: dict) -> str:
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def verify_ledger(path: Path) -> dict:
+    """Recompute the incident ledger's chain (docs/ledger.md) independently of the collection's code."""
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        if line.strip():
+            entries.append(json.loads(line))
+    prev = None
+    for number, entry in enumerate(entries, start=1):
+        if entry.get("seq") != number or entry.get("prev_hash") != prev or ledger_entry_hash(entry) != entry.get("hash"):
+            return {"valid": False, "entries": len(entries), "broken_at": number, "head": None}
+        prev = entry["hash"]
+    head = entries[-1] if entries else {}
+    return {"valid": bool(entries), "entries": len(entries), "head_seq": head.get("seq"), "head": head.get("hash")}
+
+
+class Drill:
+    """One scenario run: the playbooks, the simulated second person, the marks and the checks."""
+
+    def __init__(self, scenario: str, box: Sandbox, priority: str, say: Callable[[str], None], verbose: int = 0) -> None:
+        self.scenario = scenario
+        self.box = box
+        self.priority = priority
+        self.say = say
+        self.verbose = verbose
+        self.incident = f"DRILL-{scenario.upper()}-{datetime.datetime.now(UTC).strftime('%H%M%S')}"
+        self.dir = box.incidents_dir / self.incident
+        self.env = {**os.environ, **box.env(), "AWX_USER_NAME": REQUESTER, "ANSIBLE_NOCOLOR": "1",
+                    "ANSIBLE_FORCE_COLOR": "0", "PYTHONUNBUFFERED": "1", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+        self.t0 = time.monotonic()
+        self.marks: Dict[str, float] = {}
+        self.gates: List[dict] = []
+        self.plays: List[dict] = []
+        self.checks: List[dict] = []
+        self.seen_requests: set = set()
+        self.logs = Path(tempfile.mkdtemp(prefix=f"trdrhub-drill-{scenario}-"))
+
+    # -- running playbooks ---------------------------------------------------
+    def mark(self, name: str) -> None:
+        self.marks.setdefault(name, time.monotonic() - self.t0)
+
+    def base_vars(self) -> dict:
+        return {"trdrhub_incident_id": self.incident, "trdrhub_approval_policy": {},
+                "trdrhub_priority": self.priority}
+
+    def play(self, playbook: str, extra: Optional[dict] = None, *, timeout: float = 300, flags=()) -> dict:
+        variables = {**self.base_vars(), **(extra or {})}
+        argv = [ansible_playbook(), f"playbooks/{playbook}", "-i", "inventories/sandbox", "-e", json.dumps(variables),
+                *flags]
+        if self.verbose > 1:
+            argv.append("-" + "v" * (self.verbose - 1))
+        log_path = self.logs / f"{len(self.plays) + 1:02d}-{playbook.replace('/', '_')}.log"
+        self.say(f"  $ ansible-playbook playbooks/{playbook} -i inventories/sandbox -e '...'")
+        started = time.monotonic()
+        with open(log_path, "w", encoding="utf-8") as log:
+            proc = subprocess.Popen(argv, cwd=str(ROOT), env=self.env, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT)
+            voter = _Voter(self, proc)
+            voter.start()
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rc = proc.wait()
+                self.check(False, f"{playbook} finished within {timeout:.0f}s")
+            voter.stop()
+        output = log_path.read_text(encoding="utf-8", errors="replace")
+        record = {"playbook": playbook, "rc": rc, "seconds": round(time.monotonic() - started, 1), "log": str(log_path)}
+        self.plays.append(record)
+        self.say(f"    -> rc {rc} in {record['seconds']}s (log {log_path})")
+        if self.verbose:
+            for line in output.splitlines():
+                self.say("    | " + line)
+        record["output"] = output
+        return record
+
+    def check(self, ok: bool, what: str, detail: str = "") -> bool:
+        self.checks.append({"ok": bool(ok), "what": what, "detail": detail})
+        self.say(f"    [{'ok' if ok else 'FAIL'}] {what}{(' - ' + detail) if detail and not ok else ''}")
+        return bool(ok)
+
+    def expect_play(self, record: dict, what: str, rc: int = 0) -> bool:
+        ok = record["rc"] == rc
+        detail = "" if ok else "\n".join(record["output"].splitlines()[-25:])
+        return self.check(ok, what, detail)
+
+    # -- reading the outcome -------------------------------------------------
+    def ledger(self) -> List[dict]:
+        path = self.dir / "ledger.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def messages(self) -> Dict[str, int]:
+        box = self.box
+        with box.smtp.lock:
+            mails = len(box.smtp.messages)
+        pd = len(box.pagerduty.events_for(box.routing_key))
+        return {"slack": len(box.slack.messages(box.webhook)), "pagerduty": pd,
+                "statuspage": len(box.statuspage.writes(box.page.id)), "email": mails}
+
+    def scorecard(self) -> dict:
+        verification = verify_ledger(self.dir / "ledger.jsonl")
+        pir = sorted(str(p) for p in (self.dir / "pir").glob("*.md")) if (self.dir / "pir").is_dir() else []
+        target = TARGETS.get(self.priority)
+        card = {
+            "scenario": self.scenario, "incident": self.incident, "priority": self.priority,
+            "started_at": datetime.datetime.now(UTC).isoformat(),
+            "response_target_seconds": target,
+            "seconds": {k: round(v, 1) for k, v in self.marks.items()},
+            "within_target": all(v <= target for v in self.marks.values()) if target else None,
+            "gates": self.gates, "messages": self.messages(), "ledger": verification, "pir": pir,
+            "playbooks": [{k: v for k, v in p.items() if k != "output"} for p in self.plays],
+            "checks": self.checks, "passed": bool(self.checks) and all(c["ok"] for c in self.checks),
+        }
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "scorecard.json").write_text(json.dumps(card, indent=1))
+        card["path"] = str(self.dir / "scorecard.json")
+        return card
+
+
+class _Voter:
+    """The simulated second person: votes on every request the gated playbook files, from other identities."""
+
+    def __init__(self, drill: Drill, proc: subprocess.Popen) -> None:
+        self.drill = drill
+        self.proc = proc
+        self.seen = drill.seen_requests
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="drill-voter")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def _requests(self) -> List[Path]:
+        approvals = self.drill.dir / "approvals"
+        if not approvals.is_dir():
+            return []
+        return sorted(p for p in approvals.glob("req-*.json") if ".vote." not in p.name)
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and self.proc.poll() is None:
+            for path in self._requests():
+                rid = path.name[:-len(".json")]
+                if rid in self.seen:
+                    continue
+                self.seen.add(rid)
+                self._answer(rid, path)
+            self._stop.wait(0.3)
+
+    def _status(self, path: Path) -> dict:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def _answer(self, rid: str, path: Path) -> None:
+        drill = self.drill
+        request = self._status(path)
+        if request.get("status", "pending") != "pending":
+            return
+        gate = {"request": rid, "action": request.get("action"), "requester": request.get("requester"),
+                "required": request.get("required"),
+                "requested_at_s": round(time.monotonic() - drill.t0, 1), "approvers": []}
+        drill.gates.append(gate)
+        drill.mark("acknowledged")
+        for approver in APPROVERS:
+            if self.proc.poll() is not None:
+                break
+            argv = [ansible_playbook(), "playbooks/approve.yml", "-i", "inventories/sandbox", "-e", f"request={rid}",
+                    "-e", "decision=approve", "-e", f"incident={drill.incident}",
+                    "-e", "comment=drill: reviewed the evidence"]
+            res = subprocess.run(argv, cwd=str(ROOT), env={**drill.env, "AWX_USER_NAME": approver},
+                                 stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
+            if res.returncode == 0:
+                gate["approvers"].append(f"awx:{approver}")
+            else:
+                gate.setdefault("refused", []).append(approver)
+            # A gate needing one approver proceeds now; give it time to notice before a second vote.
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                status = str(self._status(path).get("status", "pending"))
+                if status != "pending":
+                    break
+                time.sleep(0.3)
+            status = str(self._status(path).get("status", "pending"))
+            gate["status"] = status
+            if status != "pending":
+                break
+        gate["decided_at_s"] = round(time.monotonic() - drill.t0, 1)
+
+
+# -----------------------------------------------------------------------------------------
+# Scenarios
+
+
+def scenario_db_runaway(drill: Drill) -> None:
+    """Runaway queries and idle-in-transaction sessions: contained, protected sessions alive."""
+    box = drill.box
+    with Incident(box.pg, max_seconds=240) as inc:
+        inc.long_running(8, seconds=240)
+        inc.idle_in_transaction(4)
+        inc.short_queries(2)
+        inc.maintenance(seconds=240)
+        inc.protected(seconds=240)
+        inc.wait_ready()
+        inc.wait_older_than(3.5, timeout=30)
+        drill.t0 = time.monotonic()
+        drill.say("  injected: 8 long-running queries, 4 idle-in-transaction sessions, must-survive traffic")
+        triage = drill.play("triage.yml", {"triage_impact": ["customer-facing"],
+                                           "triage_override": {"priority": drill.priority,
+                                                               "reason": "drill: runaway sessions exhaust the database"}})
+        drill.expect_play(triage, "triage opened the incident")
+        drill.mark("triaged")
+        res = drill.play("contain_db.yml", {"contain_db_approval_mode": "store", "contain_db_approval_poll_interval": 0.3,
+                                            "contain_db_approval_timeout": 240, "contain_db_priority": drill.priority})
+        drill.expect_play(res, "contain_db.yml succeeded")
+        drill.mark("contained")
+        alive = inc.alive()
+        left = [s for s in inc.sessions if s.kind == INCIDENT and s.pid in alive]
+        lost = [s for s in inc.sessions if s.kind == MUST_SURVIVE and s.pid not in alive]
+        drill.check(not left, "every runaway session terminated", f"{len(left)} still alive")
+        drill.check(not lost, "every protected session alive (superuser maintenance, pg_dump, short queries)",
+                    ", ".join(sorted({s.label for s in lost})))
+        drill.check(any(g["approvers"] for g in drill.gates), "the terminate gate was approved by a second person")
+    verify = drill.play("verify.yml")
+    drill.expect_play(verify, "verify.yml passes after containment")
+    drill.mark("recovered")
+
+
+def scenario_bad_deploy(drill: Drill) -> None:
+    """A rollout of trdrhub-api that crash-loops: P2, rollback to the previous revision, healthy."""
+    box = drill.box
+    before = box.deployment_image()
+    box.bad_deploy()
+    drill.t0 = time.monotonic()
+    drill.say(f"  injected: a rollout of {DEPLOYMENT} from {before} to {box.deployment_image()} whose pods crash-loop")
+    triage = drill.play("triage.yml", {"triage_impact": ["customer-facing"]})
+    drill.expect_play(triage, "triage opened the incident")
+    drill.check("P2" in triage["output"] or "P1" in triage["output"], "triage rated it P1/P2",
+                "no P1/P2 in the triage output")
+    drill.mark("triaged")
+    res = drill.play("rollback.yml", {"app_control_approval_mode": "store", "app_control_approval_poll_interval": 0.3,
+                                      "app_control_approval_timeout": 240, "app_control_timeout": 60})
+    drill.expect_play(res, "rollback.yml succeeded")
+    drill.mark("contained")
+    drill.check(box.deployment_image() == before, f"{DEPLOYMENT} runs {before} again", box.deployment_image())
+    deadline = time.monotonic() + 30
+    while box.rollout_problem() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    drill.check(box.rollout_problem() is None, "the application answers /healthz again", str(box.rollout_problem()))
+    verify = drill.play("verify.yml")
+    drill.expect_play(verify, "verify.yml passes after the rollback")
+    drill.mark("recovered")
+    drill.check(any(g["approvers"] for g in drill.gates), "the rollback gate was approved by a second person")
+
+
+def scenario_data_corruption(drill: Drill) -> None:
+    """A tampered audit row: verify_audit detects it; restore the backup into a recovery database whose chain verifies."""
+    box = drill.box
+    box.tamper_audit_row(17)
+    drill.t0 = time.monotonic()
+    drill.say("  injected: audit_log_entries row 17 edited in place (resource_id)")
+    triage = drill.play("triage.yml", {"triage_impact": ["data_integrity"]})
+    drill.expect_play(triage, "triage opened the incident")
+    drill.mark("triaged")
+    audit = drill.play("verify_audit.yml")
+    drill.check(audit["rc"] != 0 and "17" in audit["output"], "verify_audit.yml detects the tampered row",
+                f"rc {audit['rc']}")
+    drill.mark("detected")
+    target = "trdrhub_recovery_" + datetime.datetime.now(UTC).strftime("%H%M%S")
+    res = drill.play("recover_db.yml", {"recover_db_target_db": target, "recover_db_approval_mode": "store",
+                                        "recover_db_approval_poll_interval": 0.3, "recover_db_approval_timeout": 240,
+                                        "recover_db_priority": drill.priority})
+    drill.expect_play(res, f"recover_db.yml restored the backup into {target}")
+    drill.mark("recovered")
+    conn = box.pg.connect(dbname="postgres")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target,))
+            exists = cur.fetchone() is not None
+    finally:
+        conn.close()
+    drill.check(exists, f"the recovery database {target} exists (production database untouched)")
+    recheck = drill.play("verify_audit.yml", {"verify_audit_login_db": target, "verify_audit_login_user": "postgres",
+                                               "verify_audit_login_password": box.pg.password})
+    drill.expect_play(recheck, f"the audit chain of {target} verifies")
+    gates = [g for g in drill.gates if g["approvers"]]
+    drill.check(bool(gates) and len(gates[0]["approvers"]) >= 2, "the restore gate got two approvers (P1 restore_db)",
+                json.dumps(drill.gates))
+
+
+def scenario_full_p1(drill: Drill) -> None:
+    """From a firing P1 alert to the resolved incident and its PIR, with messages on every channel."""
+    box = drill.box
+    with Incident(box.pg, max_seconds=300) as inc:
+        inc.long_running(4, seconds=300, application_name="trdrhub-api")
+        inc.idle_in_transaction(2, application_name="trdrhub-worker")
+        inc.protected(seconds=300)
+        inc.wait_ready()
+        inc.wait_older_than(3.5, timeout=30)
+        box.fire_alert("AllWorkersDown", "P1")
+        drill.t0 = time.monotonic()
+        drill.say("  injected: P1 alert AllWorkersDown firing, runaway sessions in trdrhub")
+        res = drill.play("respond_p1.yml", {
+            "contain_db_approval_mode": "store", "contain_db_approval_poll_interval": 0.3,
+            "contain_db_approval_timeout": 240, "respond_contain": ["db"], "verify_queue_timeout": 20,
+            "communicate_email_to": [CUSTOMER_EMAIL]}, timeout=600)
+        drill.expect_play(res, "respond_p1.yml ran from the alert to the review")
+        for name in ("triaged", "contained", "recovered"):
+            drill.mark(name)
+        alive = inc.alive()
+        drill.check(not [s for s in inc.sessions if s.kind == INCIDENT and s.pid in alive],
+                    "the runaway sessions were terminated")
+    counts = drill.messages()
+    for channel, count in counts.items():
+        drill.check(count > 0, f"messages on {channel}: {count}")
+    incidents = box.statuspage.incidents(box.page.id)
+    drill.check(bool(incidents), "the public status page shows the incident",
+                "no incident on the status page")
+    pir = list((drill.dir / "pir").glob("*.md")) if (drill.dir / "pir").is_dir() else []
+    drill.check(bool(pir), "the post-incident review was written", str(drill.dir / "pir"))
+
+
+def scenario_db_down(drill: Drill) -> None:
+    """PostgreSQL stopped: P1 by triage, the service restarted, verify passes."""
+    box = drill.box
+    box.stop_postgres()
+    drill.t0 = time.monotonic()
+    drill.say("  injected: PostgreSQL stopped (fast shutdown)")
+    triage = drill.play("triage.yml")
+    drill.expect_play(triage, "triage opened the incident")
+    drill.check("P1" in triage["output"], "triage rated the database outage P1", "no P1 in the triage output")
+    drill.mark("triaged")
+    failing = drill.play("verify.yml")
+    drill.check(failing["rc"] != 0, "verify.yml fails while the database is down")
+    # The sandbox's service manager: what `systemctl restart postgresql` does on a database host.
+    box.start_postgres()
+    drill.mark("recovered")
+    drill.say("  the database service was restarted (sandbox service manager)")
+    verify = drill.play("verify.yml")
+    drill.expect_play(verify, "verify.yml passes after the restart")
+
+
+def scenario_attack(drill: Drill) -> None:
+    """SQL injection and brute force in the access log, anomalous audit entries: scan, review, block (check mode)."""
+    box = drill.box
+    box.access_log.attack()
+    box.anomalous_audit_entries()
+    drill.t0 = time.monotonic()
+    drill.say(f"  injected: SQL injection from {ATTACKER_SQLI}, brute force from {ATTACKER_BRUTE}, bulk exports in the audit log")
+    triage = drill.play("triage.yml", {"triage_impact": ["security"]})
+    drill.expect_play(triage, "triage opened the incident")
+    drill.mark("triaged")
+    # Blocking needs root in a network namespace; the sandbox runs the block in check mode and says so.
+    res = drill.play("contain_security.yml", {"contain_security_since": "1h", "contain_security_block": True},
+                     flags=("--check",))
+    drill.expect_play(res, "contain_security.yml (check mode: nothing blocked, nothing rotated)")
+    drill.mark("contained")
+    for address in (ATTACKER_SQLI, ATTACKER_BRUTE):
+        drill.check(address in res["output"], f"{address} found as an attacker")
+
+
+SCENARIOS = {
+    "db-runaway": ("P1", scenario_db_runaway),
+    "db-down": ("P1", scenario_db_down),
+    "bad-deploy": ("P2", scenario_bad_deploy),
+    "attack": ("P1", scenario_attack),
+    "data-corruption": ("P1", scenario_data_corruption),
+    "full-p1": ("P1", scenario_full_p1),
+}
+
+
+def run(scenario: str, say: Callable[[str], None] = print, verbose: int = 0, state_root: Optional[Path] = None) -> dict:
+    """Run one scenario in its own sandbox; the scorecard (also written as scorecard.json)."""
+    priority, func = SCENARIOS[scenario]
+    root = Path(state_root or (ROOT / "build" / "drills"))
+    state_dir = root / f"{scenario}-{datetime.datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    say(f"== drill {scenario} ({priority}) " + "=" * max(0, 60 - len(scenario)))
+    started = time.monotonic()
+    with Sandbox(state_dir, dashboard=False) as box:
+        drill = Drill(scenario, box, priority, say, verbose)
+        try:
+            func(drill)
+        except Exception as exc:  # noqa: BLE001 - a drill that breaks is a failed drill, with the reason
+            drill.check(False, "the drill ran to its end", f"{type(exc).__name__}: {exc}")
+        card = drill.scorecard()
+    card["wall_seconds"] = round(time.monotonic() - started, 1)
+    print_scorecard(card, say)
+    return card
+
+
+def print_scorecard(card: dict, say: Callable[[str], None] = print) -> None:
+    target = card["response_target_seconds"]
+    say(f"-- scorecard {card['scenario']} [{card['incident']}] {card['priority']} "
+        f"(response target {target // 60 if target else '-'} min)")
+    for name, secs in card["seconds"].items():
+        say(f"   time to {name:<13} {secs:7.1f}s {'within target' if target and secs <= target else ''}")
+    for gate in card["gates"]:
+        say(f"   gate {gate.get('action')} {gate['request']}: requested by {gate.get('requester')}, "
+            f"approved by {', '.join(gate['approvers']) or 'nobody'} ({gate.get('status', '?')})")
+    if not card["gates"]:
+        say("   gates: none")
+    say("   messages: " + ", ".join(f"{k} {v}" for k, v in card["messages"].items()))
+    led = card["ledger"]
+    say(f"   ledger: {'verified' if led['valid'] else 'NOT VERIFIED'}, {led['entries']} entries, "
+        f"head seq {led.get('head_seq')} {str(led.get('head'))[:16]}")
+    say(f"   PIR: {', '.join(card['pir']) or 'none'}")
+    say(f"   scorecard: {card['path']}")
+    say(f"   {'PASSED' if card['passed'] else 'FAILED'}: {sum(c['ok'] for c in card['checks'])} of "
+        f"{len(card['checks'])} checks")
+
+
+def print_table(cards: List[dict], say: Callable[[str], None] = print) -> None:
+    fmt = "  {:<16} {:<3} {:>8} {:>8} {:>9} {:>9} {:>5} {:>6} {:<8} {}"
+    say(fmt.format("SCENARIO", "PRI", "TRIAGE", "ACK", "CONTAIN", "RECOVER", "GATES", "MSGS", "LEDGER", "RESULT"))
+
+    def sec(card, key):
+        value = card["seconds"].get(key)
+        return f"{value:.1f}s" if value is not None else "-"
+
+    for card in cards:
+        say(fmt.format(card["scenario"], card["priority"], sec(card, "triaged"), sec(card, "acknowledged"),
+                       sec(card, "contained"), sec(card, "recovered"), len(card["gates"]),
+                       sum(card["messages"].values()), "ok" if card["ledger"]["valid"] else "BROKEN",
+                       "PASSED" if card["passed"] else "FAILED"))

@@ -1,0 +1,541 @@
+"""The sandbox: everything the playbooks talk to, on loopback, from the project's own files.
+
+    with Sandbox(Path("build/sandbox")) as box:
+        box.env()                    # TRDRHUB_* variables the sandbox inventory reads
+        box.describe()               # [(what, where), ...]
+        box.stop_postgres()          # faults: the database down, a bad deploy, a tampered audit row ...
+
+It starts a PostgreSQL with a seeded ``trdrhub`` database (the application's tables, a valid
+audit hash chain per tenant, ``secret_rotation_logs``, ``alembic_version``) and a real backup
+of it (``pg_dump --format=custom`` under the application's ``trdrhub_backup_<stamp>.sql.gz``
+name, with its ``.sha256``); Redis with the application's queue; Alertmanager; a TRDR Hub
+health server whose answers follow the database, the Kubernetes rollout and injected faults;
+the Statuspage, PagerDuty, Slack and SMTP contract servers; the Kubernetes API double with
+``trdrhub-api`` in ``trdrhub-system``; an nginx access log being written; and the sandbox
+page (``dashboard.py``) that shows what was "sent". ``python -m trdrhub_harness sandbox``
+runs it until Ctrl-C or SIGTERM; ``make sandbox`` / ``make sandbox-down`` in the background.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import psycopg2
+
+from ._common import HarnessError
+from ._inproc import InProcessHTTPServer, json_answer
+from .accesslog import AccessLogGenerator, Attack
+from .alertmanager import AlertmanagerServer
+from .k8sapi import NAMESPACE, K8sApiServer
+from .pagerduty import PagerDutyServer
+from .postgres import PostgresServer
+from .redis import RedisServer
+from .slack import SlackServer
+from .smtp import SmtpServer
+from .statuspage import StatuspageServer
+from .workload import ALEMBIC_REVISION, create_trdrhub_db
+
+UTC = datetime.timezone.utc
+DEPLOYMENT = "trdrhub-api"
+QUEUE = "celery"
+AUDIT_TENANTS = ("tenant-1", "tenant-2", "tenant-3")
+AUDIT_ROWS = 60
+CUSTOMER_EMAIL = "drill-customer@customer.example"
+STATUSPAGE_COMPONENTS = {"API": "operational", "Document processing": "operational", "Dashboard": "operational"}
+ATTACKER_SQLI = "203.0.113.10"
+ATTACKER_BRUTE = "203.0.113.14"
+
+SECRET_ROTATION_DDL = """
+CREATE TABLE IF NOT EXISTS secret_rotation_logs (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    secret_type varchar(64) NOT NULL,
+    environment varchar(64) NOT NULL,
+    rotation_method varchar(32) NOT NULL,
+    rotated_by varchar(128),
+    old_secret_fingerprint varchar(64),
+    new_secret_fingerprint varchar(64),
+    services_restarted jsonb,
+    downtime_seconds double precision,
+    status varchar(16) NOT NULL,
+    error_message text,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    completed_at timestamptz
+);
+GRANT SELECT, INSERT, UPDATE ON secret_rotation_logs TO trdrhub_app;
+"""
+
+_AUDIT_COLUMNS = ("id", "sequence_number", "tenant_id", "actor_id", "actor_role", "actor_ip", "actor_user_agent",
+                  "resource_type", "resource_id", "resource_name", "action", "action_description", "severity",
+                  "before_hash", "after_hash", "prev_entry_hash", "entry_hash", "event_metadata", "correlation_id",
+                  "created_at")
+_ACTIONS = ("create", "read", "update", "approve", "export", "login", "logout", "update", "read")
+
+
+def app_entry_hash(row: dict) -> str:
+    """The application's ``compute_entry_hash``: SHA-256 of ``json.dumps(d, sort_keys=True, default=str)``, ten keys."""
+    d = {
+        "sequence_number": row["sequence_number"], "tenant_id": row["tenant_id"],
+        "actor_id": str(row["actor_id"]) if row["actor_id"] is not None else None,
+        "resource_type": row["resource_type"], "resource_id": row["resource_id"], "action": row["action"],
+        "before_hash": row["before_hash"], "after_hash": row["after_hash"],
+        "prev_entry_hash": row["prev_entry_hash"], "created_at": row["created_at"].astimezone(UTC).isoformat(),
+    }
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def audit_rows(count: int, first_seq: int = 1, heads: Optional[dict] = None, start: Optional[datetime.datetime] = None,
+               actor_ip: Optional[str] = None, action: Optional[str] = None, severity: str = "medium",
+               description: str = "sandbox activity") -> List[dict]:
+    """``count`` chained rows after ``heads`` ({tenant: last entry_hash}); sequence numbers are global."""
+    heads = dict(heads or {})
+    start = start or datetime.datetime.now(UTC) - datetime.timedelta(hours=6)
+    ns = uuid.UUID(int=first_seq)
+    rows = []
+    for i in range(count):
+        seq = first_seq + i
+        tenant = AUDIT_TENANTS[seq % len(AUDIT_TENANTS)]
+        row = {
+            "id": str(uuid.uuid4()), "sequence_number": seq, "tenant_id": tenant,
+            "actor_id": str(uuid.uuid5(ns, f"actor-{seq % 7}")), "actor_role": "admin" if seq % 3 else "analyst",
+            "actor_ip": actor_ip or f"10.42.{seq % 200}.{(seq * 7) % 250 + 1}", "actor_user_agent": "Mozilla/5.0 (sandbox)",
+            "resource_type": "lc_document", "resource_id": f"LC-{seq:06d}", "resource_name": f"Letter of credit {seq}",
+            "action": action or _ACTIONS[seq % len(_ACTIONS)], "action_description": description, "severity": severity,
+            "before_hash": hashlib.sha256(f"before-{seq}".encode()).hexdigest() if seq % 4 else None,
+            "after_hash": hashlib.sha256(f"after-{seq}".encode()).hexdigest(),
+            "prev_entry_hash": heads.get(tenant), "event_metadata": json.dumps({"source": "sandbox"}),
+            "correlation_id": str(uuid.uuid4()),
+            "created_at": start + datetime.timedelta(seconds=30 * i, microseconds=(seq * 7919) % 1_000_000),
+        }
+        row["entry_hash"] = heads[tenant] = app_entry_hash(row)
+        rows.append(row)
+    return rows
+
+
+def insert_audit_rows(conn, rows: List[dict]) -> None:
+    cols = ", ".join(_AUDIT_COLUMNS)
+    marks = ", ".join(["%s"] * len(_AUDIT_COLUMNS))
+    with conn.cursor() as cur:
+        cur.executemany(f"INSERT INTO audit_log_entries ({cols}) VALUES ({marks})",  # noqa: S608 - fixed names
+                        [tuple(r[c] for c in _AUDIT_COLUMNS) for r in rows])
+
+
+def pg_bin(pg: PostgresServer, name: str) -> str:
+    path = os.path.join(pg.bindir or "", name)
+    if pg.bindir and os.access(path, os.X_OK):
+        return path
+    found = shutil.which(name)
+    if not found:
+        raise HarnessError(f"{name} not found beside {pg.bindir}")
+    return found
+
+
+class HealthServer(InProcessHTTPServer):
+    """TRDR Hub's health routes; their answers follow the real database, the rollout and injected faults."""
+
+    name = "trdrhub-health"
+
+    def __init__(self, sandbox: "Sandbox") -> None:
+        super().__init__()
+        self.sandbox = sandbox
+        self.started = time.time()
+        self.faults: Dict[str, str] = {}     # database / s3 / schema / app -> message
+
+    def _database(self) -> Tuple[str, Optional[str]]:
+        if "database" in self.faults:
+            return "error", self.faults["database"]
+        try:
+            conn = self.sandbox.app_connect(connect_timeout=2)
+        except psycopg2.Error as exc:
+            return "error", str(exc).strip().splitlines()[0] if str(exc).strip() else "database unreachable"
+        conn.close()
+        return "ok", None
+
+    def _schema(self) -> str:
+        if "schema" in self.faults:
+            return "drift"
+        try:
+            conn = self.sandbox.app_connect(connect_timeout=2)
+        except psycopg2.Error:
+            return "error"
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT version_num FROM alembic_version")
+                found = [r[0] for r in cur.fetchall()]
+        finally:
+            conn.close()
+        return "ok" if found == [ALEMBIC_REVISION] else "drift"
+
+    def app_problem(self) -> Optional[str]:
+        if "app" in self.faults:
+            return self.faults["app"]
+        return self.sandbox.rollout_problem()
+
+    def handle(self, method: str, path: str, headers: Dict[str, str], body: bytes):
+        path = path.split("?", 1)[0]
+        now = datetime.datetime.now(UTC).isoformat()
+        problem = self.app_problem()
+        if path not in ("/healthz", "/health/live", "/health/ready", "/health/db-schema"):
+            return json_answer(404, {"detail": "Not Found"})
+        if problem is not None:
+            # The pods behind the service crash: the proxy in front answers for them.
+            return json_answer(503, {"status": "error", "detail": problem, "timestamp": now})
+        if path == "/healthz":
+            return json_answer(200, {"status": "ok"})
+        if path == "/health/live":
+            return json_answer(200, {"status": "ok", "timestamp": now, "version": self.sandbox.app_version(),
+                                     "environment": "sandbox", "uptime_seconds": int(time.time() - self.started)})
+        if path == "/health/db-schema":
+            return json_answer(200, {"status": self._schema(), "timestamp": now, "expected": ALEMBIC_REVISION})
+        db_state, db_message = self._database()
+        s3_state = "error" if "s3" in self.faults else "ok"
+        checks = {"database": {"status": db_state, "response_time_ms": 2.1, "message": db_message},
+                  "s3": {"status": s3_state, "response_time_ms": 4.0, "message": self.faults.get("s3")},
+                  "document_ai": {"status": "ok", "response_time_ms": 11.3, "message": None}}
+        healthy = db_state == "ok" and s3_state == "ok"
+        return json_answer(200 if healthy else 503, {"status": "ok" if healthy else "error", "timestamp": now,
+                                                     "checks": checks, "overall_healthy": healthy})
+
+
+class AccessLogWriter:
+    """Appends nginx combined-format lines to ``path`` in a thread (``rate`` lines a second); attacks on demand."""
+
+    def __init__(self, path: Path, rate: float = 20.0) -> None:
+        self.path = path
+        self.rate = rate
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+        self.lines_written = 0
+
+    def _generator(self, seconds: float, attacks=()) -> List[str]:
+        gen = AccessLogGenerator(start=datetime.datetime.now(UTC), rate=self.rate, seed=int(time.time()) % 10_000)
+        return list(gen.lines(count=max(1, int(self.rate * seconds)), attacks=attacks))
+
+    def write(self, lines: List[str]) -> None:
+        with self._lock, open(self.path, "a", encoding="utf-8") as out:
+            out.write("".join(lines))
+            self.lines_written += len(lines)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.write(self._generator(1.0))
+
+    def attack(self) -> List[Attack]:
+        """SQL injection and brute force from two addresses, written now, amid normal traffic."""
+        attacks = [Attack(ATTACKER_SQLI, "sql_injection", count=60, start=0.5, interval=0.05),
+                   Attack(ATTACKER_BRUTE, "brute_force", count=150, start=1.0, interval=0.02)]
+        self.write(self._generator(5.0, attacks))
+        return attacks
+
+    def start(self) -> "AccessLogWriter":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.write(self._generator(30.0))
+        self._thread = threading.Thread(target=self._run, name="sandbox-access-log", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+class Sandbox:
+    """Start every sandbox service under ``state_dir``; ``stop()`` removes what it started (state_dir stays)."""
+
+    def __init__(self, state_dir: Path, *, kubernetes: bool = True, dashboard: bool = True,
+                 access_log_rate: float = 20.0) -> None:
+        self.dir = Path(state_dir).resolve()
+        self.kubernetes = kubernetes
+        self.with_dashboard = dashboard
+        self.access_log_rate = access_log_rate
+        self._stack: Optional[ExitStack] = None
+        self.pg: Optional[PostgresServer] = None
+        self.creds: dict = {}
+        self.redis = self.alertmanager = self.health = self.statuspage = None
+        self.pagerduty = self.slack = self.smtp = self.k8s = self.access_log = self.dashboard = None
+        self.page = None
+        self.routing_key = self.webhook = ""
+        self.kubeconfig: Optional[Path] = None
+        self.backup: Optional[Path] = None
+        self.incidents_dir = self.dir / "incidents"
+        self.started_at = 0.0
+
+    # -- lifecycle -----------------------------------------------------------
+    def start(self) -> "Sandbox":
+        self.started_at = time.time()
+        for sub in ("incidents", "backups", "logs"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        for stale in (self.dir / "backups").glob("trdrhub_backup_*"):
+            stale.unlink()
+        self._stack = ExitStack()
+        try:
+            self._start_all()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _enter(self, server):
+        self._stack.callback(server.stop)
+        return server
+
+    def _start_all(self) -> None:
+        self.pg = self._enter(PostgresServer())
+        self.pg.start()
+        self.creds = create_trdrhub_db(self.pg)
+        self.seed_database()
+        self.backup = self.make_backup()
+        self.redis = self._enter(RedisServer())
+        self.redis.start()
+        client = self.redis.client()
+        client.delete(QUEUE)
+        client.rpush(QUEUE, *[json.dumps({"task": "extract_lc", "id": i}) for i in range(3)])
+        client.close()
+        self.alertmanager = self._enter(AlertmanagerServer())
+        self.alertmanager.start()
+        if self.kubernetes:
+            self.k8s = self._enter(K8sApiServer(tls=True))
+            self.k8s.state.add_deployment(DEPLOYMENT, NAMESPACE, replicas=2,
+                                          revisions=[{"api": f"ghcr.io/trdrhub/api:1.{r}.0"} for r in (1, 2)],
+                                          change_causes=["deploy 1.1.0", "deploy 1.2.0"])
+            self.k8s.state.add_deployment("trdrhub-worker", NAMESPACE, replicas=1,
+                                          revisions=[{"worker": "ghcr.io/trdrhub/worker:1.2.0"}])
+            self.k8s.start()
+            self.kubeconfig = self.k8s.write_kubeconfig(self.dir / "kubeconfig", namespace=NAMESPACE)
+        self.health = self._enter(HealthServer(self))
+        self.health.start()
+        self.statuspage = self._enter(StatuspageServer())
+        self.statuspage.start()
+        self.page = self.statuspage.add_page(dict(STATUSPAGE_COMPONENTS))
+        self.pagerduty = self._enter(PagerDutyServer())
+        self.pagerduty.start()
+        self.routing_key = self.pagerduty.add_routing_key()
+        self.slack = self._enter(SlackServer())
+        self.slack.start()
+        self.webhook = self.slack.add_webhook()
+        self.smtp = self._enter(SmtpServer())
+        self.smtp.start()
+        self.access_log = self._enter(AccessLogWriter(self.dir / "logs" / "access.log", rate=self.access_log_rate))
+        self.access_log.start()
+        if self.with_dashboard:
+            from .dashboard import Dashboard
+            self.dashboard = self._enter(Dashboard(self))
+            self.dashboard.start()
+
+    def stop(self) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.close()
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- the database --------------------------------------------------------
+    def app_connect(self, dbname: str = "trdrhub", connect_timeout: int = 5):
+        conn = psycopg2.connect(host=self.pg.host, port=self.pg.port, dbname=dbname, user=self.creds["app"]["user"],
+                                password=self.creds["app"]["password"], connect_timeout=connect_timeout)
+        conn.autocommit = True
+        return conn
+
+    def seed_database(self) -> None:
+        conn = self.pg.connect(dbname="trdrhub")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(SECRET_ROTATION_DDL)
+                cur.execute("TRUNCATE audit_log_entries")
+            insert_audit_rows(conn, audit_rows(AUDIT_ROWS))
+            with conn.cursor() as cur:
+                cur.execute("GRANT SELECT ON audit_log_entries TO trdrhub_ops")
+        finally:
+            conn.close()
+
+    def audit_heads(self) -> Tuple[int, dict]:
+        conn = self.pg.connect(dbname="trdrhub")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT coalesce(max(sequence_number), 0) FROM audit_log_entries")
+                last = cur.fetchone()[0]
+                cur.execute("SELECT DISTINCT ON (tenant_id) tenant_id, entry_hash FROM audit_log_entries "
+                            "ORDER BY tenant_id, sequence_number DESC")
+                return last, dict(cur.fetchall())
+        finally:
+            conn.close()
+
+    def make_backup(self) -> Path:
+        """A backup as ``scripts/dr/backup_db.py`` makes it: custom format under a .sql.gz name, plus sha256."""
+        stamp = datetime.datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
+        dest = self.dir / "backups" / f"trdrhub_backup_{stamp}.sql.gz"
+        info = f"host={self.pg.host} port={self.pg.port} user={self.pg.superuser} dbname=trdrhub"
+        res = subprocess.run([pg_bin(self.pg, "pg_dump"), "--format=custom", "--file", str(dest), "--dbname", info],
+                             env=dict(os.environ, PGPASSWORD=self.pg.password), capture_output=True, text=True,
+                             check=False)
+        if res.returncode != 0:
+            raise HarnessError(f"pg_dump failed: {res.stderr.strip()}")
+        digest = hashlib.sha256(dest.read_bytes()).hexdigest()
+        Path(str(dest) + ".sha256").write_text(f"{digest}  {dest.name}\n")
+        return dest
+
+    # -- faults --------------------------------------------------------------
+    def stop_postgres(self) -> None:
+        """The database goes down (fast shutdown); ``start_postgres`` brings the same data directory back."""
+        proc = self.pg.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(self.pg.stop_signal)
+            proc.wait(timeout=30)
+
+    def postgres_running(self) -> bool:
+        return self.pg.proc is not None and self.pg.proc.poll() is None
+
+    def start_postgres(self) -> None:
+        """Restart the server on its port with its data (what ``systemctl restart postgresql`` does)."""
+        if self.postgres_running():
+            return
+        argv = [os.path.join(self.pg.bindir, "postgres"), "-D", str(self.pg.datadir), "-p", str(self.pg.port),
+                "-k", self.pg.socket_dir, "-c", "listen_addresses=127.0.0.1",
+                "-c", f"max_connections={self.pg.max_connections}", "-c", "fsync=off",
+                "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "shared_buffers=64MB",
+                "-c", "log_min_messages=warning", "-c", "unix_socket_permissions=0777"]
+        self.pg._spawn(argv, user=self.pg.os_user)
+        self.pg._wait_ready(self.pg._probe)
+
+    def tamper_audit_row(self, sequence_number: int = 17, resource_id: str = "LC-FORGED") -> None:
+        """Edit a hashed field of one audit row in place (the chain no longer verifies from there)."""
+        conn = self.pg.connect(dbname="trdrhub")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("UPDATE audit_log_entries SET resource_id = %s WHERE sequence_number = %s",
+                            (resource_id, sequence_number))
+        finally:
+            conn.close()
+
+    def anomalous_audit_entries(self, count: int = 12) -> None:
+        """Exports of many documents from the attacker's address, late at night (validly chained)."""
+        last, heads = self.audit_heads()
+        rows = audit_rows(count, first_seq=last + 1, heads=heads, actor_ip=ATTACKER_SQLI, action="export",
+                          severity="high", description="bulk export",
+                          start=datetime.datetime.now(UTC) - datetime.timedelta(minutes=5))
+        conn = self.pg.connect(dbname="trdrhub")
+        try:
+            insert_audit_rows(conn, rows)
+        finally:
+            conn.close()
+
+    def bad_deploy(self, image: str = "ghcr.io/trdrhub/api:1.3.0") -> None:
+        """A rollout of trdrhub-api whose new pods crash-loop and never become ready."""
+        self.k8s.state.stall_rollout(DEPLOYMENT, {"api": image}, NAMESPACE, new_pods=2, waiting_reason="CrashLoopBackOff",
+                                     change_cause="deploy 1.3.0")
+
+    def rollout_problem(self) -> Optional[str]:
+        if self.k8s is None:
+            return None
+        dep = self.k8s.state.get("deployments", NAMESPACE, DEPLOYMENT)
+        if dep is None:
+            return f"deployment {DEPLOYMENT} not found"
+        status = dep.get("status") or {}
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+                return f"{DEPLOYMENT}: {cond.get('message')}"
+        if status.get("readyReplicas", 0) < 1:
+            return f"{DEPLOYMENT}: no ready pods"
+        return None
+
+    def app_version(self) -> str:
+        if self.k8s is None:
+            return "1.2.0"
+        dep = self.k8s.state.get("deployments", NAMESPACE, DEPLOYMENT)
+        image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
+        return image.rsplit(":", 1)[-1]
+
+    def deployment_image(self) -> str:
+        dep = self.k8s.state.get("deployments", NAMESPACE, DEPLOYMENT)
+        return dep["spec"]["template"]["spec"]["containers"][0]["image"]
+
+    def fire_alert(self, name: str, severity: str, component: str = "queue", minutes_ago: int = 2,
+                   labels: Optional[dict] = None) -> dict:
+        import requests
+
+        started = datetime.datetime.now(UTC) - datetime.timedelta(minutes=minutes_ago)
+        alert = {"labels": {"alertname": name, "severity": severity, "component": component, "service": "lcpilot",
+                            **(labels or {})},
+                 "annotations": {"runbook_url": f"https://runbooks.trdrhub.example/{component}",
+                                 "summary": f"{name} firing"},
+                 "startsAt": started.isoformat(), "endsAt": (started + datetime.timedelta(hours=2)).isoformat()}
+        requests.post(self.alertmanager.url + "/api/v2/alerts", json=[alert], timeout=10).raise_for_status()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            found = requests.get(self.alertmanager.url + "/api/v2/alerts",
+                                 params={"filter": f'alertname="{name}"'}, timeout=10).json()
+            if found and found[0]["status"]["state"] == "active":
+                return alert
+            time.sleep(0.2)
+        raise HarnessError(f"Alertmanager never showed {name} as active")
+
+    # -- what the playbooks see ---------------------------------------------
+    def env(self) -> Dict[str, str]:
+        out = dict(self.pg.env())
+        out.update({
+            "TRDRHUB_PG_APP_PASSWORD": self.creds["app"]["password"],
+            "TRDRHUB_PG_OPS_PASSWORD": self.creds["ops"]["password"],
+            **self.redis.env(), **self.alertmanager.env(),
+            "TRDRHUB_BASE_URL": self.health.url,
+            "TRDRHUB_STATUSPAGE_URL": self.statuspage.url, "TRDRHUB_STATUSPAGE_PAGE_ID": self.page.id,
+            "TRDRHUB_STATUSPAGE_API_KEY": self.statuspage.api_key,
+            "TRDRHUB_STATUSPAGE_COMPONENT_API": self.page.component_id("API"),
+            **self.pagerduty.env(), "TRDRHUB_PAGERDUTY_ROUTING_KEY": self.routing_key,
+            "TRDRHUB_SLACK_WEBHOOK_URL": self.webhook,
+            **self.smtp.env(), "TRDRHUB_SMTP_USERNAME": self.smtp.username, "TRDRHUB_SMTP_PASSWORD": self.smtp.password,
+            "TRDRHUB_SMTP_CA": self.smtp.ca_path,
+            "TRDRHUB_BACKUP_DIR": str(self.backup.parent), "TRDRHUB_BACKUP_ID": self.backup.name.split(".")[0],
+            "TRDRHUB_ACCESS_LOG": str(self.access_log.path),
+            "TRDRHUB_LEDGER_DIR": str(self.incidents_dir),
+        })
+        if self.k8s is not None:
+            out["TRDRHUB_KUBECONFIG"] = str(self.kubeconfig)
+        if self.dashboard is not None:
+            out["TRDRHUB_SANDBOX_URL"] = self.dashboard.url
+        return out
+
+    def describe(self) -> List[Tuple[str, str]]:
+        rows = [
+            ("PostgreSQL (database trdrhub, roles trdrhub_app / trdrhub_ops)", f"{self.pg.host}:{self.pg.port}"),
+            ("backup", f"{self.backup} (+ .sha256)"),
+            ("Redis (queue celery)", self.redis.url),
+            ("Alertmanager", self.alertmanager.url),
+            ("TRDR Hub health (/healthz /health/live /health/ready /health/db-schema)", self.health.url),
+            ("Statuspage API", f"{self.statuspage.url} (page {self.page.id})"),
+            ("PagerDuty Events API", self.pagerduty.url),
+            ("Slack webhook", self.webhook),
+            ("SMTP (STARTTLS, AUTH)", f"{self.smtp.host}:{self.smtp.port}"),
+            ("nginx access log", str(self.access_log.path)),
+            ("incidents home (ledgers, approvals, PIRs)", str(self.incidents_dir)),
+        ]
+        if self.k8s is not None:
+            rows.insert(4, ("Kubernetes API (trdrhub-api in trdrhub-system)", f"{self.k8s.url} (kubeconfig {self.kubeconfig})"))
+        if self.dashboard is not None:
+            rows.append(("sandbox page: status page, Slack, emails, PagerDuty, ledger", self.dashboard.url + "/"))
+        return rows
+
+    def write_env_file(self, path: Optional[Path] = None) -> Path:
+        path = path or self.dir / "env"
+        lines = ["# The sandbox's services: source this file, then run the playbooks with -i inventories/sandbox."]
+        lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(self.env().items())]
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+        return path
