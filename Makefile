@@ -8,10 +8,12 @@ PYTEST := PYTHONPATH=tests/harness $(PY) -m pytest -p no:cacheprovider -p no:ans
 # Integration tests in two pytest-xdist workers, one test file per worker at a time.
 XDIST ?= -n 2 --dist loadfile
 
-.PHONY: help bootstrap bootstrap-dev drill test check smoke sanity sanity-2.19 units units-2.19 integration molecule lint build galaxy-import changelog clean
+.PHONY: help bootstrap bootstrap-dev drill sandbox sandbox-down test check smoke sanity sanity-2.19 units units-2.19 integration molecule lint build galaxy-import changelog clean
 
 help:
-	@echo "make drill   - contain a simulated database incident end to end (throwaway services)"
+	@echo "make drill   - contain a simulated database incident end to end (throwaway services), scored"
+	@echo "               SCENARIO=db-runaway|db-down|bad-deploy|attack|data-corruption|full-p1|all"
+	@echo "make sandbox - start every service the playbooks talk to in the background (make sandbox-down)"
 	@echo "make check   - the inner loop: ruff, unit tests, playbook syntax and the smoke tests (~2 min)"
 	@echo "make test    - sanity (2.19 + 2.21), unit, integration, molecule, ansible-lint, build"
 	@echo "               in two parallel lanes; per-suite logs and timings in build/test-logs/"
@@ -47,8 +49,15 @@ bootstrap:
 bootstrap-dev:
 	@scripts/bootstrap.sh --dev
 
+SCENARIO ?= db-runaway
 drill: bootstrap
-	@PYTHONPATH=tests/harness $(PY) scripts/drill.py
+	@$(PY) scripts/drill.py --scenario $(SCENARIO)
+
+sandbox: bootstrap
+	@PY=$(PY) scripts/sandbox.sh up
+
+sandbox-down:
+	@PY=$(PY) scripts/sandbox.sh down
 
 test: bootstrap-dev
 	@scripts/run_suites.sh "integration" "units lint build molecule sanity units-2.19 sanity-2.19"

@@ -18,7 +18,8 @@ sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 need=()
 # iptables/iproute2: IP blocking (tested in network namespaces); Java 17: ansible-rulebook (--dev).
 pkgs=(postgresql redis-server prometheus-alertmanager rsync git iptables iproute2)
-[ $dev -eq 1 ] && pkgs+=(openjdk-17-jre-headless)
+# chromium (--dev): the browser test of the sandbox page.
+[ $dev -eq 1 ] && pkgs+=(openjdk-17-jre-headless chromium)
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done

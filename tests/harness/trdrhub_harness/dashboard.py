@@ -66,7 +66,7 @@ def read_ledger(path: Path) -> List[dict]:
 
 def _entry_what(entry: dict) -> str:
     data = entry.get("data") or {}
-    parts = []
+    parts = [str(entry["task"])] if entry.get("task") else []
     for key in ("task", "action", "summary", "msg", "message", "decision", "status", "playbook"):
         value = data.get(key) if isinstance(data, dict) else None
         if isinstance(value, (str, int, float)) and str(value) and str(value) not in parts:
