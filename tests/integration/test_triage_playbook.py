@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime
 import json
 import sys
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -19,6 +21,7 @@ from _itest_ansible import REPO_ROOT
 from _itest_http import StubServer, TrdrHubHealth, expire_all, live_silences
 from _itest_ledger import check_chain, read_file_ledger
 from _itest_snapshot import Snapshot
+from trdrhub_harness._common import free_port
 from trdrhub_harness.alertmanager import AlertmanagerServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -176,3 +179,103 @@ def test_foreign_alerts_never_stop_triage(ansible, tmp_path, shared_alertmanager
                                 "does not classify: not counted (map it to a priority or to ignore)"]
     assert "Findings (not assessed): alert DiskAlmostFull" in run.output
     assert "Ignored: alert Watchdog (severity none)" in run.output
+
+
+class VanishingAlertmanager:
+    """A pass-through to a real Alertmanager that goes away at the first silence request (that request dies
+    unanswered, later ones are refused), as if Alertmanager stopped between triage reading the alerts and
+    creating the silence. ``restore()`` brings it back on the same port."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.port = free_port()
+        self.server = None
+        self.vanish = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "VanishingAlertmanager":
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+                if proxy.vanish and self.path.startswith("/api/v2/silence"):
+                    threading.Thread(target=proxy.stop, daemon=True).start()   # gone: refused from now on
+                    self.close_connection = True   # and this request dies unanswered
+                    return
+                answer = requests.request(self.command, proxy.upstream + self.path, data=body, timeout=10,
+                                          headers={"Content-Type": self.headers.get("Content-Type", "application/json")})
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_DELETE = _forward
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def restore(self) -> None:
+        self.vanish = False
+        self.start()
+
+
+def test_alertmanager_gone_before_the_silence_keeps_the_record_and_a_rerun_acknowledges_once(
+        ansible, tmp_path, inventory, firing_p1):
+    run_label = "itest-" + uuid.uuid4().hex[:10]   # an alert of its own, silenced by no other test
+    _post(firing_p1, "AllWorkersDown", "P1", STARTED, itest_run=run_label, component="queue", service="lcpilot")
+    deadline = time.monotonic() + 20
+    while not requests.get(firing_p1 + "/api/v2/alerts", params={"filter": f'itest_run="{run_label}"',
+                                                                  "silenced": "false"}, timeout=10).json():
+        assert time.monotonic() < deadline, "Alertmanager never showed the alert"
+        time.sleep(0.2)
+    proxy = VanishingAlertmanager(firing_p1).start()
+    try:
+        inventory_data = json.loads(inventory.read_text())
+        inventory_data["all"]["hosts"]["localhost"].update(trdrhub_alertmanager_url=proxy.url,
+                                                           triage_alert_filter=[f'itest_run="{run_label}"'])
+        inventory.write_text(json.dumps(inventory_data))
+        incident = "INC-AMGONE-" + uuid.uuid4().hex[:6]
+        ledger = ansible.workdir / "incidents" / incident / "ledger.jsonl"
+        args = ("-i", inventory, "-e", f"trdrhub_incident_id={incident}")
+        playbook = REPO_ROOT / "playbooks" / "triage.yml"
+
+        broken = ansible.run_playbook(playbook, *args)
+        assert broken.rc == 0, broken.output   # triage finishes: priority, record and deadline stand
+        assert "Acknowledged: FAILED - 1 of 1 silence(s) not created" in broken.output, broken.output
+        [opened] = incident_events(ledger)
+        assert opened["data"]["action"] == "open" and opened["data"]["record"]["auto_acknowledged_at"] is None
+        [decision] = [e for e in read_file_ledger(ledger) if e["event"] == "decision"]
+        assert len(decision["data"]["acknowledgement_failed"]) == 1 and decision["data"]["silence_ids"] == []
+        assert live_silences(firing_p1, run_label) == []
+
+        proxy.restore()
+        rerun = ansible.run_playbook(playbook, *args)
+        assert rerun.rc == 0, rerun.output
+        [silence] = live_silences(firing_p1, run_label)
+        assert "firing alert(s) silenced for" in rerun.output and silence["id"] in rerun.output
+        [_opened, acknowledged] = incident_events(ledger)
+        assert acknowledged["data"]["action"] == "auto_acknowledge"
+        assert acknowledged["data"]["record"]["references"] == {"silence_ids": [silence["id"]]}
+
+        third = ansible.run_playbook(playbook, *args)
+        assert third.rc == 0, third.output
+        assert [s["id"] for s in live_silences(firing_p1, run_label)] == [silence["id"]]
+        check_chain(read_file_ledger(ledger), incident)
+    finally:
+        proxy.stop()
+        expire_all(firing_p1, run_label)
