@@ -8,13 +8,15 @@ PYTEST := PYTHONPATH=tests/harness $(PY) -m pytest -p no:cacheprovider -p no:ans
 # Integration tests in two pytest-xdist workers, one test file per worker at a time.
 XDIST ?= -n 2 --dist loadfile
 
-.PHONY: help bootstrap bootstrap-dev drill sandbox sandbox-down test check smoke sanity sanity-2.19 units units-2.19 integration molecule lint build galaxy-import changelog clean
+.PHONY: help bootstrap bootstrap-dev drill sandbox sandbox-down test check bench smoke sanity sanity-2.19 units units-2.19 integration molecule lint build galaxy-import changelog clean
 
 help:
 	@echo "make drill   - contain a simulated database incident end to end (throwaway services), scored"
 	@echo "               SCENARIO=db-runaway|db-down|bad-deploy|attack|data-corruption|full-p1|all"
 	@echo "make sandbox - start every service the playbooks talk to in the background (make sandbox-down)"
 	@echo "make check   - the inner loop: ruff, unit tests, playbook syntax and the smoke tests (~2 min)"
+	@echo "make bench   - every benchmark in bench/, one table: workload, this project, reference, ratio, goal"
+	@echo "               (quick sizes, a few minutes; BENCH_FULL=1 for the full sizes, BENCH_ONLY=chain,log_scan)"
 	@echo "make test    - sanity (2.19 + 2.21), unit, integration, molecule, ansible-lint, build"
 	@echo "               in two parallel lanes; per-suite logs and timings in build/test-logs/"
 	@echo ""
@@ -67,6 +69,12 @@ check: bootstrap
 	$(VENV)/bin/ruff check plugins tests scripts bench
 	$(PYTEST) tests/unit -q -n 2
 	@$(MAKE) --no-print-directory smoke
+
+# Benchmarks print figures and never fail on them (bench/README.md).
+BENCH_FULL ?=
+BENCH_ONLY ?=
+bench: bootstrap-dev
+	@PYTHONPATH=tests/harness $(PY) bench/run_all.py $(if $(BENCH_FULL),--full) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
 
 smoke:
 	ANSIBLE_CONFIG=ansible.cfg $(VENV)/bin/ansible-playbook --syntax-check playbooks/*.yml > /dev/null
