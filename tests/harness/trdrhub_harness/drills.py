@@ -80,6 +80,7 @@ class Drill:
         self.plays: List[dict] = []
         self.checks: List[dict] = []
         self.seen_requests: set = set()
+        self.notes: List[str] = []
         self.logs = Path(tempfile.mkdtemp(prefix=f"trdrhub-drill-{scenario}-"))
 
     # -- running playbooks ---------------------------------------------------
@@ -158,7 +159,7 @@ class Drill:
             "within_target": all(v <= target for v in self.marks.values()) if target else None,
             "gates": self.gates, "messages": self.messages(), "ledger": verification, "pir": pir,
             "playbooks": [{k: v for k, v in p.items() if k != "output"} for p in self.plays],
-            "checks": self.checks, "passed": bool(self.checks) and all(c["ok"] for c in self.checks),
+            "notes": self.notes, "checks": self.checks, "passed": bool(self.checks) and all(c["ok"] for c in self.checks),
         }
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "scorecard.json").write_text(json.dumps(card, indent=1))
@@ -388,6 +389,7 @@ def scenario_db_down(drill: Drill) -> None:
     # The sandbox's service manager: what `systemctl restart postgresql` does on a database host.
     box.start_postgres()
     drill.mark("recovered")
+    drill.notes.append("the database service restart is the sandbox's: PostgreSQL started again on its port and data")
     drill.say("  the database service was restarted (sandbox service manager)")
     verify = drill.play("verify.yml")
     drill.expect_play(verify, "verify.yml passes after the restart")
@@ -404,10 +406,13 @@ def scenario_attack(drill: Drill) -> None:
     drill.expect_play(triage, "triage opened the incident")
     drill.mark("triaged")
     # Blocking needs root in a network namespace; the sandbox runs the block in check mode and says so.
-    res = drill.play("contain_security.yml", {"contain_security_since": "1h", "contain_security_block": True},
+    res = drill.play("contain_security.yml", {"contain_security_hosts": "localhost", "contain_security_become": False,
+                                              "contain_security_since": "1h", "contain_security_block": True},
                      flags=("--check",))
     drill.expect_play(res, "contain_security.yml (check mode: nothing blocked, nothing rotated)")
     drill.mark("contained")
+    drill.notes.append("the block ran in check mode: changing firewall rules needs root in a network namespace "
+                       "(the integration tests block there); no secret was rotated")
     for address in (ATTACKER_SQLI, ATTACKER_BRUTE):
         drill.check(address in res["output"], f"{address} found as an attacker")
 
@@ -457,6 +462,8 @@ def print_scorecard(card: dict, say: Callable[[str], None] = print) -> None:
     say(f"   ledger: {'verified' if led['valid'] else 'NOT VERIFIED'}, {led['entries']} entries, "
         f"head seq {led.get('head_seq')} {str(led.get('head'))[:16]}")
     say(f"   PIR: {', '.join(card['pir']) or 'none'}")
+    for note in card.get("notes", []):
+        say(f"   note: {note}")
     say(f"   scorecard: {card['path']}")
     say(f"   {'PASSED' if card['passed'] else 'FAILED'}: {sum(c['ok'] for c in card['checks'])} of "
         f"{len(card['checks'])} checks")
