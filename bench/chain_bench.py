@@ -58,14 +58,12 @@ from _itest_ansible import collections_root  # pylint: disable=wrong-import-posi
 
 sys.path.insert(0, str(collections_root()))
 # pylint: disable=wrong-import-position
-from ansible_collections.trdrhub.incident.plugins.module_utils import (
-    _chain,
-    _chain_sources,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._chain_verify import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit import chain as _chain
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit import chain_sources as _chain_sources
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_verify import (
     ChainVerifier,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     PgClient,
 )
 from ansible_collections.trdrhub.incident.plugins.modules import (

@@ -73,7 +73,7 @@ def vm_hwm_mb() -> float | None:
 
 
 def child(args: argparse.Namespace) -> None:
-    from ansible_collections.trdrhub.incident.plugins.module_utils._access_log_scan import AccessLogScan
+    from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_log_scan import AccessLogScan
 
     out: dict = {"variant": args.child}
     started = time.perf_counter()

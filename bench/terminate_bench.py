@@ -39,7 +39,7 @@ from trdrhub_harness import Services, workload  # pylint: disable=wrong-import-p
 COLLECTIONS = collections_root()
 sys.path.insert(0, str(COLLECTIONS))
 # pylint: disable=wrong-import-position
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import PgClient
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import PgClient
 from ansible_collections.trdrhub.incident.plugins.modules import (
     pg_terminate_sessions as pts,
 )

@@ -28,18 +28,18 @@ else:
     sys.path.insert(0, str(_REPO / '.collections'))
 
 # pylint: disable=wrong-import-position
-from ansible_collections.trdrhub.incident.plugins.module_utils._approval_gate import (  # noqa: E402
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import (  # noqa: E402
     cast_vote,
     evidence_text,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._approval_store import (  # noqa: E402
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval.store import (  # noqa: E402
     no_such_request,
     open_store,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (  # noqa: E402
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (  # noqa: E402
     PgIncidentError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._incidents_home import (  # noqa: E402
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import (  # noqa: E402
     INVENTORY_VAR,
     absolute,
     incidents_home,

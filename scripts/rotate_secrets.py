@@ -84,8 +84,8 @@ def _fail(msg: str) -> str:
 
 def params_for(config: dict, name: str, backend: str, force: bool) -> dict:
     """Module options for one secret: defaults of the argument spec, then connection, then the secret's backend section."""
-    from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import POSTGRES_COMMON_ARGS  # pylint: disable=import-outside-toplevel
-    from ansible_collections.trdrhub.incident.plugins.module_utils._rotate import ROTATE_ARGS  # pylint: disable=import-outside-toplevel
+    from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS  # pylint: disable=import-outside-toplevel
+    from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.rotate import ROTATE_ARGS  # pylint: disable=import-outside-toplevel
     params = {key: spec.get('default') for key, spec in {**POSTGRES_COMMON_ARGS, **ROTATE_ARGS}.items()}
     params.update(config.get('connection') or {})
     for key in ('environment', 'min_age', 'log_table', 'rotated_by', 'length', 'alphabet', 'k8s_auth', 'k8s_namespace'):
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                       'k8s (a Kubernetes Secret)')
         return _emit(answer, clock, args.output_json, 2)
     _import_collection()
-    from ansible_collections.trdrhub.incident.plugins.module_utils._rotate_run import (  # pylint: disable=import-outside-toplevel
+    from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.run import (  # pylint: disable=import-outside-toplevel
         RotationFailed,
         rotate,
     )

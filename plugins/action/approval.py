@@ -18,19 +18,19 @@ from ansible_collections.trdrhub.incident.plugins.action.ledger_record import (
     Call,
     ControllerAction,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._approval import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval.approval import (
     ApprovalError,
     evidence_hash,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._approval_gate import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import (
     GATE_ARGS,
     Gate,
     Recorder,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
     Redactor,
 )
 from ansible_collections.trdrhub.incident.plugins.plugin_utils._commands import (

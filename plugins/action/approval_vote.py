@@ -15,7 +15,7 @@ from ansible_collections.trdrhub.incident.plugins.action.ledger_record import (
     Call,
     ControllerAction,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._approval_gate import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import (
     VOTE_ARGS,
     cast_vote,
 )

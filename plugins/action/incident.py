@@ -16,15 +16,15 @@ from ansible_collections.trdrhub.incident.plugins.action.ledger_record import (
     Call,
     ControllerAction,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._incident import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
+    Redactor,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.incident import (
     INCIDENT_ARGS,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._incident_store import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.store import (
     manage_incident,
     redact_params,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
-    Redactor,
 )
 
 

@@ -15,12 +15,12 @@ from ansible_collections.trdrhub.incident.plugins.action.ledger_record import (
     Call,
     ControllerAction,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._escalation_store import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
+    Redactor,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.escalation_store import (
     ESCALATE_ARGS,
     manage_escalation,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
-    Redactor,
 )
 
 

@@ -21,28 +21,28 @@ from dataclasses import dataclass
 from ansible import constants as C
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
-from ansible_collections.trdrhub.incident.plugins.module_utils._controller import (
-    controller_argument_spec,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._incidents_home import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import (
     ENV_VAR,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
+    NO_LOG_MARKER,
+    is_secret_key,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import secret_values, validate_task_args
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import (
+    controller_argument_spec,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
     ENV,
     RECORD_ARGS,
     record_event,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     POSTGRES_MUTUALLY_EXCLUSIVE,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
-    NO_LOG_MARKER,
-    is_secret_key,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import secret_values, validate_task_args
 from ansible_collections.trdrhub.incident.plugins.plugin_utils._commands import (
     home_of,
 )
@@ -65,7 +65,7 @@ def ledger_env(variables: t.Mapping[str, t.Any] | None = None, templar: t.Any = 
     """The environment with the ledger callback's settings and the incidents home applied.
 
     Unless a task says otherwise, everything reads and writes where the callback writes:
-    TRDRHUB_LEDGER_DIR holds the incidents home (module_utils/_incidents_home.py), absolute.
+    TRDRHUB_LEDGER_DIR holds the incidents home (module_utils/_common/incidents_home.py), absolute.
     """
     env, settings = dict(os.environ), callback_settings()
     for option, key in _CALLBACK_OPTIONS.items():

@@ -148,15 +148,19 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ANSIBLE_VERSION
 from ansible.template import Templar
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._incidents_home import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import (
     ENV_VAR,
     HOME_VARIABLES,
     incidents_home,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
+    Redactor,
+    is_secret_key,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
     HAS_PSYCOPG2,
     PHASES,
     RECORD_MODULE,
@@ -168,12 +172,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
     utc_now,
     validate_incident_id,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     PgClient,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
-    Redactor,
-    is_secret_key,
 )
 
 INCIDENT_VARS = ('trdrhub_incident_id', 'incident_id', 'contain_db_incident_id')
@@ -378,7 +378,7 @@ class CallbackModule(CallbackBase):
                 state['head'] = (entry['seq'], entry['hash'])
 
     def _home(self, variables: t.Mapping[str, t.Any]) -> str:
-        """The incidents home of this host (module_utils/_incidents_home.py)."""
+        """The incidents home of this host (module_utils/_common/incidents_home.py)."""
         env = dict(os.environ, **{ENV_VAR: self.get_option('dir') or ''})
         wanted = {name: self._render(variables.get(name), variables) for name in HOME_VARIABLES}
         return incidents_home(env, wanted)[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Documentation of STORE_ARGS in module_utils/_approval_store.py."""
+    """Documentation of STORE_ARGS in module_utils/_approval/store.py."""
 
     DOCUMENTATION = r"""
 options:

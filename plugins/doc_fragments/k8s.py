@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Documentation of K8S_AUTH_ARGS in module_utils/_k8s.py (how to reach and authenticate to the API server)."""
+    """Documentation of K8S_AUTH_ARGS in module_utils/_k8s/client.py (how to reach and authenticate to the API server)."""
 
     DOCUMENTATION = r"""
 options:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Documentation of LEDGER_BACKEND_ARGS in module_utils/_ledger.py."""
+    """Documentation of LEDGER_BACKEND_ARGS in module_utils/_ledger/ledger.py."""
 
     DOCUMENTATION = r"""
 options:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Documentation of NOTIFY_HTTP_ARGS in module_utils/_notify.py (TLS, timeout, retries of a notification POST)."""
+    """Documentation of NOTIFY_HTTP_ARGS in module_utils/_notify/notify.py (TLS, timeout, retries of a notification POST)."""
 
     DOCUMENTATION = r"""
 options:

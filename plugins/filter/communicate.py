@@ -3,7 +3,7 @@
 
 """Filter ``communication_plan``; documented in the sidecar communication_plan.yml.
 
-The decision lives in module_utils/_communicate.py, where it is unit-tested; the filter
+The decision lives in module_utils/_notify/communicate.py, where it is unit-tested; the filter
 only maps the collection's errors to a filter error.
 """
 
@@ -12,12 +12,12 @@ from __future__ import annotations
 import typing as t
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.trdrhub.incident.plugins.module_utils._communicate import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
+    PgIncidentError,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify.communicate import (
     plan,
     summary_lines,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
-    PgIncidentError,
 )
 
 

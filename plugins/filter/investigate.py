@@ -3,7 +3,7 @@
 
 """Filter ``investigation_report``; documented in the sidecar investigation_report.yml.
 
-The findings, the redaction and the Markdown live in module_utils/_investigate.py, where
+The findings, the redaction and the Markdown live in module_utils/_investigate/investigate.py, where
 they are unit-tested; the filter only maps the collection's errors to a filter error.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 import typing as t
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._investigate import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._investigate.investigate import (
     build_report,
 )
 

@@ -3,7 +3,7 @@
 
 """Filter ``pir_report``; documented in the sidecar pir_report.yml.
 
-The timeline, the compliance check and the rendering live in module_utils/_pir.py and
+The timeline, the compliance check and the rendering live in module_utils/_pir/pir.py and
 _pir_render.py, where they are unit-tested; the filter only maps errors to a filter error.
 """
 
@@ -12,13 +12,13 @@ from __future__ import annotations
 import typing as t
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._pir import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._pir.pir import (
     build_review,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._pir_render import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._pir.render import (
     render,
     verification_line,
 )

@@ -3,7 +3,7 @@
 
 """Filters ``incident_priority`` and ``response_deadline``; documented in the sidecar .yml files.
 
-Both call module_utils/_priority.py, the same code as the ``incident_assess`` module,
+Both call module_utils/_incident/priority.py, the same code as the ``incident_assess`` module,
 so a template and a task never disagree about a priority or a deadline.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 import typing as t
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._priority import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import (
     assess,
     deadline,
 )

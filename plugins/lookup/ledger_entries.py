@@ -65,13 +65,13 @@ from ansible.plugins.lookup import LookupBase
 from ansible_collections.trdrhub.incident.plugins.action.ledger_record import (
     ledger_env,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._incident_store import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.store import (
     read_entries,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
     open_ledger,
     validate_incident_id,
 )

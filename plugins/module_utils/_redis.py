@@ -22,17 +22,17 @@ import traceback
 import typing as t
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgConnectionError,
     PgInputError,
     PgPermissionError,
     PgQueryError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
     condense,
     scrub,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import MAX_SOCKET_TIMEOUT, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 
 try:
     import redis

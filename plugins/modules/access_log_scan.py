@@ -376,16 +376,16 @@ stats:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._access_log import (
-    FORMATS,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._access_log_scan import (
-    AccessLogScan,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
     run_worker,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_log import (
+    FORMATS,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_log_scan import (
+    AccessLogScan,
+)
 
 
 def _rule_spec() -> dict[str, t.Any]:

@@ -222,7 +222,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._alertmanager imp
     matcher_text,
     parse_matcher,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
     HAS_REQUESTS,
     HTTP_API_ARGS,
     HTTP_API_MUTUALLY_EXCLUSIVE,
@@ -231,7 +231,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     REQUESTS_IMPORT_ERROR,
     HttpApiError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 
 SEVERITIES = ('P1', 'P2', 'P3')
 STATES = ('active', 'suppressed', 'unprocessed')

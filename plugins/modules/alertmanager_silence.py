@@ -230,7 +230,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._alertmanager imp
     silence_state,
     silence_view,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
     HAS_REQUESTS,
     HTTP_API_ARGS,
     HTTP_API_MUTUALLY_EXCLUSIVE,
@@ -241,10 +241,10 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HttpInputError,
     HttpNotFoundError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
     run_worker,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
 
 DEFAULT_COMMENT = 'Acknowledged with trdrhub.incident'
 DEFAULT_CREATOR = 'trdrhub.incident'

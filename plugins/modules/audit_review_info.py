@@ -367,21 +367,21 @@ queries:
 import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.trdrhub.incident.plugins.module_utils._audit_review import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit.review import (
     AUDIT_REVIEW_ARGS,
     AuditReview,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
+    run_worker,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     HAS_PSYCOPG2,
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
     PSYCOPG2_IMPORT_ERROR,
     PgClient,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
-    run_worker,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:

@@ -190,7 +190,8 @@ sent:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._email import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify.email import (
     SECURITY,
     EmailError,
     SmtpSender,
@@ -198,7 +199,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._email import (
     message_view,
     recipients,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import MAX_SOCKET_TIMEOUT, IncidentModule, bounded
 
 
 def argument_spec() -> dict[str, t.Any]:

@@ -274,7 +274,7 @@ import typing as t
 from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
     HAS_REQUESTS,
     HTTP_API_ARGS,
     HTTP_API_MUTUALLY_EXCLUSIVE,
@@ -288,11 +288,11 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HttpUnreachableError,
     answer_summary,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
     run_worker,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import MAX_SOCKET_TIMEOUT, IncidentModule, bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._tls import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.tls import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
     inspect_tls,

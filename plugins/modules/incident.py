@@ -378,20 +378,20 @@ incident_dir:
 import os
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._controller import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.incident import (
+    INCIDENT_ARGS,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.store import (
+    manage_incident,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import (
     controller_argument_spec,
     run_on_host,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._incident import (
-    INCIDENT_ARGS,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._incident_store import (
-    manage_incident,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     POSTGRES_MUTUALLY_EXCLUSIVE,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:

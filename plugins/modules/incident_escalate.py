@@ -296,18 +296,18 @@ backend:
 import os
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._controller import (
-    controller_argument_spec,
-    run_on_host,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._escalation_store import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.escalation_store import (
     ESCALATE_ARGS,
     manage_escalation,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import (
+    controller_argument_spec,
+    run_on_host,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     POSTGRES_MUTUALLY_EXCLUSIVE,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:

@@ -382,19 +382,19 @@ diff:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._ip_block import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
+    run_worker,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._security.ip_block import (
     IpBlockError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._ip_block_plan import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._security.ip_block_plan import (
     ABSOLUTE_MAX_ADDRESSES,
     IpBlockPlan,
     RuleReader,
     StaticReader,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
-    run_worker,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 
 def argument_spec() -> dict[str, t.Any]:

@@ -309,7 +309,8 @@ requests:
 import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     HAS_KUBERNETES,
     K8S_AUTH_ARGS,
     K8S_AUTH_MUTUALLY_EXCLUSIVE,
@@ -318,9 +319,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
     K8sError,
     K8sInputError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s_rollout import ACTIONS, check_env
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s_rollout_run import Rollout
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.rollout import ACTIONS, check_env
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.rollout_run import Rollout
 
 DEFAULT_NAMESPACE = 'trdrhub-system'
 

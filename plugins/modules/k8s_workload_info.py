@@ -460,7 +460,8 @@ requests:
 import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     HAS_KUBERNETES,
     K8S_AUTH_ARGS,
     K8S_AUTH_MUTUALLY_EXCLUSIVE,
@@ -469,10 +470,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
     K8sError,
     K8sInputError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s_workloads import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.workloads import (
     WorkloadReader,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 DEFAULT_NAMESPACE = 'trdrhub-system'
 

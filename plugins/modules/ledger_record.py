@@ -193,18 +193,18 @@ incident_dir:
 import os
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._controller import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import (
     controller_argument_spec,
     run_on_host,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
     RECORD_ARGS,
     record_event,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     POSTGRES_MUTUALLY_EXCLUSIVE,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:

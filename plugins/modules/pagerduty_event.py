@@ -177,13 +177,14 @@ requests:
 import typing as t
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
-from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
     HttpApiError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._notify import NOTIFY_HTTP_ARGS
-from ansible_collections.trdrhub.incident.plugins.module_utils._pagerduty import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify.notify import NOTIFY_HTTP_ARGS
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify.pagerduty import (
     ACTIONS,
     DEFAULT_API_URL,
     SEVERITIES,
@@ -191,7 +192,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._pagerduty import
     build_event,
     masked,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:

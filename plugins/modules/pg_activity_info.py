@@ -373,17 +373,18 @@ import time
 import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
+    run_worker,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     HAS_PSYCOPG2,
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
     PSYCOPG2_IMPORT_ERROR,
     PgClient,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
-    run_worker,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._sessions import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.sessions import (
     SESSION_FILTER_ARGS,
     SessionFilter,
     count_by_state,
@@ -392,7 +393,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._sessions import 
     session_view,
     visibility,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 PING_SQL = "SELECT 1 AS ok"
 SERVER_SQL = """

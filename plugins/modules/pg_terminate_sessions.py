@@ -364,21 +364,22 @@ import time
 import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgConnectionError,
     PgInputError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
+    run_worker,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     HAS_PSYCOPG2,
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
     PSYCOPG2_IMPORT_ERROR,
     PgClient,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
-    run_worker,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._sessions import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.sessions import (
     GUARD_ARGS,
     SESSION_FILTER_ARGS,
     Guard,
@@ -394,7 +395,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._sessions import 
     still_running,
     visibility,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 MODES = ['cancel', 'terminate', 'cancel_then_terminate']
 IDLE_STATES = ('idle', 'idle in transaction', 'idle in transaction (aborted)', 'disabled')

@@ -513,9 +513,13 @@ import time
 import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
+    run_worker,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._redis import (
     HAS_REDIS,
     REDIS_COMMON_ARGS,
@@ -525,10 +529,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._redis import (
     RedisInputError,
     RedisPermissionError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._runner import (
-    run_worker,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule, bounded
 
 LENGTH_COMMANDS = {'list': 'LLEN', 'stream': 'XLEN', 'zset': 'ZCARD', 'set': 'SCARD'}
 QUEUE_TYPES = ['auto'] + sorted(LENGTH_COMMANDS)

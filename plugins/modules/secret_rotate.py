@@ -376,20 +376,20 @@ requests:
 import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     HAS_PSYCOPG2,
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
     PSYCOPG2_IMPORT_ERROR,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._rotate import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.rotate import (
     ROTATE_ARGS,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._rotate_run import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.run import (
     RotationFailed,
     rotate,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:

@@ -123,19 +123,19 @@ requests:
 import typing as t
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
-from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
     HttpApiError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._notify import NOTIFY_HTTP_ARGS
-from ansible_collections.trdrhub.incident.plugins.module_utils._slack import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify.notify import NOTIFY_HTTP_ARGS
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify.slack import (
     SlackWebhook,
     build_message,
     display_webhook,
     split_webhook,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
 
 
 def argument_spec() -> dict[str, t.Any]:

@@ -258,13 +258,13 @@ requests:
 """
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
     HttpApiError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import IncidentModule
-from ansible_collections.trdrhub.incident.plugins.module_utils._statuspage import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify.statuspage import (
     IncidentManager,
     StatuspageClient,
     argument_spec,

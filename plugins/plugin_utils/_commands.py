@@ -25,7 +25,7 @@ import typing as t
 
 from ansible import constants as C
 from ansible import context
-from ansible_collections.trdrhub.incident.plugins.module_utils._incidents_home import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import (
     ENV_VAR,
     HOME_VARIABLES,
     incidents_home,
@@ -36,7 +36,7 @@ COLLECTION = 'trdrhub.incident'
 
 def home_of(variables: t.Mapping[str, t.Any] | None, templar: t.Any = None,
             env: t.Mapping[str, str] | None = None) -> tuple[str, str]:
-    """The incidents home of a host: ``(absolute path, source)`` (module_utils/_incidents_home.py)."""
+    """The incidents home of a host: ``(absolute path, source)`` (module_utils/_common/incidents_home.py)."""
     wanted: dict[str, t.Any] = {}
     for name in HOME_VARIABLES:
         value = (variables or {}).get(name)

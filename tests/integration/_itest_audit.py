@@ -1,7 +1,7 @@
 """Valid hash chains for the audit-chain tests and the benchmark, hashed WITHOUT the collection's code.
 
 The hashes here follow FACTS.md's description of the application's ``compute_entry_hash``
-and of the incident ledger directly, so a bug in ``module_utils/_chain.py`` cannot make
+and of the incident ledger directly, so a bug in ``module_utils/_audit/chain.py`` cannot make
 the tests agree with it.
 """
 from __future__ import annotations

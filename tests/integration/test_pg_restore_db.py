@@ -146,8 +146,8 @@ def _restorer():
     from _itest_ansible import collections_root
     if str(collections_root()) not in sys.path:
         sys.path.insert(0, str(collections_root()))
-    from ansible_collections.trdrhub.incident.plugins.module_utils._errors import PgIncidentError
-    from ansible_collections.trdrhub.incident.plugins.module_utils._pg_restore_run import Restorer
+    from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgIncidentError
+    from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.restore_run import Restorer
     return Restorer, PgIncidentError
 
 

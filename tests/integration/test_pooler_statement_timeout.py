@@ -19,7 +19,7 @@ from trdrhub_harness.pgbouncer import PgBouncerServer
 if str(collections_root()) not in sys.path:
     sys.path.insert(0, str(collections_root()))
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import PgClient  # noqa: E402
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import PgClient  # noqa: E402
 from ansible_collections.trdrhub.incident.plugins.modules import pg_activity_info, pg_migration_info  # noqa: E402
 
 pytestmark = pytest.mark.integration

@@ -39,10 +39,8 @@ if _collections_root() not in sys.path:
 # pylint: disable=wrong-import-position
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.trdrhub.incident.plugins.module_utils import (
-    _postgres,
-    _sessions,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import client as _postgres
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import sessions as _sessions
 
 UTC = datetime.UTC
 NOW = datetime.datetime(2025, 1, 15, 14, 30, 0, tzinfo=UTC)

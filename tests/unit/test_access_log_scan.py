@@ -25,15 +25,13 @@ if _HARNESS not in sys.path:
     sys.path.insert(0, _HARNESS)
 
 # pylint: disable=wrong-import-position
-from ansible_collections.trdrhub.incident.plugins.module_utils import (
-    _access_log,
-    _access_log_detect,
-    _access_log_scan,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._access_log import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._security import access_log as _access_log
+from ansible_collections.trdrhub.incident.plugins.module_utils._security import access_log_detect as _access_log_detect
+from ansible_collections.trdrhub.incident.plugins.module_utils._security import access_log_scan as _access_log_scan
+from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_log import (
     LogInputError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._access_log_scan import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_log_scan import (
     AccessLogScan,
 )
 from ansible_collections.trdrhub.incident.plugins.modules import (

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _audit_review as review
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import PgInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit import review
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgInputError
 
 DAY, WEEK = 86400.0, 7 * 86400.0
 UTC = datetime.timezone.utc

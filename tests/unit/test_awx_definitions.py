@@ -404,7 +404,7 @@ def _graph(wf):
 
 
 def _response_seconds(priority: str) -> int:
-    from ansible_collections.trdrhub.incident.plugins.module_utils._priority import DEFAULT_POLICY, add_minutes
+    from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import DEFAULT_POLICY, add_minutes
 
     entry = DEFAULT_POLICY[priority]
     # The longest wall-clock span of the response target over a week of start times.

@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _ip_block as ipb
-from ansible_collections.trdrhub.incident.plugins.module_utils._ip_block_plan import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._security import ip_block as ipb
+from ansible_collections.trdrhub.incident.plugins.module_utils._security.ip_block_plan import (
     IpBlockPlan,
     RuleReader,
     StaticReader,

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _pg_maintenance as maint
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import PgGuardError, PgInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgGuardError, PgInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import maintenance as maint
 from ansible_collections.trdrhub.incident.plugins.modules import pg_maintenance
 
 BASE = {'poll_interval': 0.5, 'max_tables': 500, 'skip_if_dead_below': 0, 'vacuum_timeout': 3600}

@@ -14,9 +14,9 @@ import shutil
 import subprocess
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _pg_restore as backup
-from ansible_collections.trdrhub.incident.plugins.module_utils import _pg_restore_run as run
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import PgGuardError, PgInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgGuardError, PgInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import restore as backup
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import restore_run as run
 from ansible_collections.trdrhub.incident.plugins.modules import pg_restore_db
 
 CUSTOM = b'PGDMP\x01\x0e\x00\x04\x08\x01\x01' + b'\x00' * 200

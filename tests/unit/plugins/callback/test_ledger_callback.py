@@ -14,7 +14,7 @@ import json
 
 import pytest
 from ansible_collections.trdrhub.incident.plugins.callback import ledger as ledger_cb
-from ansible_collections.trdrhub.incident.plugins.module_utils import _ledger
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import ledger as _ledger
 
 SECRET = 'Pg-Ops-Secret-7d1e'
 NO_LOG_MARKER = 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.trdrhub.incident.plugins.filter import priority
-from ansible_collections.trdrhub.incident.plugins.module_utils._priority import assess
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import assess
 
 FILTER_DIR = Path(priority.__file__).parent
 

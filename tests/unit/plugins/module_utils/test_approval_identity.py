@@ -14,12 +14,12 @@ import shutil
 import tempfile
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _approval as ap
-from ansible_collections.trdrhub.incident.plugins.module_utils._approval_gate import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval import approval as ap
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import (
     Gate,
     cast_vote,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._approval_store import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval.store import (
     DirStore,
 )
 

@@ -18,7 +18,7 @@ import math
 import uuid
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _chain
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit import chain as _chain
 
 UTC = datetime.timezone.utc
 ACTOR = '3f0c8a52-6a56-4b1e-9a4e-0c1d2e3f4a5b'

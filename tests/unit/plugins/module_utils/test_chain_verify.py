@@ -11,15 +11,15 @@ import json
 import tracemalloc
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils._chain import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain import (
     PROFILES,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._chain_verify import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_verify import (
     ChainVerifier,
     parse_expected_heads,
     verify_records,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgInputError,
 )
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils._communicate import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify.communicate import (
     CommunicationError,
     plan,
     summary_lines,

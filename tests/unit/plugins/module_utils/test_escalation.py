@@ -9,8 +9,10 @@ import datetime
 import json
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _escalation_store, _incident_store, _ledger
-from ansible_collections.trdrhub.incident.plugins.module_utils._escalation import EscalationError, decide, recorded
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident import escalation_store as _escalation_store
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident import store as _incident_store
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.escalation import EscalationError, decide, recorded
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import ledger as _ledger
 from ansible_collections.trdrhub.incident.plugins.modules import incident_escalate
 
 UTC = datetime.timezone.utc

@@ -11,8 +11,8 @@ import ssl
 import pytest
 import requests
 from _http_fakes import FakeResponse, FakeSession
-from ansible_collections.trdrhub.incident.plugins.module_utils import _http
-from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common import http as _http
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
     HttpApiMismatchError,
     HttpAuthError,
     HttpClient,

@@ -9,8 +9,10 @@ import datetime
 import json
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _incident, _incident_store, _ledger
-from ansible_collections.trdrhub.incident.plugins.module_utils._incident import IncidentError, fold, plan, verify_entries
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident import incident as _incident
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident import store as _incident_store
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.incident import IncidentError, fold, plan, verify_entries
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import ledger as _ledger
 
 UTC = datetime.timezone.utc
 T0 = datetime.datetime(2025, 1, 15, 14, 33, 0, tzinfo=UTC)

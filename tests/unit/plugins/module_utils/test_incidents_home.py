@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils._incidents_home import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import (
     closest,
     default_home,
     incidents_home,

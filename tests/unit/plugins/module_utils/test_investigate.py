@@ -12,8 +12,8 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.trdrhub.incident.plugins.filter.investigate import (
     FilterModule,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import PgInputError
-from ansible_collections.trdrhub.incident.plugins.module_utils._investigate import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._investigate.investigate import (
     build_report,
     section_of,
     thresholds_of,

@@ -12,8 +12,8 @@ import pytest
 kubernetes = pytest.importorskip('kubernetes')
 
 import urllib3  # noqa: E402 - only once kubernetes (which brings it) is known to be there
-from ansible_collections.trdrhub.incident.plugins.module_utils import _k8s  # noqa: E402
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (  # noqa: E402
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import client as _k8s  # noqa: E402
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (  # noqa: E402
     ConnectionSettings,
     K8sApiError,
     K8sAuthError,

@@ -16,10 +16,15 @@ import os
 import stat
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import (
-    _ledger,
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
+    NO_LOG_MARKER,
+    REDACTED,
+    Redactor,
+    is_secret_key,
+    jsonable,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import ledger as _ledger
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
     FileLedger,
     LedgerError,
     PgLedger,
@@ -29,13 +34,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
     record_event,
     resolve_root,
     validate_incident_id,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._redact import (
-    NO_LOG_MARKER,
-    REDACTED,
-    Redactor,
-    is_secret_key,
-    jsonable,
 )
 
 FIELDS = ('v', 'seq', 'incident_id', 'ts', 'event', 'phase', 'actor', 'host', 'play', 'task', 'module', 'changed',

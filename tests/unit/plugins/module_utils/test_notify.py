@@ -10,13 +10,15 @@ import ssl
 
 import pytest
 from _http_fakes import FakeResponse, FakeSession
-from ansible_collections.trdrhub.incident.plugins.module_utils import _email, _pagerduty, _slack
-from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
     HttpApiMismatchError,
     HttpInputError,
     HttpStatusError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._notify import MASK, mask_secrets, tag_incident
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify import email as _email
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify import pagerduty as _pagerduty
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify import slack as _slack
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify.notify import MASK, mask_secrets, tag_incident
 
 KEY = 'k' * 32
 TRIGGER = {'routing_key': KEY, 'event_action': 'trigger', 'incident_id': 'INC-1', 'summary': 'lag', 'source': 'api',

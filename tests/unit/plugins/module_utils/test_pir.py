@@ -6,16 +6,16 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
     make_entry,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._pir import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._pir.pir import (
     PirError,
     build_review,
     build_timeline,
     human,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._pir_render import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._pir.render import (
     md,
     render,
 )

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _postgres
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgConnectionError,
     PgInputError,
     PgPermissionError,
     PgQueryError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import client as _postgres
 
 SECRET = 'Sup3r$ecret'
 LIBPQ_ENV = ('PGHOST', 'PGHOSTADDR', 'PGSERVICE', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGSSLMODE')

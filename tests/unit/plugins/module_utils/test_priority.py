@@ -1,11 +1,11 @@
-"""The runbook's priority matrix, deadlines and policy overrides (module_utils/_priority.py)."""
+"""The runbook's priority matrix, deadlines and policy overrides (module_utils/_incident/priority.py)."""
 from __future__ import annotations
 
 import datetime
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _priority
-from ansible_collections.trdrhub.incident.plugins.module_utils._priority import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident import priority as _priority
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import (
     AssessmentError,
     add_minutes,
     assess,

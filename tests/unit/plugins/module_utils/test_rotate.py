@@ -15,19 +15,13 @@ import stat
 import typing as t
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _rotate_stores
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import PgInputError
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     K8sConflictError,
     K8sNotFoundError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._rotate import (
-    RotationError,
-    Rotator,
-    parse_age,
-    validate,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._rotate_crypto import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._rotate import stores as _rotate_stores
+from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.crypto import (
     SYMBOLS,
     SecretPolicyError,
     fingerprint,
@@ -36,8 +30,14 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._rotate_crypto im
     short_fingerprint,
     verifier_matches,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._rotate_restart import RestartError
-from ansible_collections.trdrhub.incident.plugins.module_utils._rotate_stores import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.restart import RestartError
+from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.rotate import (
+    RotationError,
+    Rotator,
+    parse_age,
+    validate,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.stores import (
     FileStore,
     K8sSecretStore,
     StoreError,
@@ -503,7 +503,7 @@ class FakeDeployments:
 
 
 def test_kube_restarter_sets_restarted_at_and_waits():
-    from ansible_collections.trdrhub.incident.plugins.module_utils._rotate_restart import KubeRestarter
+    from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.restart import KubeRestarter
     client = FakeDeployments()
     assert KubeRestarter(client, 'ns', ['trdrhub-api', 'trdrhub-worker'], 5).restart() == ['trdrhub-api', 'trdrhub-worker']
     assert [name for name, _body in client.patches] == ['trdrhub-api', 'trdrhub-worker']
@@ -512,7 +512,7 @@ def test_kube_restarter_sets_restarted_at_and_waits():
 
 
 def test_kube_restarter_restarts_again_in_the_next_second_when_the_template_did_not_change():
-    from ansible_collections.trdrhub.incident.plugins.module_utils._rotate_restart import KubeRestarter
+    from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.restart import KubeRestarter
 
     class SameSecond(FakeDeployments):
         """The first patch lands in the same second as an earlier restart: the template, so the generation, stays."""
@@ -530,7 +530,7 @@ def test_kube_restarter_restarts_again_in_the_next_second_when_the_template_did_
 
 
 def test_kube_restarter_times_out_as_a_restart_error():
-    from ansible_collections.trdrhub.incident.plugins.module_utils._rotate_restart import KubeRestarter
+    from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.restart import KubeRestarter
     ticks = iter(range(0, 1000, 3))
     restarter = KubeRestarter(FakeDeployments(stall=True), 'ns', ['trdrhub-api'], 5,
                               clock=lambda: float(next(ticks)), sleep=lambda s: None)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _sessions
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgGuardError,
     PgInputError,
     PgPermissionError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import sessions as _sessions
 from ansible_collections.trdrhub.incident.tests.unit.conftest import NOW, session
 
 S = datetime.timedelta(seconds=1)

@@ -1,4 +1,4 @@
-"""Option ranges and plain validation messages (module_utils/_spec.py)."""
+"""Option ranges and plain validation messages (module_utils/_common/spec.py)."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.trdrhub.incident.plugins.module_utils import _spec
+from ansible_collections.trdrhub.incident.plugins.module_utils._common import spec as _spec
 from ansible_collections.trdrhub.incident.plugins.modules import email_notify, pg_activity_info
 
 EMAIL = {'host': 'smtp.example', 'sender': 'ops@trdrhub.example', 'to': ['ops@customer.example'],

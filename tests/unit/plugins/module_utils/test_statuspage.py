@@ -11,8 +11,7 @@ import email.utils
 import pytest
 import requests
 from _http_fakes import FakeResponse, FakeSession
-from ansible_collections.trdrhub.incident.plugins.module_utils import _statuspage as sp
-from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
     HttpApiMismatchError,
     HttpAuthError,
     HttpInputError,
@@ -20,6 +19,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._http import (
     HttpStatusError,
     HttpUnreachableError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify import statuspage as sp
 
 KEY = 'sp-unit-secret-key-0123456789'
 PAGE = 'kctbh9vrtdwd'

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _tls
+from ansible_collections.trdrhub.incident.plugins.module_utils._common import tls as _tls
 from trdrhub_harness.certs import TestCA
 
 UTC = datetime.timezone.utc

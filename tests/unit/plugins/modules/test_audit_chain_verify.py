@@ -15,16 +15,14 @@ import os
 import threading
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import (
-    _chain_sources,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._chain import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit import chain_sources as _chain_sources
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain import (
     PROFILES,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._chain_verify import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_verify import (
     ChainVerifier,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgInputError,
 )
 from ansible_collections.trdrhub.incident.plugins.modules import (

@@ -15,8 +15,8 @@ import typing as t
 
 import pytest
 from ansible_collections.trdrhub.incident.plugins import modules as modules_pkg
-from ansible_collections.trdrhub.incident.plugins.module_utils import _spec
-from ansible_collections.trdrhub.incident.plugins.module_utils._spec import BOUNDS
+from ansible_collections.trdrhub.incident.plugins.module_utils._common import spec as _spec
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import BOUNDS
 
 MODULES = sorted(m.name for m in pkgutil.iter_modules(modules_pkg.__path__))
 SECRET = 'S3cr3t-sentinel-value'

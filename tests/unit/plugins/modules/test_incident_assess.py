@@ -1,11 +1,11 @@
-"""incident_assess: the module wrapper around module_utils/_priority.py, and its docs against the table."""
+"""incident_assess: the module wrapper around module_utils/_incident/priority.py, and its docs against the table."""
 from __future__ import annotations
 
 import re
 
 import pytest
 import yaml
-from ansible_collections.trdrhub.incident.plugins.module_utils._priority import DEFAULT_POLICY
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import DEFAULT_POLICY
 from ansible_collections.trdrhub.incident.plugins.modules import incident_assess
 
 FIRING_P1 = {'labels': {'alertname': 'QueueLagCritical', 'severity': 'P1', 'component': 'queue', 'service': 'lcpilot'},

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _ledger
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import ledger as _ledger
 from ansible_collections.trdrhub.incident.plugins.modules import incident
 
 

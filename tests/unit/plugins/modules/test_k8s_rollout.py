@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip('kubernetes')
 
-from ansible_collections.trdrhub.incident.plugins.module_utils import _k8s_rollout as ro  # noqa: E402
-from ansible_collections.trdrhub.incident.plugins.module_utils import _k8s_rollout_run as run_mod  # noqa: E402
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (  # noqa: E402
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import rollout as ro  # noqa: E402
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import rollout_run as run_mod  # noqa: E402
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (  # noqa: E402
     K8sConflictError,
     K8sInputError,
     K8sNotFoundError,

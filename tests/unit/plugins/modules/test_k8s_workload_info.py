@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip('kubernetes')
 
-from ansible_collections.trdrhub.incident.plugins.module_utils import _k8s_workloads as wl  # noqa: E402
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import (  # noqa: E402
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import workloads as wl  # noqa: E402
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (  # noqa: E402
     K8sAuthError,
 )
 from ansible_collections.trdrhub.incident.plugins.modules import k8s_workload_info  # noqa: E402

@@ -9,8 +9,8 @@ import hashlib
 import json
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _ledger
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import PgConnectionError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgConnectionError
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger import ledger as _ledger
 from ansible_collections.trdrhub.incident.plugins.modules import ledger_record
 
 SECRET = 'Ledger-Secret-51f0'

@@ -9,8 +9,8 @@ import datetime
 import typing as t
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _postgres
-from ansible_collections.trdrhub.incident.plugins.module_utils._errors import PgPermissionError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgPermissionError
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import client as _postgres
 from ansible_collections.trdrhub.incident.plugins.modules import (
     pg_migration_info as module,
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils import _sessions
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import sessions as _sessions
 from ansible_collections.trdrhub.incident.plugins.modules import (
     pg_terminate_sessions as module,
 )
