@@ -8,7 +8,7 @@ PYTEST := PYTHONPATH=tests/harness $(PY) -m pytest -p no:cacheprovider -p no:ans
 # Integration tests in two pytest-xdist workers, one test file per worker at a time.
 XDIST ?= -n 2 --dist loadfile
 
-.PHONY: help bootstrap bootstrap-dev drill sandbox sandbox-down test check bench smoke sanity sanity-2.19 units units-2.19 integration molecule lint build galaxy-import changelog clean
+.PHONY: help bootstrap bootstrap-dev drill sandbox sandbox-down test check bench smoke sanity sanity-2.19 units units-2.19 integration molecule lint build galaxy-import docs changelog clean
 
 help:
 	@echo "make drill   - contain a simulated database incident end to end (throwaway services), scored"
@@ -17,7 +17,7 @@ help:
 	@echo "make check   - the inner loop: ruff, unit tests, playbook syntax and the smoke tests (~2 min)"
 	@echo "make bench   - every benchmark in bench/, one table: workload, this project, reference, ratio, goal"
 	@echo "               (quick sizes, a few minutes; BENCH_FULL=1 for the full sizes, BENCH_ONLY=chain,log_scan)"
-	@echo "make test    - sanity (2.19 + 2.21), unit, integration, molecule, ansible-lint, build"
+	@echo "make test    - sanity (2.19 + 2.21), unit, integration, molecule, ansible-lint, build, docs"
 	@echo "               in two parallel lanes; per-suite logs and timings in build/test-logs/"
 	@echo ""
 	@echo "Playbooks (ansible-playbook playbooks/<name>.yml -i inventories/sandbox -e trdrhub_incident_id=INC-1; -v for detail):"
@@ -62,7 +62,7 @@ sandbox-down:
 	@PY=$(PY) scripts/sandbox.sh down
 
 test: bootstrap-dev
-	@scripts/run_suites.sh "integration" "units lint build molecule sanity units-2.19 sanity-2.19"
+	@scripts/run_suites.sh "integration" "units lint build docs molecule sanity units-2.19 sanity-2.19"
 	@echo "make test: all suites passed"
 
 check: bootstrap
@@ -107,6 +107,7 @@ lint:
 
 build:
 	rm -rf build/dist && mkdir -p build/dist
+	$(PY) scripts/docsite.py
 	$(VENV)/bin/ansible-galaxy collection build --output-path build/dist --force .
 	scripts/check_artifact.sh build/dist/trdrhub-incident-*.tar.gz
 	@$(MAKE) --no-print-directory galaxy-import
@@ -122,6 +123,12 @@ galaxy-import:
 
 changelog:
 	$(VENV)/bin/antsibull-changelog lint
+
+# The docs site: the guides as extra docs (scripts/docsite.py), checked with the plugin docs.
+docs:
+	$(PY) scripts/docsite.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ANSIBLE_COLLECTIONS_PATH="$(CURDIR)/.collections" \
+	  $(VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs .collections/ansible_collections/trdrhub/incident
 
 clean:
 	rm -rf build tests/output .pytest_cache

@@ -34,7 +34,7 @@ for forbidden in '^ansible\.cfg$' '^execution-environment\.yml$' '^decision-envi
     exit 1
   fi
 done
-for required in README.md COPYING requirements.txt bindep.txt changelogs/changelog.yaml \
+for required in README.md COPYING requirements.txt bindep.txt changelogs/changelog.yaml docs/docsite/extra-docs.yml \
                 inventories/production/hosts.yml inventories/production/group_vars/all/main.yml \
                 extensions/awx/trdrhub.json extensions/rundeck/trdrhub-incident-jobs.yml; do
   grep -qx "$required" <<<"$listing" || { echo "artifact lacks $required" >&2; exit 1; }
