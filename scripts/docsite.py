@@ -36,7 +36,9 @@ SOURCE_ONLY = {"development"}
 ORDER = ["respond", "triage", "investigate", "contain_db", "security", "ip_blocking", "secret_rotation",
          "database_recovery", "kubernetes", "communicate", "escalation", "pir", "approvals", "ledger",
          "audit_chain", "incident", "output", "targets", "pooler", "detect", "awx", "eda", "rundeck",
-         "execution_environment", "sandbox"]
+         "execution_environment", "sandbox", "installed"]
+# Tools of the source checkout only: a page that names one says so at its top.
+CHECKOUT_ONLY = re.compile(r"(`make [a-z]|\bmake (?:drill|sandbox|test|check|help|bootstrap)\b|\bscripts/(?:approve|drill|rotate_secrets|bootstrap|sandbox)|tests/harness|trdrhub_harness)")
 GUIDE_LINK = re.compile(r"`([^`<]+?)\s*<([\w-]+)\.md(#[\w-]*)?>`__")
 ANCHOR_LINK = re.compile(r"`([^`<]+?)\s*<#[\w-]*>`__")
 
@@ -73,6 +75,12 @@ def convert(path: Path, known: set[str]) -> str:
     rst = plain_invalid_code("\n".join(lines))
     header = (f".. Generated from docs/{path.name} by scripts/docsite.py: edit the Markdown guide.\n\n"
               f".. _{LABEL}{path.stem}:\n\n")
+    if path.stem != "installed" and CHECKOUT_ONLY.search(path.read_text(encoding="utf-8")):
+        title, underline, rest = rst.split("\n", 2)
+        note = (".. note::\n\n   Some steps on this page use ``make``, ``scripts/`` or the test harness, which exist only in a\n"
+                "   source checkout of the collection. :ref:`Installed collection or source checkout "
+                f"<{LABEL}installed>` gives the equivalent for an installed collection.\n\n")
+        rst = f"{title}\n{underline}\n\n{note}{rest.lstrip()}"
     return header + rst
 
 
