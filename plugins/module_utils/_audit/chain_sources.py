@@ -31,6 +31,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgInputError,
     PgPermissionError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import settled_size
 
 try:
     import psycopg2
@@ -137,9 +138,10 @@ def snapshot(client: t.Any) -> t.Iterator[None]:
         client.query(SET_UTC)
         yield
     finally:
-        with contextlib.suppress(psycopg2.Error):
-            client.conn.rollback()
-        client.conn.autocommit = True
+        if not client.conn.closed:   # a lost connection has nothing to roll back or restore
+            with contextlib.suppress(psycopg2.Error):
+                client.conn.rollback()
+                client.conn.autocommit = True
 
 
 def stream(client: t.Any, statement: t.Any, args: dict[str, t.Any], prefetch: int = 0) -> t.Iterator[tuple]:
@@ -335,14 +337,26 @@ def _no_duplicate_keys(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
     return obj
 
 
+def _lines_within(handle: t.BinaryIO, size: int) -> t.Iterator[bytes]:
+    """The lines of ``handle`` that lie within its first ``size`` bytes."""
+    for raw in handle:
+        if size <= 0:
+            return
+        if len(raw) > size:
+            raw = raw[:size]
+        size -= len(raw)
+        yield raw
+
+
 def read_ledger_file(path: str, verifier: ChainVerifier, incident_ids: list[str] | None, start: int | None,
                      end: int | None) -> None:
     """Stream a JSON-lines ledger; a line that is not a usable entry is ``malformed_entry``, not a crash."""
     p = verifier.profile
     wanted = set(incident_ids) if incident_ids else None
     try:
+        size = settled_size(path) or 0   # appends after this point are not this verification's
         with open(path, 'rb') as handle:
-            for number, raw in enumerate(handle, start=1):
+            for number, raw in enumerate(_lines_within(handle, size), start=1):
                 if not raw.strip():
                     continue
                 try:

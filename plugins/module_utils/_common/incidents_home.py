@@ -20,6 +20,7 @@ before use, so the printed paths and commands work from anywhere.
 from __future__ import annotations
 
 import difflib
+import fcntl
 import os
 import typing as t
 
@@ -27,6 +28,7 @@ ENV_VAR = 'TRDRHUB_LEDGER_DIR'
 INVENTORY_VAR = 'trdrhub_incidents_dir'
 STATE_SUBDIR = os.path.join('trdrhub-incident', 'incidents')
 LEDGER_FILE = 'ledger.jsonl'
+LOCK_FILE = 'ledger.lock'   # appends hold it exclusively (flock), readers briefly shared
 # The host variables the rule reads.
 HOME_VARIABLES = (INVENTORY_VAR, 'inventory_dir', 'ansible_inventory_sources')
 
@@ -98,3 +100,26 @@ def unknown_incident_message(incident_id: str, where: str, known: t.Sequence[str
     return (f'Incident {incident_id} has no record in its ledger yet (looked in {where}); nothing was done. '
             + (f'Did you mean {guess}? ' if guess else '')
             + f'Known incidents{more}: {listed}. Open a new incident with the triage playbook.')
+
+
+def settled_size(path: str) -> int | None:
+    """The size of the ledger file at ``path`` once no append is in progress, or None when there is no file.
+
+    An append holds ``ledger.lock`` beside the file exclusively while it writes (and cuts a short write
+    back); taking the lock shared for a moment waits for it, so a reader that reads only this many bytes
+    never sees half an entry, and does not hold appends up while it reads. Without a lock file no append
+    has run there (or the ledger was copied): the file is read as it is.
+    """
+    try:
+        lock = os.open(os.path.join(os.path.dirname(path) or '.', LOCK_FILE), os.O_RDONLY)
+    except OSError:
+        lock = None
+    try:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return None
+    finally:
+        if lock is not None:
+            os.close(lock)   # releases the shared lock

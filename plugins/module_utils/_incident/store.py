@@ -20,6 +20,7 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import (
     known_incidents,
+    settled_size,
     unknown_incident_message,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
@@ -63,10 +64,14 @@ UTC = datetime.timezone.utc
 
 
 # -- reading ---------------------------------------------------------------------------------------
-def _file_entries(path: str) -> list[t.Any]:
+def _file_entries(path: str, lock_held: bool = False) -> list[t.Any]:
+    """The entries of a ledger file; without ``lock_held`` an append in progress is waited for (never half an entry)."""
     try:
+        size = None if lock_held else settled_size(path)
+        if size is None and not lock_held:
+            return []
         with open(path, 'rb') as handle:
-            raw = handle.read()
+            raw = handle.read() if lock_held else handle.read(size)
     except FileNotFoundError:
         return []
     except OSError as exc:
@@ -127,7 +132,7 @@ def current_record(ledger: t.Any, incident_id: str, entries: list[t.Any]) -> dic
 # -- appending under the lock ----------------------------------------------------------------------
 def _append_file(ledger: t.Any, incident_id: str, decide: t.Callable[[list[t.Any]], t.Any]) -> t.Any:
     with ledger.locked(incident_id) as path:
-        outcome = decide(_file_entries(path))
+        outcome = decide(_file_entries(path, lock_held=True))
         if outcome.fields is not None:
             outcome.entry = ledger._append_locked(path, incident_id, outcome.fields)
         return outcome

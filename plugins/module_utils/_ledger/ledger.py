@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import fcntl
 import getpass
 import json
@@ -204,7 +205,7 @@ class FileLedger:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield path
         except OSError as exc:
-            raise LedgerError(f'Cannot append to the incident ledger {path}: {exc.strerror}') from None
+            raise LedgerError(f'Cannot append to the incident ledger {path}: {exc.strerror}; nothing was appended.') from None
         finally:
             os.close(lock)   # releases the flock
 
@@ -221,7 +222,7 @@ class FileLedger:
             try:
                 written = os.write(fd, line)
                 if written != len(line):
-                    raise OSError(28, f'only {written} of {len(line)} bytes were written (disk full?)')
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))   # a short write: the disk filled up
                 os.fsync(fd)
             except OSError:
                 # Never leave half an entry behind: the next append would refuse the ledger.
