@@ -89,3 +89,21 @@ def smtp_server():
 
     with SmtpServer(refused={"unknown@customer.example"}) as server:
         yield server.start()
+
+
+@pytest.fixture(scope="session")
+def jira_server():
+    """The Jira Cloud REST API v3 contract server (in-process); tests add their own account and project."""
+    from .jira import JiraServer
+
+    with JiraServer() as server:
+        yield server.start()
+
+
+@pytest.fixture(scope="session")
+def servicenow_server():
+    """The ServiceNow Table API contract server (in-process); tests add their own user (``add_user``)."""
+    from .servicenow import ServiceNowServer
+
+    with ServiceNowServer() as server:
+        yield server.start()

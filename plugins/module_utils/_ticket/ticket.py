@@ -1,0 +1,145 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils file is private to this collection; its API may change without notice.
+
+"""One ticket per incident in Jira or ServiceNow: the shared options, the plan and its application.
+
+The TRDR Hub incident id is the key (a Jira label, the ServiceNow ``correlation_id``), so a
+re-run finds the ticket it opened. A system module (``jira.py``, ``servicenow.py``) reads the
+ticket and turns the request into ``Step``s; the manager applies them unless in check mode,
+where the steps are the prediction and nothing is sent.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import HTTP_API_ARGS, HttpInputError
+
+SYSTEMS = ('jira', 'servicenow')
+STATUSES = ('investigating', 'identified', 'monitoring', 'resolved')
+PRIORITIES = ('P1', 'P2', 'P3', 'P4')
+# Jira status each incident status moves the issue to; the transition is the one that leads there.
+JIRA_STATUSES = {'investigating': 'In Progress', 'identified': 'In Progress', 'monitoring': 'In Progress',
+                 'resolved': 'Done'}
+_INCIDENT_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$')
+_JIRA_KEY = re.compile(r'^[A-Z][A-Z0-9_]+-[1-9][0-9]*$')
+
+TRANSPORT_ARGS: dict[str, dict[str, t.Any]] = {
+    k: HTTP_API_ARGS[k] for k in ('validate_certs', 'ca_path', 'timeout', 'retries', 'retry_delay')}
+
+
+def argument_spec() -> dict[str, t.Any]:
+    spec: dict[str, t.Any] = dict(TRANSPORT_ARGS)
+    spec.update(
+        system={'type': 'str', 'required': True, 'choices': list(SYSTEMS)},
+        url={'type': 'str', 'required': True},
+        username={'type': 'str'},
+        api_token={'type': 'str', 'no_log': True, 'aliases': ['password']},
+        bearer_token={'type': 'str', 'no_log': True},
+        incident_id={'type': 'str', 'required': True},
+        state={'type': 'str', 'choices': ['present', 'resolved'], 'default': 'present'},
+        summary={'type': 'str'},
+        description={'type': 'str'},
+        status={'type': 'str', 'choices': list(STATUSES)},
+        priority={'type': 'str', 'choices': list(PRIORITIES)},
+        comment={'type': 'str'},
+        resolution={'type': 'str'},
+        project={'type': 'str'},
+        issue_type={'type': 'str', 'default': 'Incident'},
+        jira_statuses={'type': 'dict'},
+        links={'type': 'list', 'elements': 'dict', 'options': {
+            'key': {'type': 'str', 'required': True, 'no_log': False},
+            'type': {'type': 'str', 'default': 'Relates'},
+        }},
+        assignment_group={'type': 'str'},
+        close_code={'type': 'str', 'default': 'Solved (Permanently)'},
+    )
+    return spec
+
+
+MUTUALLY_EXCLUSIVE = [['api_token', 'bearer_token']]
+REQUIRED_ONE_OF = [['api_token', 'bearer_token']]
+REQUIRED_TOGETHER = [['username', 'api_token']]
+
+
+class TicketError(HttpInputError):
+    """A request the ticket system cannot carry out (no transition to the status, a field refused)."""
+
+
+def validate(params: dict[str, t.Any]) -> None:
+    incident_id = (params.get('incident_id') or '').strip()
+    if not _INCIDENT_ID.match(incident_id):
+        raise HttpInputError(f'incident_id must be a TRDR Hub incident id such as INC-2025-0042 (letters, digits, '
+                             f'".", "_", ":", "-"), got {params.get("incident_id")!r}')
+    if params.get('state') == 'resolved' and params.get('status') not in (None, 'resolved'):
+        raise HttpInputError(f"state=resolved cannot be combined with status={params['status']}")
+    if params.get('resolution') is not None and desired_status(params) != 'resolved':
+        raise HttpInputError('resolution is only taken with state=resolved')
+    for name in ('summary', 'comment', 'resolution'):
+        if params.get(name) is not None and not params[name].strip():
+            raise HttpInputError(f'{name} must not be empty')
+    if params['system'] == 'jira':
+        if params.get('bearer_token'):
+            raise HttpInputError('bearer_token is for ServiceNow; Jira takes username (the account e-mail) and api_token')
+        for status, name in (params.get('jira_statuses') or {}).items():
+            if status not in STATUSES or not isinstance(name, str) or not name.strip():
+                raise HttpInputError(f'jira_statuses maps an incident status ({", ".join(STATUSES)}) to a Jira status '
+                                     f'name, got {status!r}: {name!r}')
+        for link in params.get('links') or []:
+            if not _JIRA_KEY.match(link['key']):
+                raise HttpInputError(f"links: {link['key']!r} is not a Jira issue key such as OPS-12")
+    else:
+        for name in ('project', 'jira_statuses', 'links'):
+            if params.get(name):
+                raise HttpInputError(f'{name} is a Jira option; ServiceNow does not take it')
+
+
+def desired_status(params: dict[str, t.Any]) -> str | None:
+    return 'resolved' if params.get('state') == 'resolved' else params.get('status')
+
+
+def normalize(text: str | None) -> str:
+    return '\n'.join(line.rstrip() for line in (text or '').replace('\r\n', '\n').strip().split('\n'))
+
+
+class Step:
+    """One write: ``kind`` (create, update, transition, comment, link), its payload and a sentence for ``changes``."""
+
+    def __init__(self, kind: str, payload: t.Any, says: str) -> None:
+        self.kind, self.payload, self.says = kind, payload, says
+
+
+class TicketManager:
+    """Find the incident's ticket, plan the steps, apply them (not in check mode), report."""
+
+    def __init__(self, params: dict[str, t.Any], system: t.Any, check_mode: bool = False, diff: bool = False) -> None:
+        validate(params)
+        self.params = dict(params, incident_id=params['incident_id'].strip())
+        self.system = system
+        self.check_mode, self.diff = check_mode, diff
+        self.warnings: list[str] = []
+
+    def run(self, client: t.Any) -> dict[str, t.Any]:
+        ticket = self.system.find(client, self.params, self.warnings)
+        steps = self.system.plan(client, ticket, self.params)
+        before = self.system.view(ticket)
+        if ticket is None and not steps:
+            after = before
+        elif self.check_mode:
+            after = self.system.predict(ticket, steps, self.params)
+        else:
+            ticket = self.system.apply(client, ticket, steps, self.params)
+            after = self.system.view(ticket)
+        action = 'none'
+        if steps:
+            action = 'created' if steps[0].kind == 'create' else (
+                'resolved' if desired_status(self.params) == 'resolved' and before.get('status') != after.get('status')
+                else 'updated')
+        out: dict[str, t.Any] = {'changed': bool(steps), 'action': action, 'incident_id': self.params['incident_id'],
+                                 'system': self.params['system'], 'ticket': after or None,
+                                 'changes': [s.says for s in steps], 'requests': client.requests}
+        if self.diff:
+            out['diff'] = {'before': before, 'after': after}
+        return out
