@@ -86,7 +86,7 @@ class Resource:
 RESOURCES: Dict[str, Resource] = {r.plural: r for r in (
     Resource("apps/v1", "deployments", "Deployment", ("get", "list", "update", "patch"), ("scale",)),
     Resource("apps/v1", "replicasets", "ReplicaSet"),
-    Resource("v1", "pods", "Pod"),
+    Resource("v1", "pods", "Pod", subresources=("log",)),
     Resource("v1", "secrets", "Secret", ("get", "list", "create", "update", "patch", "delete")),
 )}
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
@@ -164,6 +164,8 @@ class ClusterState:
         # (namespace, deployment) -> stall switch, see stall_next_rollout()
         self.stalls: Dict[Tuple[str, str], Dict[str, Any]] = {}
         self.pod_counter = 0
+        # (namespace, pod, container, previous) -> [(time, line)]: container logs, see k8slogs.write_log
+        self.pod_logs: Dict[Tuple[str, str, str, bool], List[Tuple[datetime.datetime, str]]] = {}
 
     # -- storage -------------------------------------------------------------
     def put(self, plural: str, obj: dict) -> dict:
@@ -701,6 +703,7 @@ class K8sApiServer:
             ("GET", "scale"): self._get_scale,
             ("PUT", "scale"): self._replace_scale,
             ("PATCH", "scale"): self._patch_scale,
+            ("GET", "log"): lambda call: k8slogs.pod_log(self.state, call),   # text/plain, see k8slogs.py
         }
         self._httpd: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -855,6 +858,8 @@ class K8sApiServer:
                                       "verbs": list(r.verbs)})
                     resources += [{"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": True,
                                    "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}
+                                  if sub == "scale" else
+                                  {"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": True, "kind": r.kind, "verbs": ["get"]}
                                   for sub in r.subresources]
                 return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
         return None
@@ -987,9 +992,9 @@ def _handler_for(server: K8sApiServer):
             length = int(self.headers.get("Content-Length") or 0)
             payload = self.rfile.read(length) if length else b""
             code, body = server.handle(self.command, self.path, self.headers, payload)
-            data = json.dumps(body).encode()
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()   # a log is plain text
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Audit-Id", str(uuid.uuid4()))
             self.end_headers()
@@ -1004,3 +1009,4 @@ def _handler_for(server: K8sApiServer):
 
 
 from .k8scontroller import DeploymentController  # noqa: E402 - the controller works on ClusterState defined above
+from . import k8slogs  # noqa: E402 - the log handler works on ClusterState defined above
