@@ -84,13 +84,13 @@ options:
     choices: [P1, P2, P3, P4]
   comment:
     description:
-      - A comment (Jira) or work note (ServiceNow), added unless the ticket already has one with the same text, for
-        example V(Incident commander: ic:maria).
+      - "A comment (Jira) or work note (ServiceNow), added unless the ticket already has one with the same text, for
+        example V(Incident commander: ic:maria)."
     type: str
   resolution:
     description:
-      - How the incident was resolved, with O(state=resolved). ServiceNow - C(close_notes); Jira - a comment
-        C(Resolution: <text>).
+      - "How the incident was resolved, with O(state=resolved). ServiceNow - C(close_notes); Jira - a comment
+        C(Resolution: <text>)."
     type: str
   project:
     description:
@@ -103,8 +103,8 @@ options:
     default: Incident
   jira_statuses:
     description:
-      - Jira status name for each incident status, for workflows whose names differ, for example
-        C({resolved: Resolved}). Merged over the defaults above.
+      - "Jira status name for each incident status, for workflows whose names differ, for example
+        C(resolved: Resolved). Merged over the defaults above."
     type: dict
   links:
     description:
@@ -309,13 +309,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner im
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.jira import Jira, JiraClient
 from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.servicenow import ServiceNow, ServiceNowClient
-from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.ticket import (
-    MUTUALLY_EXCLUSIVE,
-    REQUIRED_ONE_OF,
-    REQUIRED_TOGETHER,
-    TicketManager,
-    argument_spec,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.ticket import TicketManager, argument_spec
 
 
 class Worker(TicketManager):
@@ -332,9 +326,7 @@ class Worker(TicketManager):
 
 
 def main() -> None:
-    module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True,
-                            mutually_exclusive=MUTUALLY_EXCLUSIVE, required_one_of=REQUIRED_ONE_OF,
-                            required_together=REQUIRED_TOGETHER)
+    module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True)
     run_worker(module, lambda: Worker(module), lambda worker: worker.client(), requires=(REQUESTS,),
                error_extra=lambda client: {'requests': client.requests if client else []})
 

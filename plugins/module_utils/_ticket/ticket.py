@@ -59,11 +59,6 @@ def argument_spec() -> dict[str, t.Any]:
     return spec
 
 
-MUTUALLY_EXCLUSIVE = [['api_token', 'bearer_token']]
-REQUIRED_ONE_OF = [['api_token', 'bearer_token']]
-REQUIRED_TOGETHER = [['username', 'api_token']]
-
-
 class TicketError(HttpInputError):
     """A request the ticket system cannot carry out (no transition to the status, a field refused)."""
 
@@ -73,6 +68,12 @@ def validate(params: dict[str, t.Any]) -> None:
     if not _INCIDENT_ID.match(incident_id):
         raise HttpInputError(f'incident_id must be a TRDR Hub incident id such as INC-2025-0042 (letters, digits, '
                              f'".", "_", ":", "-"), got {params.get("incident_id")!r}')
+    if params.get('api_token') and params.get('bearer_token'):
+        raise HttpInputError('api_token and bearer_token are mutually exclusive; give one of them')
+    if not params.get('api_token') and not params.get('bearer_token'):
+        raise HttpInputError('api_token (with username) or bearer_token is required to reach the ticket system')
+    if params.get('api_token') and not params.get('username'):
+        raise HttpInputError('username is required with api_token (the account e-mail in Jira, the user in ServiceNow)')
     if params.get('state') == 'resolved' and params.get('status') not in (None, 'resolved'):
         raise HttpInputError(f"state=resolved cannot be combined with status={params['status']}")
     if params.get('resolution') is not None and desired_status(params) != 'resolved':

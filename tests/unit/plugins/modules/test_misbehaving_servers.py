@@ -29,6 +29,7 @@ from ansible_collections.trdrhub.incident.plugins.modules import (  # noqa: E402
     alertmanager_alerts_info,
     alertmanager_silence,
     http_health_info,
+    incident_ticket,
     k8s_rollout,
     k8s_workload_info,
     pagerduty_event,
@@ -54,6 +55,9 @@ def _args(module, url):
     if module is statuspage_incident:
         return dict(quick, api_url=url, api_key=SECRET, page_id='pg1', incident_id='INC-9', name='Queue lag',
                     status='investigating', body='Looking into it')
+    if module is incident_ticket:
+        return dict(quick, system='jira', url=url, username='bot@trdrhub.example', api_token=SECRET, project='OPS',
+                    incident_id='INC-9', summary='Queue lag', status='investigating')
     if module is pagerduty_event:
         return dict(quick, api_url=url, routing_key=ROUTING_KEY, dedup_key='INC-9', summary='Queue lag',
                     source='trdrhub-api', severity='critical')
@@ -69,7 +73,7 @@ def _args(module, url):
 
 
 MODULES = [alertmanager_alerts_info, alertmanager_silence, statuspage_incident, pagerduty_event, slack_message,
-           http_health_info, k8s_workload_info, k8s_rollout]
+           incident_ticket, http_health_info, k8s_workload_info, k8s_rollout]
 IDS = [m.__name__.rsplit('.', 1)[-1] for m in MODULES]
 
 # What the message must say, per fault (a regular expression, case-insensitive).
