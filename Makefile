@@ -28,6 +28,8 @@ help:
 	@echo "  respond_p4.yml        - the P4 procedure (1 business day): contain, recover and review only when asked"
 	@echo "  status.yml            - where an incident stands: record, pending approvals and vote commands, what is due next"
 	@echo "  triage.yml            - phase 1: health, alerts, priority and deadline, open the record, acknowledge the alerts"
+	@echo "  assign_commander.yml  - phase 1.3.5: record the incident commander (-e commander=ic:maria), on the ticket too"
+	@echo "  resolve.yml           - resolve: resolution and root cause in the record, the ticket and the status page"
 	@echo "  investigate.yml       - phase 2: PostgreSQL, migrations, audit chain, Redis, HTTP, TLS into one diagnostics bundle"
 	@echo "  verify_audit.yml      - phase 2.3: verify the application's audit log and the incident ledger"
 	@echo "  contain_db.yml        - phase 3.2: terminate runaway PostgreSQL sessions behind the approval gate"

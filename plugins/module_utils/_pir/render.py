@@ -84,7 +84,13 @@ def facts(review: dict[str, t.Any]) -> list[tuple[str, str]]:
          + _when(comp['acknowledged_at']) if comp['acknowledged_at'] else 'not by a person'),
         ('Resolved', _when(rec.get('resolved_at'))),
         ('Duration', human(rec.get('duration_seconds'))),
+        ('Ticket', ' '.join(str(v) for v in (_refs(rec).get('ticket'), _refs(rec).get('ticket_url')) if v) or 'none'),
     ]
+
+
+def _refs(rec: t.Mapping[str, t.Any]) -> t.Mapping[str, t.Any]:
+    refs = rec.get('references')
+    return refs if isinstance(refs, t.Mapping) else {}
 
 
 def compliance_rows(review: dict[str, t.Any]) -> list[tuple[str, str]]:
