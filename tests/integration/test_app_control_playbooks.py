@@ -212,6 +212,29 @@ def test_gate_in_store_mode_waits_for_another_person(ansible, target, inventory,
     assert decision["data"]["confirmed"] is True and decision["data"]["approval"]["approvers"] == ["awx:bob"]
 
 
+def test_a_store_mode_rerun_of_a_done_containment_asks_no_approval(ansible, target, inventory, tmp_path):
+    target.add_deployment(API, replicas=2)
+    incident = "INC-APP-" + uuid.uuid4().hex[:6]
+    ledger_dir = tmp_path / "incidents"
+    env = dict(CLEAN_ENV, TRDRHUB_LEDGER_DIR=str(ledger_dir), AWX_USER_NAME="alice")
+    contain = k8s_vars(target, incident, app_control_replicas=3, app_control_read_only=True)
+    first = ansible.run_playbook(REPO_ROOT / "playbooks" / "contain_app.yml", "-i", inventory, "-e", json.dumps(contain),
+                                 extra_env=env, timeout=400)
+    assert first.rc == 0, first.output
+
+    def asked():
+        return [e for e in read_file_ledger(ledger_dir / incident / "ledger.jsonl") if e["event"] in ("approval", "decision")]
+    requests = sorted((ledger_dir / incident / "approvals").glob("req-*.json"))
+    before, version = asked(), target.read(API)["metadata"]["resourceVersion"]
+    again = ansible.run_playbook(REPO_ROOT / "playbooks" / "contain_app.yml", "-i", inventory, "-e", json.dumps(
+        dict(contain, app_control_confirm=False, app_control_approval_mode="store", app_control_approval_timeout=5)),
+        extra_env=env, timeout=400)
+    assert again.rc == 0, again.output
+    assert "Nothing to do" in flat(again) and "no approval is asked (contain_app)" in flat(again), again.output
+    assert asked() == before and sorted((ledger_dir / incident / "approvals").glob("req-*.json")) == requests
+    assert target.read(API)["metadata"]["resourceVersion"] == version
+
+
 def flat(run):
     """The output with YAML line folding undone (the callback wraps long strings)."""
     return re.sub(r"\s+", " ", run.output)

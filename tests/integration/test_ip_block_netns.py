@@ -153,6 +153,23 @@ def test_unblocking_before_the_expiry_needs_an_approval(kernel, ansible):
     assert decision["action"] == "unblock_ips" and decision["confirmed_by"] == "variable block_ips_confirm"
 
 
+def test_a_store_mode_rerun_with_every_block_in_place_asks_no_approval(kernel, ansible):
+    pb, reason = kernel
+    if pb is None:
+        need_kernel(reason)
+    assert block(pb, ["203.0.113.51"], "INC-IPB-10").ok
+
+    def asked():
+        return [e for e in pb.ledger("INC-IPB-10") if e["event"] in ("approval", "decision")]
+    before, requests = asked(), sorted((pb.ledger_dir / "INC-IPB-10" / "approvals").glob("req-*.json"))
+    again = block(pb, ["203.0.113.51"], "INC-IPB-10", block_ips_confirm=False, block_ips_approval_mode="store",
+                  block_ips_approval_timeout=5)
+    assert again.ok and again.recap()["changed"] == 0, again.output
+    assert "NOTHING TO DO, no approval asked, nothing changed" in " ".join(again.output.split())
+    assert asked() == before   # no request, no vote, no decision
+    assert sorted((pb.ledger_dir / "INC-IPB-10" / "approvals").glob("req-*.json")) == requests
+
+
 def test_invalid_address_is_one_clear_message(kernel, ansible):
     pb, reason = kernel
     if pb is None:

@@ -90,3 +90,23 @@ def test_two_approvers_at_p1_then_the_rotation_runs(ansible, target, playbook):
     assert not target.can_login(target.old) and "completed" in output
     decision = [e for e in read_file_ledger(incident_dir / "ledger.jsonl") if e["event"] == "decision"][-1]["data"]
     assert decision["confirmed"] is True and sorted(decision["approval"]["approvers"]) == ["awx:bob", "awx:carol"]
+
+
+def test_a_store_mode_rerun_with_nothing_to_rotate_asks_no_approval(ansible, target, playbook):
+    """Rotated a moment ago, so the plan skips the rotation (min_age): no request waits for approvers."""
+    argv, env, incident_dir, dummy = playbook
+    first = ansible.run_playbook(*argv(rotate_secrets_confirm=True), extra_env=env, timeout=300)
+    assert first.rc == 0 and "completed" in first.output, first.output
+    rotated = target.path.read_bytes()
+
+    def asked():
+        return [e for e in read_file_ledger(incident_dir / "ledger.jsonl") if e["event"] in ("approval", "decision")]
+    before, requests = asked(), sorted((incident_dir / "approvals").glob("req-*.json"))
+    again = ansible.run_playbook(*argv(rotate_secrets_approval_mode="store", rotate_secrets_min_age="30d",
+                                       rotate_secrets_approval_timeout=5), extra_env=env, timeout=300)
+    text = " ".join(again.output.split())
+    assert again.rc == 0, again.output
+    assert "Nothing to do - the rotation would be skipped" in text and "no approval is asked" in text, text
+    assert "skipped because last rotated" in text
+    assert asked() == before and sorted((incident_dir / "approvals").glob("req-*.json")) == requests
+    assert target.path.read_bytes() == rotated
