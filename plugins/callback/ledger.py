@@ -138,6 +138,7 @@ options:
 """
 
 import collections
+import json
 import os
 import socket
 import time
@@ -352,18 +353,42 @@ class CallbackModule(CallbackBase):
         # An incident stays in the ledger its first entry of this run went to.
         ledger = self.written[incident]['ledger'] if incident in self.written else self._ledger(home)
         entry = ledger.append(incident, fields)
-        state = self.written.setdefault(incident, {'location': ledger.location(incident), 'entries': 0, 'ledger': ledger})
+        state = self.written.setdefault(incident, {'location': ledger.location(incident), 'entries': 0, 'ledger': ledger,
+                                                   'seqs': set()})
         state['entries'] += 1
-        state.setdefault('first', entry['seq'])
+        state['seqs'].add(entry['seq'])
         state['head'] = (entry['seq'], entry['hash'])
         return entry
 
-    @staticmethod
-    def _run_entries(state: t.Mapping[str, t.Any], head: int | None = None) -> int:
-        """Entries appended to the incident's ledger during this run: this callback's and those that modules
-        (ledger_record, the approval gate) wrote in between - what a first run leaves in the ledger."""
-        seq = state['head'][0] if head is None else head
-        return max(state['entries'], seq - state.get('first', seq) + 1)
+    def _run_entries(self, incident: str, state: t.Mapping[str, t.Any], pending: int = 0) -> int:
+        """Entries this run wrote to the incident's ledger: this callback's, and those modules (ledger_record, the
+        approval gate, the incident record) appended with this run's id - never what another run appended meanwhile.
+        ``pending`` entries are about to be written. When the ledger cannot be read, the entries this callback saw."""
+        seqs = set(state['seqs'])
+        try:
+            seqs.update(self._seqs_of_this_run(incident, state['ledger']))
+        except Exception:   # pylint: disable=broad-exception-caught
+            pass   # the count stays what this callback wrote and saw recorded
+        return len(seqs) + pending
+
+    def _seqs_of_this_run(self, incident: str, ledger: t.Any) -> set[int]:
+        """The sequence numbers of the incident's entries whose ``data.run`` is this run's id."""
+        if getattr(ledger, 'backend', 'file') == 'postgres':
+            table = ledger.ident.as_string(ledger.client.conn)
+            rows = ledger.client.query(f"SELECT seq FROM {table} WHERE incident_id = %s AND entry->'data'->>'run' = %s",
+                                       (incident, self.run_id))
+            return {row['seq'] for row in rows}
+        found = set()
+        with open(ledger.location(incident), 'rb') as handle:
+            for line in handle:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue   # a line another run is appending right now
+                data = entry.get('data') if isinstance(entry, dict) else None
+                if isinstance(data, dict) and data.get('run') == self.run_id:
+                    found.add(entry.get('seq'))
+        return found
 
     def _count_recorded(self, res: t.Mapping[str, t.Any]) -> None:
         """An entry ledger_record appended to this callback's ledger counts in this run's summary."""
@@ -374,6 +399,7 @@ class CallbackModule(CallbackBase):
         state = self.written.get(incident)
         if state is not None and state['location'] == res.get('ledger'):
             state['entries'] += 1
+            state['seqs'].add(entry.get('seq'))
             if entry.get('seq', 0) > state['head'][0]:
                 state['head'] = (entry['seq'], entry['hash'])
 
@@ -477,7 +503,7 @@ class CallbackModule(CallbackBase):
         for incident in list(self.written):
             data = self._base_data()
             state = self.written[incident]
-            data.update(stats=hosts, entries=self._run_entries(state, state['head'][0] + 1),
+            data.update(stats=hosts, entries=self._run_entries(incident, state, pending=1),
                         not_recorded=self._unrecorded() + sum(self.lost.values()))
             fields = {'event': 'playbook_end', 'phase': infer_phase(self.playbook_path), 'actor': self.actor,
                       'play': self.play.get_name() if self.play else None, 'args': {}, 'data': data,
@@ -496,7 +522,7 @@ class CallbackModule(CallbackBase):
                                       'and a dry run does not create one')
         for incident, state in self.written.items():
             seq, digest = state['head']
-            self._display.display(f'INCIDENT LEDGER {incident}: {self._run_entries(state)} entries written to {state["location"]}; '
+            self._display.display(f'INCIDENT LEDGER {incident}: {self._run_entries(incident, state)} entries written to {state["location"]}; '
                                   f'head seq {seq} hash {digest}')
         if self._unrecorded():
             hosts = ', '.join(sorted(self.pending))

@@ -269,7 +269,7 @@ def test_the_incident_id_from_the_environment_option(callback, tmp_path):
 def test_the_end_of_the_playbook_is_recorded_and_summarised(callback, tmp_path):
     callback.v2_runner_on_ok(FakeResult(pg_task(), 'db1', {}))
     record = FakeTask('Gate | Record the decision', 'trdrhub.incident.ledger_record')
-    appended = _ledger.FileLedger(str(tmp_path)).append('INC-1', {'event': 'decision'})
+    appended = _ledger.FileLedger(str(tmp_path)).append('INC-1', {'event': 'decision', 'data': {'run': callback.run_id}})
     callback.v2_runner_on_ok(FakeResult(record, 'db1', {'entry': appended, 'ledger': str(tmp_path / 'INC-1' / 'ledger.jsonl')}))
     callback.v2_playbook_on_stats(FakeStats(['db1']))
     items = entries(tmp_path)
@@ -286,14 +286,33 @@ def test_the_end_of_the_playbook_is_recorded_and_summarised(callback, tmp_path):
 def test_the_summary_counts_the_entries_modules_wrote_during_the_run(callback, tmp_path):
     callback.v2_runner_on_ok(FakeResult(pg_task(), 'db1', {}))
     ledger = _ledger.FileLedger(str(tmp_path))
-    ledger.append('INC-1', {'event': 'approval', 'data': {'approval': 'request'}})   # the approval gate's own entries
-    ledger.append('INC-1', {'event': 'approval', 'data': {'approval': 'outcome'}})
+    # the approval gate's own entries carry the run's id (TRDRHUB_LEDGER_RUN)
+    ledger.append('INC-1', {'event': 'approval', 'data': {'approval': 'request', 'run': callback.run_id}})
+    ledger.append('INC-1', {'event': 'approval', 'data': {'approval': 'outcome', 'run': callback.run_id}})
     callback.v2_runner_on_ok(FakeResult(pg_task(), 'db1', {}))
     callback.v2_playbook_on_stats(FakeStats(['db1']))
     items = entries(tmp_path)
     assert len(items) == 6 and items[-1]['data']['entries'] == 6
     assert callback.display_.of('display') == [
         f'INCIDENT LEDGER INC-1: 6 entries written to {tmp_path}/INC-1/ledger.jsonl; head seq 6 hash {items[-1]["hash"]}']
+
+
+def test_the_summary_leaves_out_what_a_concurrent_run_appended(callback, tmp_path):
+    """Another run appends to the same incident while this one lasts: its entries are not this run's."""
+    callback.v2_runner_on_ok(FakeResult(pg_task(), 'db1', {}))
+    ledger = _ledger.FileLedger(str(tmp_path))
+    for i in range(3):
+        ledger.append('INC-1', {'event': 'task', 'data': {'run': 'another-run', 'status': 'ok', 'i': i}})
+    ledger.append('INC-1', {'event': 'approval', 'data': {'approval': 'request', 'run': callback.run_id}})
+    callback.v2_runner_on_ok(FakeResult(pg_task(), 'db1', {}))
+    callback.v2_playbook_on_stats(FakeStats(['db1']))
+    items = entries(tmp_path)
+    check_chain(items)
+    assert len(items) == 8
+    mine = [e for e in items if e['data'].get('run') == callback.run_id]
+    assert len(mine) == 5 and items[-1]['data']['entries'] == 5   # start, task, approval, task, end
+    assert callback.display_.of('display') == [
+        f'INCIDENT LEDGER INC-1: 5 entries written to {tmp_path}/INC-1/ledger.jsonl; head seq 8 hash {items[-1]["hash"]}']
 
 
 def test_a_read_only_playbook_is_not_recorded(callback, tmp_path):
