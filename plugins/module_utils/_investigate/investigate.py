@@ -23,6 +23,13 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
     Redactor,
     jsonable,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._investigate.sources import (
+    commit_findings,
+    commits_evidence,
+    host_findings,
+    log_findings,
+    per_host,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._investigate.summary import (
     COLLECTORS,
     number,
@@ -38,7 +45,11 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     'replica_lag_bytes': 1048576,       # Redis replica behind its primary
     'redis_memory_ratio': 0.9,          # used_memory / maxmemory
     'client_saturation': 0.9,           # Redis connected_clients / maxclients
-    'recent_rollout_s': 7200,           # a Deployment revision created this recently is a finding
+    'recent_rollout_s': 7200,           # a Deployment revision (or deployment commit) this recent is a finding
+    'disk_usage_ratio': 0.9,            # a filesystem of an application or database host this full
+    'inode_usage_ratio': 0.9,           # its inodes this used
+    'swap_used_bytes': 0,               # swap in use beyond this many bytes
+    'load_per_core': 1.0,               # 1-minute load average per CPU
 }
 # Result keys that are Ansible's bookkeeping, not evidence; 'invocation' would repeat the arguments.
 _DROP_KEYS = frozenset(('invocation', 'changed', 'failed', 'msg', 'skipped', 'skip_reason', 'false_condition',
@@ -87,6 +98,11 @@ def section_of(name: str, raw: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         status = 'error'
         error = registered.get('msg') or ('the collector returned nothing' if not registered else 'failed without a message')
     evidence = {k: v for k, v in registered.items() if k not in _DROP_KEYS and not str(k).startswith('_ansible')}
+    if isinstance(registered.get('results'), list) and status != 'skipped':
+        status, error, evidence = per_host(registered)   # a collector delegated to each host in a loop
+    elif name == 'recent_commits' and status != 'skipped':
+        evidence = commits_evidence(registered)
+        error = ' '.join(str(registered.get('stderr') or '').split()) or error if status == 'error' else None
     return {'collector': name, 'status': status, 'skip_reason': raw.get('skip_reason') or None,
             'collected_at': raw.get('collected_at'), 'error': error,
             'result': evidence if status != 'skipped' else {}}
@@ -224,6 +240,12 @@ def findings_of(sections: t.Mapping[str, dict[str, t.Any]], thresholds: dict[str
             _health(res, out)
         elif name == 'kubernetes':
             _kubernetes(res, thresholds, now, out)
+        elif name == 'host_resources':
+            host_findings(res, thresholds, lambda sev, title, detail: _finding(out, sev, 'host_resources', title, detail))
+        elif name == 'app_logs':
+            log_findings(res, lambda sev, title, detail: _finding(out, sev, 'app_logs', title, detail))
+        elif name == 'recent_commits':
+            commit_findings(res, thresholds, now, lambda sev, title, detail: _finding(out, sev, 'recent_commits', title, detail))
     return sorted(out, key=lambda f: SEVERITIES.index(f['severity']))
 
 

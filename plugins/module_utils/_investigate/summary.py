@@ -20,6 +20,9 @@ COLLECTORS = {
     'redis': 'Redis',
     'health': 'Health and TLS',
     'kubernetes': 'Kubernetes rollouts',
+    'recent_commits': 'Recent deployments (deployment repository)',
+    'host_resources': 'Application and database hosts',
+    'app_logs': 'Application logs',
 }
 
 
@@ -167,9 +170,82 @@ def _md_kubernetes(res: t.Mapping[str, t.Any]) -> list[str]:
     return lines + ['']
 
 
+def _mib(value: t.Any) -> str:
+    amount = number(value)
+    return '' if amount is None else f'{amount / 1048576:,.0f} MiB'
+
+
+def _pct(value: t.Any) -> str:
+    ratio = number(value)
+    return '' if ratio is None else f'{ratio:.0%}'
+
+
+def _md_host(host: t.Mapping[str, t.Any]) -> list[str]:
+    lines = [f"### {_cell(host.get('host'))}", '']
+    if host.get('status') == 'error':
+        return lines + [f"Not read: {host.get('error')}", '']
+    cpu, mem = host.get('cpu') or {}, host.get('memory') or {}
+    lines += [f"- Load {cpu.get('load1')} / {cpu.get('load5')} / {cpu.get('load15')} on {cpu.get('cores')} CPU(s), "
+              f"busy {cpu.get('busy_percent')} %, iowait {cpu.get('iowait_percent')} %, steal {cpu.get('steal_percent')} %",
+              f"- Memory {_mib(mem.get('used_bytes'))} of {_mib(mem.get('total_bytes'))} used ({_pct(mem.get('used_ratio'))}), "
+              f"swap {_mib(mem.get('swap_used_bytes'))} of {_mib(mem.get('swap_total_bytes'))}", '']
+    lines += _table(['mount', 'device', 'size', 'used', 'inodes used', 'problem'],
+                    [[f.get('mount'), f.get('device'), _mib(f.get('size_bytes')), _pct(f.get('used_ratio')),
+                      _pct(f.get('inodes_used_ratio')), f.get('error') or ''] for f in host.get('filesystems') or []])
+    top = (host.get('processes') or {}).get('by_cpu') or (host.get('processes') or {}).get('by_memory') or []
+    if top:
+        lines += _table(['pid', 'user', 'CPU %', 'RSS', 'command'],
+                        [[p.get('pid'), p.get('user'), p.get('cpu_percent'), _mib(p.get('rss_bytes')), _code(p.get('command'), 100)]
+                         for p in top[:10]])
+    if host.get('disks'):
+        lines += _table(['device', 'r/s', 'w/s', 'rkB/s', 'wkB/s', 'await ms', 'util %'],
+                        [[d.get('device'), d.get('reads_per_s'), d.get('writes_per_s'), d.get('read_kb_per_s'),
+                          d.get('write_kb_per_s'), d.get('await_ms'), d.get('util_percent')] for d in host['disks']])
+    if host.get('reachability'):
+        lines += _table(['target', 'address', 'reachable', 'latency (ms)', 'error'],
+                        [[r.get('target'), r.get('address'), 'yes' if r.get('reachable') else 'NO', r.get('latency_ms'),
+                          r.get('error') or ''] for r in host['reachability']])
+    return lines
+
+
+def _md_host_resources(res: t.Mapping[str, t.Any]) -> list[str]:
+    lines: list[str] = []
+    for host in res.get('hosts') or []:
+        lines += _md_host(host)
+    return lines or ['- No host read.', '']
+
+
+def _md_app_logs(res: t.Mapping[str, t.Any]) -> list[str]:
+    lines: list[str] = []
+    for entry in res.get('logs') or []:
+        where = (f"{entry.get('deployment')} / {entry.get('pod')} / {entry.get('container')}"
+                 f"{' (previous instance)' if entry.get('previous') else ''}" if entry.get('source') == 'kubernetes'
+                 else f"compose service {entry.get('service')}")
+        lines += [f'**{_cell(where)}**', '']
+        if entry.get('error'):
+            lines += [f"Not readable: {entry['error']}", '']
+            continue
+        shown = [str(line).replace('```', "'''") for line in (entry.get('lines') or [])[-30:]]
+        more = entry.get('line_count', 0) - len(shown)
+        lines += (([f'({more} earlier line(s) in bundle.json)', ''] if more > 0 else [])
+                  + ['```text'] + shown + ['```', ''])
+    return lines or ['- No log read.', '']
+
+
+def _md_recent_commits(res: t.Mapping[str, t.Any]) -> list[str]:
+    lines = [f"- Repository {_code(res.get('repository'))}", '']
+    commits = res.get('commits') or []
+    if commits:
+        lines += _table(['commit', 'date', 'author', 'refs', 'subject'],
+                        [[c.get('short'), c.get('date'), c.get('author'), ', '.join(c.get('refs') or []), c.get('subject')]
+                         for c in commits])
+    return lines
+
+
 _RENDER: dict[str, t.Callable[[t.Mapping[str, t.Any]], list[str]]] = {
     'postgres': _md_postgres, 'migrations': _md_migrations, 'audit_chain': _md_audit, 'redis': _md_redis,
-    'health': _md_health, 'kubernetes': _md_kubernetes,
+    'health': _md_health, 'kubernetes': _md_kubernetes, 'recent_commits': _md_recent_commits,
+    'host_resources': _md_host_resources, 'app_logs': _md_app_logs,
 }
 
 
