@@ -421,12 +421,49 @@ def scenario_attack(drill: Drill) -> None:
     res = drill.play("contain_security.yml", {"contain_security_hosts": "localhost", "contain_security_become": False,
                                               "contain_security_since": "1h", "contain_security_block": True},
                      flags=("--check",))
-    drill.expect_play(res, "contain_security.yml (check mode: nothing blocked, nothing rotated)")
-    drill.mark("contained")
+    drill.expect_play(res, "contain_security.yml scanned and reviewed (check mode: nothing blocked)")
     drill.notes.append("the block ran in check mode: changing firewall rules needs root in a network namespace "
-                       "(the integration tests block there); no secret was rotated")
+                       "(the integration tests block there)")
     for address in (ATTACKER_SQLI, ATTACKER_BRUTE):
         drill.check(address in res["output"], f"{address} found as an attacker")
+    # The leaked secret: the reporting service's database password, rotated behind the gate (P1: two approvers).
+    secret_file = box.leaked_secret_file
+    old_password = _env_value(secret_file, "DATABASE_PASSWORD")
+    rotate = drill.play("rotate_secrets.yml", {
+        "rotate_secrets_login_host": box.pg.host, "rotate_secrets_login_port": box.pg.port,
+        "rotate_secrets_login_user": box.pg.superuser, "rotate_secrets_login_password": box.pg.password,
+        "rotate_secrets_login_db": "trdrhub", "rotate_secrets_ssl_mode": "disable",
+        "rotate_secrets_role": "trdrhub_reports", "rotate_secrets_environment": "sandbox",
+        "rotate_secrets_path": str(secret_file), "rotate_secrets_key": "DATABASE_PASSWORD",
+        "rotate_secrets_force": True, "rotate_secrets_approval_mode": "store",
+        "rotate_secrets_approval_poll_interval": 0.3, "rotate_secrets_approval_timeout": 240})
+    drill.expect_play(rotate, "rotate_secrets.yml rotated the leaked password")
+    drill.mark("contained")
+    new_password = _env_value(secret_file, "DATABASE_PASSWORD")
+    drill.check(new_password and new_password != old_password, "the secret file holds a new password")
+    drill.check(_logs_in(box, "trdrhub_reports", new_password), "the new password logs in")
+    drill.check(not _logs_in(box, "trdrhub_reports", old_password), "the leaked password no longer logs in")
+    gates = [g for g in drill.gates if g["action"] == "rotate_secrets"]
+    drill.check(bool(gates) and len(gates[0]["approvers"]) >= 2, "the rotation gate got two approvers",
+                json.dumps(drill.gates))
+
+
+def _env_value(path: Path, key: str) -> str:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith(key + "="):
+            return line.split("=", 1)[1].strip()
+    return ""
+
+
+def _logs_in(box: Sandbox, user: str, password: str) -> bool:
+    import psycopg2
+
+    try:
+        psycopg2.connect(host=box.pg.host, port=box.pg.port, dbname="trdrhub", user=user, password=password,
+                         connect_timeout=5).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
 
 
 SCENARIOS = {

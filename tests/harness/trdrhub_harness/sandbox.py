@@ -269,6 +269,7 @@ class Sandbox:
         self.routing_key = self.webhook = ""
         self.kubeconfig: Optional[Path] = None
         self.backup: Optional[Path] = None
+        self.leaked_secret_file: Optional[Path] = None
         self.incidents_dir = self.dir / "incidents"
         self.started_at = 0.0
 
@@ -297,6 +298,7 @@ class Sandbox:
         self.creds = create_trdrhub_db(self.pg)
         self.seed_database()
         self.backup = self.make_backup()
+        self.leaked_secret_file = self.make_leaked_secret()
         self.redis = self._enter(RedisServer())
         self.redis.start()
         client = self.redis.client()
@@ -363,6 +365,24 @@ class Sandbox:
                 cur.execute("GRANT SELECT ON audit_log_entries TO trdrhub_ops")
         finally:
             conn.close()
+
+    def make_leaked_secret(self) -> Path:
+        """The reporting service's database login (role trdrhub_reports), kept in an env file: the secret to rotate."""
+        password = "reports-" + uuid.uuid4().hex
+        conn = self.pg.connect(dbname="postgres")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = 'trdrhub_reports'")
+                verb = "ALTER" if cur.fetchone() else "CREATE"
+                cur.execute(f"{verb} ROLE trdrhub_reports LOGIN PASSWORD %s", (password,))
+                cur.execute("GRANT CONNECT ON DATABASE trdrhub TO trdrhub_reports")
+        finally:
+            conn.close()
+        path = self.dir / "secrets" / "reports.env"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# reporting service\nDATABASE_USER=trdrhub_reports\nDATABASE_PASSWORD={password}\n")
+        path.chmod(0o600)
+        return path
 
     def audit_heads(self) -> Tuple[int, dict]:
         conn = self.pg.connect(dbname="trdrhub")
@@ -502,6 +522,7 @@ class Sandbox:
             "TRDRHUB_SMTP_CA": self.smtp.ca_path,
             "TRDRHUB_BACKUP_DIR": str(self.backup.parent), "TRDRHUB_BACKUP_ID": self.backup.name.split(".")[0],
             "TRDRHUB_ACCESS_LOG": str(self.access_log.path),
+            "TRDRHUB_REPORTS_SECRET_FILE": str(self.leaked_secret_file),
             "TRDRHUB_LEDGER_DIR": str(self.incidents_dir),
         })
         if self.k8s is not None:
