@@ -515,7 +515,7 @@ def print_scorecard(card: dict, say: Callable[[str], None] = print) -> None:
         say(f"   note: {note}")
     say(f"   scorecard: {card['path']}")
     say(f"   {'PASSED' if card['passed'] else 'FAILED'}: {sum(c['ok'] for c in card['checks'])} of "
-        f"{len(card['checks'])} checks")
+        f"{len(card['checks'])} checks passed")
 
 
 def print_table(cards: List[dict], say: Callable[[str], None] = print) -> None:
