@@ -44,6 +44,8 @@ except ImportError:
 else:
     HAS_REDIS = True
     REDIS_IMPORT_ERROR = None
+# For the runner's missing-library check (require_libraries).
+REDIS = ('redis', HAS_REDIS, REDIS_IMPORT_ERROR)
 
 DEFAULT_HOST = 'localhost'
 DEFAULT_PORT = 6379

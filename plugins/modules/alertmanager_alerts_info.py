@@ -215,7 +215,6 @@ requests:
 
 import typing as t
 
-from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._alertmanager import (
     AlertmanagerClient,
     check_regex,
@@ -223,14 +222,14 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._alertmanager imp
     parse_matcher,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
-    HAS_REQUESTS,
     HTTP_API_ARGS,
     HTTP_API_MUTUALLY_EXCLUSIVE,
     HTTP_API_REQUIRED_BY,
     HTTP_API_REQUIRED_TOGETHER,
-    REQUESTS_IMPORT_ERROR,
+    REQUESTS,
     HttpApiError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 
 SEVERITIES = ('P1', 'P2', 'P3')
@@ -343,8 +342,7 @@ def main() -> None:
         required_by=HTTP_API_REQUIRED_BY,
         supports_check_mode=True,
     )
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
+    require_libraries(module, REQUESTS)
     client = None
     try:
         build_query(module.params)  # validate matchers before any connection

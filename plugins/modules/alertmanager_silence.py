@@ -217,7 +217,6 @@ requests:
 import datetime
 import typing as t
 
-from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._alertmanager import (
     UTC,
     AlertmanagerClient,
@@ -231,17 +230,17 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._alertmanager imp
     silence_view,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
-    HAS_REQUESTS,
     HTTP_API_ARGS,
     HTTP_API_MUTUALLY_EXCLUSIVE,
     HTTP_API_REQUIRED_BY,
     HTTP_API_REQUIRED_TOGETHER,
-    REQUESTS_IMPORT_ERROR,
+    REQUESTS,
     HttpApiError,
     HttpInputError,
     HttpNotFoundError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
+    require_libraries,
     run_worker,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
@@ -442,8 +441,7 @@ def main() -> None:
         ],
         supports_check_mode=True,
     )
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
+    require_libraries(module, REQUESTS)
     run_worker(module, lambda: SilenceManager(module.params, check_mode=module.check_mode, diff=module._diff),
                lambda manager: AlertmanagerClient(module.params), errors=(HttpApiError,),
                error_extra=lambda client: {'requests': client.requests if client else []})

@@ -379,7 +379,6 @@ queries:
 import time
 import typing as t
 
-from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain import (
     PROFILES,
 )
@@ -396,14 +395,14 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgInputError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
+    require_libraries,
     run_worker,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    HAS_PSYCOPG2,
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
-    PSYCOPG2_IMPORT_ERROR,
+    PSYCOPG2,
     PgClient,
 )
 
@@ -491,8 +490,8 @@ def main() -> None:
         mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
-    if module.params['source'] != 'ledger_file' and not HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
+    if module.params['source'] != 'ledger_file':
+        require_libraries(module, PSYCOPG2)
     run_worker(module, lambda: AuditChainVerification(module.params),
                lambda verification: PgClient(module.params) if verification.uses_database else None,
                finish=lambda result, client: failure_message(result)

@@ -273,14 +273,12 @@ import json
 import typing as t
 from urllib.parse import urlsplit
 
-from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
-    HAS_REQUESTS,
     HTTP_API_ARGS,
     HTTP_API_MUTUALLY_EXCLUSIVE,
     HTTP_API_REQUIRED_BY,
     HTTP_API_REQUIRED_TOGETHER,
-    REQUESTS_IMPORT_ERROR,
+    REQUESTS,
     HttpApiError,
     HttpClient,
     HttpInputError,
@@ -289,12 +287,12 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http impo
     answer_summary,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
+    require_libraries,
     run_worker,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.tls import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
+    CRYPTOGRAPHY,
     inspect_tls,
 )
 
@@ -497,10 +495,9 @@ def main() -> None:
         required_by=HTTP_API_REQUIRED_BY,
         supports_check_mode=True,
     )
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
-    if module.params['base_url'].strip().lower().startswith('https:') and not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib('cryptography'), exception=CRYPTOGRAPHY_IMPORT_ERROR)
+    require_libraries(module, REQUESTS)
+    if module.params['base_url'].strip().lower().startswith('https:'):
+        require_libraries(module, CRYPTOGRAPHY)
     run_worker(module, lambda: HealthProbe(module.params),
                lambda probe: HttpClient(module.params, module.params['base_url'], service='', option='base_url'),
                errors=(HttpApiError,), error_extra=lambda client: {'requests': client.requests if client else []},

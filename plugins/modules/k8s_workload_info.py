@@ -459,13 +459,12 @@ requests:
 
 import typing as t
 
-from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
-    HAS_KUBERNETES,
     K8S_AUTH_ARGS,
     K8S_AUTH_MUTUALLY_EXCLUSIVE,
-    KUBERNETES_IMPORT_ERROR,
+    KUBERNETES,
     K8sClient,
     K8sError,
     K8sInputError,
@@ -510,8 +509,7 @@ def main() -> None:
         mutually_exclusive=K8S_AUTH_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib('kubernetes'), exception=KUBERNETES_IMPORT_ERROR)
+    require_libraries(module, KUBERNETES)
     client = None
     try:
         check_params(module.params)

@@ -176,12 +176,12 @@ requests:
 
 import typing as t
 
-from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
-    HAS_REQUESTS,
-    REQUESTS_IMPORT_ERROR,
+    REQUESTS,
     HttpApiError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.notify import NOTIFY_HTTP_ARGS
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.pagerduty import (
@@ -221,8 +221,7 @@ def main() -> None:
         required_if=[('event_action', 'trigger', ('summary', 'source', 'severity'))],
         supports_check_mode=True,
     )
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
+    require_libraries(module, REQUESTS)
     client = None
     try:
         event, warnings = build_event(module.params)

@@ -403,16 +403,15 @@ diff:
 
 import typing as t
 
-from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
+    require_libraries,
     run_worker,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    HAS_PSYCOPG2,
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
-    PSYCOPG2_IMPORT_ERROR,
+    PSYCOPG2,
     PgClient,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.restore_run import (
@@ -458,8 +457,7 @@ def main() -> None:
         required_one_of=[['backup', 'backup_id']],
         supports_check_mode=True,
     )
-    if not HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
+    require_libraries(module, PSYCOPG2)
 
     def finish(result: dict[str, t.Any], client: t.Any) -> None:
         if not module._diff:

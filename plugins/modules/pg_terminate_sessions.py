@@ -363,20 +363,19 @@ diff:
 import time
 import typing as t
 
-from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgConnectionError,
     PgInputError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
+    require_libraries,
     run_worker,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    HAS_PSYCOPG2,
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
-    PSYCOPG2_IMPORT_ERROR,
+    PSYCOPG2,
     PgClient,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.sessions import (
@@ -531,8 +530,7 @@ def main() -> None:
         mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
-    if not HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
+    require_libraries(module, PSYCOPG2)
     run_worker(module, lambda: SessionTerminator(module.params, check_mode=module.check_mode, diff=module._diff),
                lambda terminator: PgClient(module.params))
 

@@ -512,18 +512,17 @@ import statistics
 import time
 import typing as t
 
-from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
+    require_libraries,
     run_worker,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._redis import (
-    HAS_REDIS,
+    REDIS,
     REDIS_COMMON_ARGS,
-    REDIS_IMPORT_ERROR,
     REDIS_MUTUALLY_EXCLUSIVE,
     RedisClient,
     RedisInputError,
@@ -824,8 +823,7 @@ def main() -> None:
         mutually_exclusive=REDIS_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
-    if not HAS_REDIS:
-        module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMPORT_ERROR)
+    require_libraries(module, REDIS)
     run_worker(module, lambda: RedisReport(module.params), lambda report: RedisClient(module.params))
 
 

@@ -375,13 +375,12 @@ requests:
 
 import typing as t
 
-from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    HAS_PSYCOPG2,
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
-    PSYCOPG2_IMPORT_ERROR,
+    PSYCOPG2,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.rotate import (
     ROTATE_ARGS,
@@ -404,8 +403,7 @@ def main() -> None:
         mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE + [['restart_deployments', 'restart_command']],
         supports_check_mode=True,
     )
-    if not HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
+    require_libraries(module, PSYCOPG2)
 
     def runner(argv: list[str]) -> tuple[int, str, str]:
         return module.run_command(argv)

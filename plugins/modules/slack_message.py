@@ -122,12 +122,12 @@ requests:
 
 import typing as t
 
-from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
-    HAS_REQUESTS,
-    REQUESTS_IMPORT_ERROR,
+    REQUESTS,
     HttpApiError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.notify import NOTIFY_HTTP_ARGS
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.slack import (
@@ -151,8 +151,7 @@ def argument_spec() -> dict[str, t.Any]:
 
 def main() -> None:
     module = IncidentModule(argument_spec=argument_spec(), required_one_of=[['text', 'blocks']], supports_check_mode=True)
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
+    require_libraries(module, REQUESTS)
     webhook = None
     display = display_webhook(module.params['webhook_url'])
     try:

@@ -257,12 +257,11 @@ requests:
   sample: ["GET /v1/pages/kctbh9vrtdwd/incidents/unresolved", "POST /v1/pages/kctbh9vrtdwd/incidents"]
 """
 
-from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
-    HAS_REQUESTS,
-    REQUESTS_IMPORT_ERROR,
+    REQUESTS,
     HttpApiError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.statuspage import (
     IncidentManager,
@@ -273,8 +272,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._notify.statuspag
 
 def main() -> None:
     module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
+    require_libraries(module, REQUESTS)
     client = None
     try:
         manager = IncidentManager(module.params, check_mode=module.check_mode, diff=module._diff)

@@ -223,7 +223,7 @@ def fake_server(monkeypatch: pytest.MonkeyPatch) -> FakeServer:
     server = FakeServer()
     for module in (pg_activity_info, pg_terminate_sessions):
         monkeypatch.setattr(module, 'PgClient', lambda params, _s=server: FakeClient(params, _s))
-        monkeypatch.setattr(module, 'HAS_PSYCOPG2', True)
+        monkeypatch.setattr(module, 'PSYCOPG2', ('psycopg2', True, None))
     clock = FakeClock()
     monkeypatch.setattr(_sessions, '_clock', clock.monotonic)
     monkeypatch.setattr(_sessions, '_sleep', clock.sleep)

@@ -2,11 +2,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This module_utils file is private to this collection; its API may change without notice.
 
-"""Exceptions the collection's PostgreSQL modules map to a single ``fail_json``.
+"""The collection's one error root, ``TrdrhubError``, and the PostgreSQL errors.
 
 Every failure a user can cause (bad input, unreachable server, missing privilege,
-too many matching sessions) is raised as one of these, so ``main()`` needs one
-``except`` and no Python traceback ever reaches the playbook output.
+too many matching sessions, a refused API call) is raised as a ``TrdrhubError``
+subclass of its domain (``PgIncidentError``, ``HttpApiError``, ``K8sError``,
+``EmailError``, ``IpBlockError``, the rotation errors...), so the one runner
+(``_common/runner.py``) needs one ``except`` and no Python traceback ever reaches
+the playbook output.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from __future__ import annotations
 import typing as t
 
 
-class PgIncidentError(Exception):
-    """Base class: ``str(exc)`` is the final ``msg``; ``details`` are extra result keys.
+class TrdrhubError(Exception):
+    """Root of the collection's errors: ``str(exc)`` is the final ``msg``; ``details`` are extra result keys.
 
     ``details`` lets a failure carry evidence (for example the sessions that
     matched when ``max_sessions`` was exceeded) without a second exit path.
@@ -24,6 +27,11 @@ class PgIncidentError(Exception):
     def __init__(self, msg: str, **details: t.Any) -> None:
         super().__init__(msg)
         self.details: dict[str, t.Any] = details
+
+
+class PgIncidentError(TrdrhubError):
+    """A PostgreSQL failure, and (by its historical name) the input, approval, incident,
+    PIR, audit and Redis errors that share its subclasses below."""
 
 
 class PgInputError(PgIncidentError):

@@ -23,6 +23,19 @@ import traceback
 import typing as t
 from urllib.parse import urlsplit, urlunsplit
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_errors import (  # noqa: F401 (re-exported)
+    HttpApiError,
+    HttpApiMismatchError,
+    HttpAuthError,
+    HttpInputError,
+    HttpMalformedJsonError,
+    HttpNotFoundError,
+    HttpStatusError,
+    HttpTlsError,
+    HttpTooLargeError,
+    HttpUnreachableError,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import mask_secrets
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 
 try:
@@ -33,6 +46,8 @@ except ImportError:
 else:
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
+# For the runner's missing-library check (require_libraries).
+REQUESTS = ('requests', HAS_REQUESTS, REQUESTS_IMPORT_ERROR)
 
 USER_AGENT = 'trdrhub.incident (ansible module)'
 MAX_BACKOFF = 30.0
@@ -65,50 +80,6 @@ HTTP_API_ARGS: dict[str, dict[str, t.Any]] = {
 HTTP_API_MUTUALLY_EXCLUSIVE: list[list[str]] = [['url_username', 'bearer_token'], ['url_password', 'bearer_token']]
 HTTP_API_REQUIRED_TOGETHER: list[list[str]] = [['url_username', 'url_password']]
 HTTP_API_REQUIRED_BY: dict[str, list[str]] = {'client_key': ['client_cert']}
-
-
-class HttpApiError(Exception):
-    """Base class: ``str(exc)`` is the final ``msg``; ``details`` are extra result keys."""
-
-    def __init__(self, msg: str, **details: t.Any) -> None:
-        super().__init__(msg)
-        self.details: dict[str, t.Any] = details
-
-
-class HttpInputError(HttpApiError):
-    """An option value is invalid in a way argument_spec cannot express."""
-
-
-class HttpUnreachableError(HttpApiError):
-    """No HTTP answer at all: refused, DNS, timeout, reset."""
-
-
-class HttpTlsError(HttpUnreachableError):
-    """The TLS handshake failed, usually certificate verification."""
-
-
-class HttpAuthError(HttpApiError):
-    """401 or 403: wrong or missing credentials."""
-
-
-class HttpNotFoundError(HttpApiError):
-    """404 for an object (a silence id, say) on an API that otherwise answers."""
-
-
-class HttpApiMismatchError(HttpApiError):
-    """The server answers, but not as the expected API (404/410 on the API path, HTML, wrong shape)."""
-
-
-class HttpMalformedJsonError(HttpApiError):
-    """The server declared JSON but sent something that does not parse."""
-
-
-class HttpStatusError(HttpApiError):
-    """Any other unexpected status; the message quotes the server's reason."""
-
-
-class HttpTooLargeError(HttpApiMismatchError):
-    """The answer is larger than MAX_BODY_BYTES; reading stopped there."""
 
 
 def size_text(count: int) -> str:
@@ -392,9 +363,7 @@ class HttpClient:
                                 'API; reading stopped there - check the URL', status=resp.status_code)
 
     def mask(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, '********')
-        return text
+        return mask_secrets(text, self.secrets, min_length=1)
 
     @staticmethod
     def _attempts(attempt: int) -> str:

@@ -66,7 +66,6 @@ _ABOUT_A_SECRET = frozenset((
 ))
 
 
-
 def scrub(text: str, secrets: t.Iterable[str] = ()) -> str:
     """Mask known secrets and anything shaped like a password in libpq/psycopg2 text.
 
@@ -80,9 +79,17 @@ def scrub(text: str, secrets: t.Iterable[str] = ()) -> str:
     return _URL_CREDENTIALS.sub(r'\g<1>' + MASK + '@', text)
 
 
+def mask_secrets(text: str, secrets: t.Iterable[str | None], min_length: int = MIN_INLINE_SECRET) -> str:
+    """``text`` with every occurrence of each secret (of at least ``min_length`` characters) masked, longest first."""
+    for secret in sorted((s for s in secrets if s and len(s) >= min_length), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
 def condense(text: str) -> str:
     """One line, single spaces: server and SQL texts are multi-line and tab-indented."""
     return ' '.join(str(text).split())
+
 
 def is_secret_key(key: t.Any) -> bool:
     """Whether a dict key names a secret (``login_password``, ``X-Api-Key``, ``TRDRHUB_LEDGER_DSN``...).

@@ -30,6 +30,8 @@ except ImportError:
 else:
     HAS_CRYPTOGRAPHY = True
     CRYPTOGRAPHY_IMPORT_ERROR = None
+# For the runner's missing-library check (require_libraries).
+CRYPTOGRAPHY = ('cryptography', HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_IMPORT_ERROR)
 
 try:
     import certifi

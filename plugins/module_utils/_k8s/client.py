@@ -71,6 +71,8 @@ except ImportError:
 else:
     HAS_KUBERNETES = True
     KUBERNETES_IMPORT_ERROR = None
+# For the runner's missing-library check (require_libraries).
+KUBERNETES = ('kubernetes', HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR)
 
 DEFAULT_KUBECONFIG = '~/.kube/config'
 # Where a pod finds its service account; module attributes so tests can point them elsewhere.

@@ -12,6 +12,7 @@ import re
 import typing as t
 from urllib.parse import urlsplit, urlunsplit
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
     answer_summary,
     condense,
@@ -21,8 +22,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
 _BEARER = re.compile(r'(?i)(bearer\s+)[^\s,;"\']+')
 
 
-
-class K8sError(Exception):
+class K8sError(TrdrhubError):
     """Base class: ``str(exc)`` is the final ``msg``; ``details`` are extra result keys."""
 
     def __init__(self, msg: str, **details: t.Any) -> None:
@@ -30,45 +30,36 @@ class K8sError(Exception):
         self.details: dict[str, t.Any] = details
 
 
-
 class K8sConfigError(K8sError):
     """No usable connection settings: bad kubeconfig, unknown context, missing in-cluster files."""
-
 
 
 class K8sUnreachableError(K8sError):
     """No HTTP answer from the API server: refused, DNS, timeout, TLS handshake."""
 
 
-
 class K8sAuthError(K8sError):
     """401 (who are you?) or 403 (not allowed); ``status`` tells which."""
-
 
 
 class K8sNotFoundError(K8sError):
     """404 for an object; the message quotes the server's Status message."""
 
 
-
 class K8sApiError(K8sError):
     """Any other error answer, or an answer that is not Kubernetes JSON."""
-
 
 
 class K8sTooLargeError(K8sApiError):
     """An answer larger than MAX_BODY_BYTES; reading stopped there."""
 
 
-
 class K8sConflictError(K8sApiError):
     """409: the object changed since it was read (a stale resourceVersion precondition)."""
 
 
-
 class K8sInputError(K8sError):
     """An option value is invalid in a way argument_spec cannot express."""
-
 
 
 def scrub(text: str, secrets: t.Iterable[str | None] = ()) -> str:
@@ -79,14 +70,12 @@ def scrub(text: str, secrets: t.Iterable[str | None] = ()) -> str:
     return _BEARER.sub(r'\g<1>' + MASK, text)
 
 
-
 def display_url(url: str) -> str:
     """The URL without user:password@, for messages and results."""
     parts = urlsplit(url or '')
     if '@' not in parts.netloc:
         return url
     return urlunsplit((parts.scheme, '***@' + parts.netloc.rpartition('@')[2], parts.path, parts.query, parts.fragment))
-
 
 
 def config_reason(exc: BaseException, secrets: t.Iterable[str | None] = ()) -> str:
@@ -99,7 +88,6 @@ def config_reason(exc: BaseException, secrets: t.Iterable[str | None] = ()) -> s
     if isinstance(exc, (TypeError, AttributeError, KeyError, IndexError)):
         return 'it is not a valid kubeconfig (an entry has an unexpected structure)'
     return scrub(condense(str(exc) or type(exc).__name__), secrets)
-
 
 
 def status_message(body: str | bytes | None) -> tuple[str, str]:
@@ -116,7 +104,6 @@ def status_message(body: str | bytes | None) -> tuple[str, str]:
     if isinstance(data, dict) and data.get('kind') == 'Status':
         return condense(str(data.get('message') or '')), str(data.get('reason') or '')
     return condense(text)[:300], ''
-
 
 
 def summary(text: str) -> str:

@@ -17,6 +17,7 @@ try:
 except ImportError:  # the module reports the missing kubernetes library first
     pass
 
+
 def kubeconfig_contexts(files: list[str], where: str) -> tuple[list[str], str | None]:
     """Context names of the kubeconfig files (merged like kubectl: first file wins) and the current one."""
     names: list[str] = []
@@ -44,9 +45,7 @@ def kubeconfig_contexts(files: list[str], where: str) -> tuple[list[str], str | 
     return names, current
 
 
-
 _KUBECONFIG_LISTS = {'clusters': 'cluster', 'contexts': 'context', 'users': 'user'}
-
 
 
 def kubeconfig_shape(data: dict[str, t.Any]) -> str | None:

@@ -17,7 +17,11 @@ import platform
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgIncidentError,
+    TrdrhubError,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
+    Call,
+    run_worker,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
     LEDGER_BACKEND_ARGS,
@@ -41,11 +45,12 @@ def host_context() -> dict[str, t.Any]:
 
 
 def run_on_host(module: t.Any, act: t.Callable[[dict[str, t.Any]], dict[str, t.Any]]) -> None:
-    """Exit ``module`` with ``act(context)``; an expected failure (or a result marked failed) is one message."""
-    try:
+    """Exit ``module`` with ``act(context)`` through the runner; a result marked failed is one message too."""
+    def work() -> dict[str, t.Any]:
         result = act(host_context())
-    except PgIncidentError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    if result.get('failed'):
-        module.fail_json(**result)
-    module.exit_json(**result)
+        if result.get('failed'):
+            details = {key: value for key, value in result.items() if key not in ('msg', 'failed')}
+            raise TrdrhubError(result.get('msg') or 'failed', **details)
+        return result
+
+    run_worker(module, lambda: Call(work))

@@ -19,13 +19,14 @@ import ssl
 import typing as t
 from email.message import EmailMessage
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.notify import INCIDENT_HEADER, mask_secrets, tag_incident
 
 SECURITY = ('starttls', 'tls', 'none')
 DEFAULT_PORTS = {'starttls': 587, 'tls': 465, 'none': 25}
 
 
-class EmailError(Exception):
+class EmailError(TrdrhubError):
     """``str(exc)`` is the final ``msg``; ``details`` are extra result keys."""
 
     def __init__(self, msg: str, **details: t.Any) -> None:

@@ -14,8 +14,11 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import HTTP_API_ARGS
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (  # noqa: F401 (re-exported)
+    MASK,
+    mask_secrets,
+)
 
-MASK = '********'
 NOTIFY_HTTP_ARGS: dict[str, dict[str, t.Any]] = {
     name: dict(HTTP_API_ARGS[name]) for name in ('validate_certs', 'ca_path', 'timeout', 'retries', 'retry_delay')
 }
@@ -28,10 +31,3 @@ def tag_incident(text: str | None, incident_id: str | None) -> str:
     if not incident_id or incident_id in text:
         return text
     return f'[{incident_id}] {text}'.rstrip()
-
-
-def mask_secrets(text: str, secrets: t.Iterable[str | None]) -> str:
-    """``text`` with every occurrence of each (non-trivial) secret replaced by the mask."""
-    for secret in sorted((s for s in secrets if s and len(s) >= 3), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text

@@ -45,6 +45,8 @@ except ImportError:
 else:
     HAS_PSYCOPG2 = True
     PSYCOPG2_IMPORT_ERROR = None
+# For the runner's missing-library check (require_libraries).
+PSYCOPG2 = ('psycopg2', HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR)
 
 APPLICATION_NAME = 'trdrhub.incident'
 SSL_MODES = ['allow', 'disable', 'prefer', 'require', 'verify-ca', 'verify-full']

@@ -26,16 +26,13 @@ SESSION_STATES = ['active', 'idle', 'idle in transaction', 'idle in transaction 
                   'fastpath function call', 'disabled']
 
 
-
 DEFAULT_PROTECTED_APPLICATIONS = ['trdrhub.incident', 'pg_dump', 'pg_restore', 'pg_basebackup']
-
 
 
 # What pg_stat_activity shows instead of the query of a session the login role may not see;
 # state, timings, wait events and the client address are NULL then.
 HIDDEN_QUERY = '<insufficient privilege>'
 STATS_PRIVILEGE = 'pg_read_all_stats'
-
 
 
 SESSION_FILTER_ARGS: dict[str, dict[str, t.Any]] = {
@@ -55,14 +52,12 @@ SESSION_FILTER_ARGS: dict[str, dict[str, t.Any]] = {
 }
 
 
-
 GUARD_ARGS: dict[str, dict[str, t.Any]] = {
     'allow_superuser': {'type': 'bool', 'default': False},
     'protected_applications': {'type': 'list', 'elements': 'str', 'default': DEFAULT_PROTECTED_APPLICATIONS},
     'protected_users': {'type': 'list', 'elements': 'str', 'default': []},
     'max_sessions': bounded({'type': 'int', 'default': 25}, minimum=1),
 }
-
 
 
 def duration_of(session: dict[str, t.Any]) -> float | None:
@@ -85,18 +80,15 @@ def duration_of(session: dict[str, t.Any]) -> float | None:
     return round(max((now - start).total_seconds(), 0.0), 3)
 
 
-
 def is_hidden(session: dict[str, t.Any]) -> bool:
     """The server hid this session's details: the login role lacks pg_read_all_stats (pg_monitor has it)
     and is not a member of the session's role."""
     return session.get('query') == HIDDEN_QUERY and session.get('state') is None
 
 
-
 def _set(values: list[str] | None) -> frozenset[str] | None:
     # An omitted or empty list means "no filter", as in community.postgresql.
     return frozenset(values) if values else None
-
 
 
 @dataclass(frozen=True)
@@ -213,7 +205,6 @@ class SessionFilter:
 
     def select(self, sessions: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
         return [s for s in sessions if self.matches(s)]
-
 
 
 @dataclass(frozen=True)

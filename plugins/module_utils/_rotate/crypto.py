@@ -20,6 +20,8 @@ import stringprep
 import typing as t
 import unicodedata
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
+
 SCRAM_ITERATIONS = 4096
 SCRAM_SALT_BYTES = 16
 FINGERPRINT_CHARS = 12
@@ -38,7 +40,7 @@ CLASSES: dict[str, str] = {
 DEFAULT_CLASSES = ('letters', 'digits')
 
 
-class SecretPolicyError(ValueError):
+class SecretPolicyError(TrdrhubError, ValueError):
     """The length or alphabet of the secret policy is invalid."""
 
 

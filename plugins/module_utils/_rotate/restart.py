@@ -18,6 +18,7 @@ import urllib.error
 
 from ansible.module_utils.urls import ConnectionError as UrlConnectionError
 from ansible.module_utils.urls import SSLValidationError, open_url
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     K8sError,
     display_url,
@@ -27,7 +28,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.rollout_run 
 )
 
 
-class RestartError(Exception):
+class RestartError(TrdrhubError):
     """A consumer did not restart (command failed, rollout failed or timed out)."""
 
 

@@ -27,6 +27,7 @@ from urllib.parse import quote, quote_plus
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
     PgInputError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
@@ -92,7 +93,7 @@ ROTATE_ARGS: dict[str, dict[str, t.Any]] = {
 }
 
 
-class RotationError(Exception):
+class RotationError(TrdrhubError):
     """The rotation stopped; ``result`` is the module result to fail with (status, steps, fingerprints)."""
 
     def __init__(self, msg: str, result: dict[str, t.Any]) -> None:
@@ -100,7 +101,7 @@ class RotationError(Exception):
         self.result = result
 
 
-class _StepFailed(Exception):
+class _StepFailed(TrdrhubError):
     def __init__(self, step: str, reason: str) -> None:
         super().__init__(reason)
         self.step = step

@@ -14,6 +14,7 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     HAS_KUBERNETES,
@@ -48,7 +49,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.stores im
 )
 
 
-class RotationFailed(Exception):
+class RotationFailed(TrdrhubError):
     """``str(exc)`` is the final message; ``result`` the keys to fail with."""
 
     def __init__(self, msg: str, result: dict[str, t.Any] | None = None) -> None:

@@ -24,6 +24,7 @@ import tempfile
 import typing as t
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     K8sClient,
     K8sConflictError,
@@ -40,7 +41,7 @@ WRITE_ATTEMPTS = 3
 _ENV_LINE = re.compile(r'^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)(?P<eq>\s*=\s*)(?P<value>.*?)(?P<trail>\s*)$')
 
 
-class StoreError(Exception):
+class StoreError(TrdrhubError):
     """The store cannot be read or written; the message names it and never holds a secret."""
 
 

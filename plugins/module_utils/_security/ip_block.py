@@ -19,6 +19,8 @@ import typing as t
 
 Network = t.Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
+
 UTC = datetime.timezone.utc
 
 # Never blocked, whatever the caller's allowlist says: blocking them breaks the host itself.
@@ -41,7 +43,7 @@ REJECT_WITH = {'ipv4': 'icmp-port-unreachable', 'ipv6': 'icmp6-port-unreachable'
 _V4_MAPPED = ipaddress.ip_network('::ffff:0:0/96')
 
 
-class IpBlockError(Exception):
+class IpBlockError(TrdrhubError):
     """Every failure a caller can cause: ``str(exc)`` is the module's ``msg``, ``details`` extra result keys."""
 
     def __init__(self, msg: str, **details: t.Any) -> None:

@@ -162,7 +162,7 @@ def test_max_violations(run_module, tmp_path):
 
 
 def test_ledger_file_needs_no_psycopg2(run_module, monkeypatch, ledger_dir):
-    monkeypatch.setattr(module, 'HAS_PSYCOPG2', False)
+    monkeypatch.setattr(module, 'PSYCOPG2', ('psycopg2', False, None))
     assert run(run_module, source='ledger_file', path=str(ledger_dir / 'INC-2025-0042'))['is_valid'] is True
     result = run(run_module, login_db='trdrhub')
     assert result['failed'] is True and 'psycopg2' in result['msg']

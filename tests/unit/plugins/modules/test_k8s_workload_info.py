@@ -227,6 +227,6 @@ def test_module_bad_input(run_module, cluster, args, text):
 
 
 def test_module_without_kubernetes_library(run_module, monkeypatch):
-    monkeypatch.setattr(k8s_workload_info, 'HAS_KUBERNETES', False)
+    monkeypatch.setattr(k8s_workload_info, 'KUBERNETES', ('kubernetes', False, None))
     res = run_module(k8s_workload_info, {})
     assert res['failed'] and 'kubernetes' in res['msg']

@@ -68,7 +68,7 @@ class FakeClient(_postgres.PgClient):
 def catalog(monkeypatch: pytest.MonkeyPatch) -> Catalog:
     fake = Catalog()
     monkeypatch.setattr(module, 'PgClient', lambda params: FakeClient(params, fake))
-    monkeypatch.setattr(module, 'HAS_PSYCOPG2', True)
+    monkeypatch.setattr(module, 'PSYCOPG2', ('psycopg2', True, None))
     return fake
 
 
@@ -167,7 +167,6 @@ def test_permission_error_is_one_clean_message(run_module, catalog):
 
 
 def test_missing_psycopg2(run_module, monkeypatch):
-    monkeypatch.setattr(module, 'HAS_PSYCOPG2', False)
-    monkeypatch.setattr(module, 'PSYCOPG2_IMPORT_ERROR', 'ImportError')
+    monkeypatch.setattr(module, 'PSYCOPG2', ('psycopg2', False, 'ImportError'))
     result = run_module(module, CONN)
     assert result['failed'] is True and 'psycopg2' in result['msg']

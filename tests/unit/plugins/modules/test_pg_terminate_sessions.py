@@ -218,7 +218,7 @@ def test_connection_failure_message_hides_password(run_module, monkeypatch):
 
 
 def test_missing_psycopg2_is_reported(run_module, monkeypatch):
-    monkeypatch.setattr(module, 'HAS_PSYCOPG2', False)
+    monkeypatch.setattr(module, 'PSYCOPG2', ('psycopg2', False, None))
     result = run_module(module, args(users=['x']))
     assert result['failed'] is True
     assert 'psycopg2' in result['msg']

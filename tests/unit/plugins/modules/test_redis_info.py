@@ -190,7 +190,7 @@ def test_option_errors(run_module, server, args, message):
 
 
 def test_missing_redis_py(run_module, monkeypatch):
-    monkeypatch.setattr(redis_info, 'HAS_REDIS', False)
+    monkeypatch.setattr(redis_info, 'REDIS', ('redis', False, None))
     result = run_module(redis_info, {})
     assert result['failed'] and 'Failed to import the required Python library (redis)' in result['msg']
 
