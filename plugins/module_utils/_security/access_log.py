@@ -341,7 +341,13 @@ def read_errors() -> tuple[type[BaseException], ...]:
 
 
 def line_batches(handle: t.Any, counters: dict) -> t.Iterator[list[bytes]]:
-    """Lists of complete lines (without the newline), read ``CHUNK`` bytes at a time.
+    """Lists of complete lines (without the newline), read ``CHUNK`` bytes at a time (see ``line_blocks``)."""
+    for block in line_blocks(handle, counters):
+        yield block.split(b'\n')
+
+
+def line_blocks(handle: t.Any, counters: dict) -> t.Iterator[bytes]:
+    """Blocks of complete lines joined by newlines (no final newline), read ``CHUNK`` bytes at a time.
 
     ``counters['bytes']`` grows by the (uncompressed) bytes read; ``counters['overlong']`` counts lines
     dropped because they had no newline within ``MAX_LINE`` bytes.
@@ -367,16 +373,15 @@ def line_batches(handle: t.Any, counters: dict) -> t.Iterator[list[bytes]]:
         head, tail = data[:cut], data[cut + 1:]
         if dropping:                     # the rest of an overlong line ends here
             newline = head.find(b'\n')
-            head = head[newline + 1:] if newline >= 0 else b''
             dropping = False
-            lines = head.split(b'\n') if newline >= 0 else []
+            block = head[newline + 1:] if newline >= 0 else None
         else:
-            lines = (carry + head).split(b'\n') if carry else head.split(b'\n')
+            block = carry + head if carry else head
         carry = tail
-        if lines:
-            yield lines
+        if block is not None:
+            yield block
     if carry and not dropping:
-        yield [carry]
+        yield carry
 
 
 def seek_to_time(handle: t.Any, size: int, since: float, fmt: str, times: dict) -> int:
