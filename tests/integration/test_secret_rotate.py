@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg2
@@ -148,6 +150,38 @@ def test_crash_after_alter_role_is_recovered_by_the_next_run(ansible, login, tar
     assert target.stored() == pending["new"] and target.can_login(pending["new"])
     assert not Path(str(target.path) + ".pending").exists()
     assert [r["status"] for r in target.log_rows()] == ["completed"]
+    assert_no_secret(run.output, pending["new"], target.old)
+
+
+def test_sigkill_of_ansible_playbook_after_alter_role_is_finished_by_the_next_run(ansible, login, target, tmp_path):
+    """The whole ansible-playbook process group killed between ALTER ROLE and the store update."""
+    playbook = tmp_path / "rotate.yml"
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "Rotate", "trdrhub.incident.secret_rotate": args(login, target)}]}]))
+    hosts = tmp_path / "hosts.ini"
+    hosts.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    proc = subprocess.Popen(ansible.playbook_argv(playbook, "-i", hosts), cwd=str(REPO),
+                            env=ansible.env({"TRDRHUB_ROTATE_TEST_PAUSE_AFTER": "alter_role"}), start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pending_path = Path(str(target.path) + ".pending")
+    try:
+        deadline = time.monotonic() + 60
+        while not (pending_path.exists() and target.can_login(pending_of(target)["new"])):
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "the rotation never reached ALTER ROLE"
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    pending = pending_of(target)
+    # Out of step now: the database takes only the new password, the store still holds the old one.
+    assert target.stored() == target.old and not target.can_login(target.old)
+
+    run = ansible.run("secret_rotate", args(login, target), via_playbook=True)
+    assert not run.failed, run.output
+    assert run["recovery"] == {"found": True, "database_accepts": "new", "action": "completed"}
+    assert target.stored() == pending["new"] and target.can_login(pending["new"])
+    assert not pending_path.exists()
     assert_no_secret(run.output, pending["new"], target.old)
 
 

@@ -60,6 +60,10 @@ STORES = ('file', 'k8s_secret')
 # an interrupted rotation is recoverable. Unset in normal use, where it has no effect.
 CRASH_ENV = 'TRDRHUB_ROTATE_TEST_CRASH_AFTER'
 CRASH_CODE = 86
+# Test-only as well: the name of a step after which the process waits, so that a test can kill it
+# (and ansible-playbook with it) from outside at that point.
+PAUSE_ENV = 'TRDRHUB_ROTATE_TEST_PAUSE_AFTER'
+PAUSE_SECONDS = 120
 _AGE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$')
 _UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
 
@@ -136,9 +140,12 @@ def validate(params: t.Mapping[str, t.Any]) -> None:
 
 
 def crash_point(step: str, environ: t.Mapping[str, str] | None = None) -> None:
-    """Test-only hook (see CRASH_ENV): exit at once after ``step`` when asked to, else nothing."""
-    if (os.environ if environ is None else environ).get(CRASH_ENV) == step:
+    """Test-only hook (see CRASH_ENV, PAUSE_ENV): exit at once, or wait to be killed, after ``step``; else nothing."""
+    environ = os.environ if environ is None else environ
+    if environ.get(CRASH_ENV) == step:
         os._exit(CRASH_CODE)
+    if environ.get(PAUSE_ENV) == step:
+        time.sleep(PAUSE_SECONDS)
 
 
 def utc_now() -> datetime.datetime:
