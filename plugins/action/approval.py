@@ -14,10 +14,6 @@ import typing as t
 from ansible.errors import AnsiblePromptInterrupt, AnsiblePromptNoninteractive
 from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.display import Display
-from ansible_collections.trdrhub.incident.plugins.action.ledger_record import (
-    Call,
-    ControllerAction,
-)
 from ansible_collections.trdrhub.incident.plugins.module_utils._approval.approval import (
     ApprovalError,
     evidence_hash,
@@ -32,6 +28,10 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
     Redactor,
+)
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import (
+    Call,
+    ControllerAction,
 )
 from ansible_collections.trdrhub.incident.plugins.plugin_utils._commands import (
     command,

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.action.ledger_record import (
-    Call,
-    ControllerAction,
-)
 from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import (
     VOTE_ARGS,
     cast_vote,
+)
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import (
+    Call,
+    ControllerAction,
 )
 
 

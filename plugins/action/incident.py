@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.action.ledger_record import (
-    Call,
-    ControllerAction,
-)
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
     Redactor,
 )
@@ -25,6 +21,10 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._incident.inciden
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.store import (
     manage_incident,
     redact_params,
+)
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import (
+    Call,
+    ControllerAction,
 )
 
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.action.ledger_record import (
-    Call,
-    ControllerAction,
-)
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
     Redactor,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.escalation_store import (
     ESCALATE_ARGS,
     manage_escalation,
+)
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import (
+    Call,
+    ControllerAction,
 )
 
 

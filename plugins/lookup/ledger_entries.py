@@ -62,9 +62,6 @@ import typing as t
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-from ansible_collections.trdrhub.incident.plugins.action.ledger_record import (
-    ledger_env,
-)
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
 )
@@ -74,6 +71,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._incident.store i
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
     open_ledger,
     validate_incident_id,
+)
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import (
+    ledger_env,
 )
 
 

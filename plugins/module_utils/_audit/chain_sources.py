@@ -31,7 +31,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgInputError,
     PgPermissionError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import settled_size
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import LEDGER_FILE, settled_size
 
 try:
     import psycopg2
@@ -53,7 +53,6 @@ ITERSIZE = 5000
 PREFETCH = 1            # batches the reader thread may fetch ahead of the verifier (0: no thread)
 PREFETCH_ROWS = 2500    # rows per fetch when read ahead: three batches live at once (hashed, waiting, arriving)
 CURSOR_NAME = 'trdrhub_audit_chain_verify'
-LEDGER_FILE = 'ledger.jsonl'
 
 SET_UTC = "SET LOCAL TIME ZONE 'UTC'"
 SNAPSHOT = 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY'

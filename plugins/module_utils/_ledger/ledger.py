@@ -32,6 +32,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgQueryError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import (
+    LEDGER_FILE,
     absolute,
     default_home,
 )
@@ -53,7 +54,6 @@ except ImportError:
 
 LEDGER_VERSION = 1
 DEFAULT_TABLE = 'trdrhub_incident_ledger'
-LEDGER_FILE = 'ledger.jsonl'
 LOCK_FILE = 'ledger.lock'
 BACKENDS = ('file', 'postgres')
 PHASES = ('detect', 'triage', 'investigate', 'contain', 'recover', 'verify', 'communicate', 'review')

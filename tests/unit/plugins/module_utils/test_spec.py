@@ -184,7 +184,7 @@ def test_validate_task_args(args, message):
 
 
 def test_controller_actions_mask_a_password_in_connect_params():
-    from ansible_collections.trdrhub.incident.plugins.action.ledger_record import Call  # pylint: disable=import-outside-toplevel
+    from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import Call  # pylint: disable=import-outside-toplevel
     params, _problem = _spec.validate_task_args(ACTION_SPEC, {'incident_id': 'INC-1', 'connect_params': {
         'password': 'Pa55-word-in-params', 'sslmode': 'require'}})
     call = Call(params=params, spec=ACTION_SPEC, check_mode=False, diff=False, base_dir=None, context={}, env={},
