@@ -1,6 +1,6 @@
 """How fast, and in how much memory, does audit_chain_verify check a large audit log?
 
-    PYTHONPATH=tests/harness python bench/chain_bench.py [--rows 1000000] [--repeat 1]
+    PYTHONPATH=tests/harness python bench/chain_bench.py [--rows 1000000 | --quick] [--repeat 1] [--table-json]
 
 Starts the harness PostgreSQL (or uses the one named by TRDRHUB_PG_* when set), creates a
 database ``chain_bench`` with the application's ``audit_log_entries`` layout and fills two
@@ -265,7 +265,10 @@ def report(baseline: dict, table_rows: list) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=None, help="rows per table (default 1,000,000; --quick 50,000)")
+    parser.add_argument("--quick", action="store_true", help="50,000 rows per table (make bench): two minutes or so")
+    parser.add_argument("--table-json", action="store_true",
+                        help="end with one JSON line of rows for bench/run_all.py (bench/README.md)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of all variants; the fastest run is reported")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)
@@ -275,6 +278,9 @@ def main(argv=None) -> int:
     if opts.child:
         print(json.dumps(child(opts.child, json.loads(opts.login), opts.table, opts.end)))
         return 0
+    if opts.rows is None:
+        opts.rows = 50_000 if opts.quick else 1_000_000
+    load = os.getloadavg()[0]
 
     from trdrhub_harness import Services, workload
 
@@ -291,7 +297,31 @@ def main(argv=None) -> int:
         if services is not None:
             services.stop()
     report(baseline, table_rows)
+    if opts.table_json:
+        print(json.dumps(table_json(table_rows, opts.rows, load)))
     return 0
+
+
+def table_json(table_rows: list, rows: int, load: float) -> list[dict]:
+    """Rows for bench/run_all.py: throughput against the compute limit, and peak RSS against its limit."""
+    out = []
+    for table, figures, ratios in table_rows:
+        module, compute, quarter = figures["module"], figures["compute"], figures["module@¼"]
+        out.append({
+            "workload": f"audit_chain_verify, {rows:,} rows, {table}, vs compute",
+            "project": round(module["rows"] / module["seconds"]), "reference": round(compute["rows"] / compute["seconds"]),
+            "unit": "rows/s", "ratio": round(statistics.median(ratios["module"]), 3), "goal": f">= {TARGET_RATIO}",
+            "note": (f"module/compute-fast {statistics.median(ratios['module/compute-fast']):.2f}; "
+                     f"serial {statistics.median(ratios['module-serial']):.2f}, json {statistics.median(ratios['module-json']):.2f}; "
+                     f"load {load:.1f}"),
+        })
+        out.append({
+            "workload": f"audit_chain_verify, {rows:,} rows, {table}, peak RSS",
+            "project": round(module["rss_mb"], 1), "reference": TARGET_RSS_MB, "unit": "MB",
+            "ratio": round(module["rss_mb"] / TARGET_RSS_MB, 3), "goal": "< 1",
+            "note": f"at a quarter of the rows {quarter['rss_mb']:.1f} MB; fetchall() {figures['naive']['rss_mb']:.1f} MB",
+        })
+    return out
 
 
 if __name__ == "__main__":

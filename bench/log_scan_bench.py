@@ -1,6 +1,7 @@
 """How fast, and in how much memory, does access_log_scan read a large nginx access log?
 
-    PYTHONPATH=tests/harness python bench/log_scan_bench.py [--size-mb 1024] [--gz] [--ansible] [--dir DIR] [--keep]
+    PYTHONPATH=tests/harness python bench/log_scan_bench.py [--size-mb 1024 | --quick] [--gz] [--ansible] [--dir DIR] [--keep]
+                                                            [--table-json]
 
 Generates a combined-format access log of ``--size-mb`` MB (MB = 2**20 bytes here) with the harness
 generator (``trdrhub_harness.accesslog``: normal TRDR Hub traffic, ~50 lines a second over many
@@ -77,6 +78,7 @@ def child(args: argparse.Namespace) -> None:
 
     out: dict = {"variant": args.child}
     started = time.perf_counter()
+    cpu_started = time.process_time()
     if args.child == "imports":
         pass
     elif args.child == "ansible":
@@ -105,6 +107,7 @@ def child(args: argparse.Namespace) -> None:
                    found={entry["ip"]: sorted(entry["reasons"]) for entry in result["suspicious"]},
                    ips_tracked=stats["ips_tracked"], warnings=scan.warnings)
     out["seconds"] = time.perf_counter() - started
+    out["cpu_seconds"] = time.process_time() - cpu_started
     out["vm_hwm_mb"] = vm_hwm_mb()
     out["self_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps(out))
@@ -179,7 +182,10 @@ def report(rows: list[dict], file_mb: float, baseline: dict[str, dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--size-mb", type=float, default=1024.0, help="size of the generated log (default 1024)")
+    parser.add_argument("--size-mb", type=float, default=None, help="size of the generated log (default 1024, --quick 128)")
+    parser.add_argument("--quick", action="store_true", help="a 128 MB log (make bench): about half a minute")
+    parser.add_argument("--table-json", action="store_true",
+                        help="end with one JSON line of rows for bench/run_all.py (bench/README.md)")
     parser.add_argument("--gz", action="store_true", help="also scan a gzip copy")
     parser.add_argument("--ansible", action="store_true", help="also run the module through ansible-playbook")
     parser.add_argument("--dir", help="generate into this directory (default: a new temporary directory)")
@@ -193,6 +199,9 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    if args.size_mb is None:
+        args.size_mb = 128.0 if args.quick else 1024.0
+    load = os.getloadavg()[0]
 
     directory = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="log_scan_bench-"))
     directory.mkdir(parents=True, exist_ok=True)
@@ -245,6 +254,19 @@ def main() -> None:
                       f"{row['skipped_bytes'] / MB:.1f} MB skipped by the binary search")
             if row.get("warnings"):
                 print(f"{row['variant']} warnings: {row['warnings']}")
+        cpu_ratio = baseline["plain"]["cpu_seconds"] / scan["cpu_seconds"] if scan.get("cpu_seconds") else None
+        print(f"scan / baseline on CPU time: {cpu_ratio:.3f} (baseline {baseline['plain']['cpu_seconds'] / log.lines * 1e6:.2f} "
+              f"us a line, scan {scan['cpu_seconds'] / log.lines * 1e6:.2f} us a line); load average {load:.1f} at the start")
+        if args.table_json:
+            base = baseline["plain"]
+            print(json.dumps([{
+                "workload": f"access_log_scan, {file_mb:.0f} MB log, vs read loop",
+                "project": round(scan["lines"] / scan["seconds"]), "reference": round(base["lines"] / base["seconds"]),
+                "unit": "lines/s", "ratio": round((scan["bytes"] / scan["seconds"]) / (base["bytes"] / base["seconds"]), 3),
+                "goal": ">= 0.25",
+                "note": (f"CPU-time ratio {cpu_ratio:.3f}; peak RSS {scan.get('vm_hwm_mb') or 0:.0f} MB; "
+                         f"{'same findings as generated' if found == expected else 'FINDINGS DIFFER'}; load {load:.1f}"),
+            }]))
     finally:
         if args.keep:
             print(f"kept {directory}")

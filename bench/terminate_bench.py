@@ -19,6 +19,7 @@ This prints figures only; nothing here asserts on timing.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -180,7 +181,13 @@ def main(argv=None) -> int:
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-playbooks", action="store_true", help="only (a) and (b)")
+    parser.add_argument("--quick", action="store_true", help="50 sessions, 3 rounds, no playbooks (make bench)")
+    parser.add_argument("--table-json", action="store_true",
+                        help="end with one JSON line of rows for bench/run_all.py (bench/README.md)")
     opts = parser.parse_args(argv)
+    if opts.quick:
+        opts.sessions, opts.repeat, opts.skip_playbooks = 50, 3, True
+    load = os.getloadavg()[0]
     max_sessions = opts.sessions + 50
     raw, mod, notes = [], [], []
 
@@ -243,6 +250,16 @@ def main(argv=None) -> int:
               f"{'OK' if contain <= TARGET_PLAYBOOK_S else 'OVER TARGET'}")
     for note in notes:
         print("note:", note)
+    if opts.table_json:
+        rows = [{"workload": f"pg_terminate_sessions, {opts.sessions} sessions, vs the bare statement",
+                 "project": round(mod_med, 3), "reference": round(raw_med, 3), "unit": "s", "ratio": round(ratio, 3),
+                 "goal": f"<= {TARGET_RATIO}", "note": f"median of {opts.repeat} rounds; load {load:.1f}"}]
+        if contain is not None and playbook is not None:
+            rows.append({"workload": "contain_db.yml wall time vs a one-task playbook", "project": round(contain, 2),
+                         "reference": round(playbook, 2), "unit": "s", "ratio": round(contain / playbook, 2), "goal": None,
+                         "note": f"target contain_db.yml <= {TARGET_PLAYBOOK_S:.0f} s: "
+                                 f"{'OK' if contain <= TARGET_PLAYBOOK_S else 'over'}"})
+        print(json.dumps(rows))
     return 0
 
 
