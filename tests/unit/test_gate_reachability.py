@@ -10,7 +10,9 @@ ran before it under conditions that are a subset of its own - a gate that only r
 ``state == 'present'`` does not cover a step that also runs for ``state == 'absent'``.
 
 A gate is a ``trdrhub.incident.approval`` task, the ``approval_gate`` role, or the inclusion of a
-tasks file that asks ``trdrhub.incident.approval`` and stops the play unless approved.
+tasks file that asks ``trdrhub.incident.approval`` and stops the play unless approved. The gate
+itself - the prompt, the request, the decision - lives in the ``approval_gate`` role only; every
+role includes it (``test_the_gate_lives_in_one_role``).
 """
 
 from __future__ import annotations
@@ -236,3 +238,22 @@ def test_the_walker_sees_the_destructive_steps():
                   {'name': 'flush', 'ansible.builtin.command': {'argv': ['iptables', '-F', 'INPUT']}}],
                  ROOT / 'playbooks' / 'x.yml', frozenset(), [], (ROOT / 'playbooks' / 'x.yml',))
     assert [line.split(': ', 1)[1].split(' (')[0] for line in walker.ungated] == ['undo', 'flush']
+
+
+# Asks trdrhub.incident.approval itself, outside the gate role: the response procedure asks once for the
+# application's containment and its restart together, then hands that approval to the gate (approval_gate_covered_by).
+OWN_APPROVAL = {'roles/respond/tasks/contain_app.yml'}
+
+
+def test_the_gate_lives_in_one_role():
+    """No role or playbook prompts or asks the approval module on its own: the approval_gate role does, once."""
+    asking = set()
+    for path in sorted(list((ROOT / 'roles').glob('*/tasks/**/*.yml')) + PLAYBOOKS):
+        text = path.read_text()
+        if GATE_MODULE + ':' in text or 'ansible.builtin.pause' in text:
+            asking.add(str(path.relative_to(ROOT)))
+    assert asking == {'roles/approval_gate/tasks/main.yml'} | OWN_APPROVAL
+    for role in ('contain_db', 'block_ips', 'contain_security', 'recover_db', 'app_control', 'rotate_secrets'):
+        texts = [p.read_text() for p in (ROOT / 'roles' / role / 'tasks').glob('*.yml')]
+        assert any(GATE_ROLE in text for text in texts), f'{role} does not include {GATE_ROLE}'
+
