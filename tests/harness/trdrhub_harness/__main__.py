@@ -62,7 +62,9 @@ def sandbox(state_dir: Path, kubernetes: bool = True) -> int:
     from .sandbox import Sandbox
 
     signal.signal(signal.SIGTERM, _raise_exit)
-    signal.signal(signal.SIGHUP, _raise_exit)
+    # Under nohup (make sandbox) a closed terminal must not stop it: an ignored SIGHUP stays ignored.
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _raise_exit)
     state_dir.mkdir(parents=True, exist_ok=True)
     ready = state_dir / "ready"
     for stale in (ready, state_dir / "env"):
