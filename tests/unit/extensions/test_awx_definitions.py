@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 AWX = REPO / "extensions" / "awx"
 PLAYBOOKS = REPO / "playbooks"
 # Playbooks the definitions already carry while they are being added to the collection.

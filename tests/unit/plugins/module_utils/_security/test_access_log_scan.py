@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-_HARNESS = str(Path(__file__).resolve().parents[1] / 'harness')
+_HARNESS = str(Path(__file__).resolve().parents[4] / 'harness')
 if _HARNESS not in sys.path:
     sys.path.insert(0, _HARNESS)
 

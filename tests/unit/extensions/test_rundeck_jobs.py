@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 RUNDECK = REPO / "extensions" / "rundeck"
 JOBS_FILE = RUNDECK / "trdrhub-incident-jobs.yml"
 PLAYBOOKS = REPO / "playbooks"

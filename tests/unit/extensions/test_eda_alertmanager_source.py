@@ -27,7 +27,7 @@ import pytest
 
 aiohttp = pytest.importorskip("aiohttp", reason="the EDA event source needs aiohttp (installed with ansible-rulebook)")
 
-_PLUGIN = Path(__file__).resolve().parents[2] / "extensions" / "eda" / "plugins" / "event_source" / "alertmanager.py"
+_PLUGIN = Path(__file__).resolve().parents[3] / "extensions" / "eda" / "plugins" / "event_source" / "alertmanager.py"
 _SPEC = importlib.util.spec_from_file_location("trdrhub_eda_alertmanager", _PLUGIN)
 source = importlib.util.module_from_spec(_SPEC)
 sys.modules[_SPEC.name] = source
@@ -336,7 +336,7 @@ def test_insecure_flag_accepts_anyone_and_warns(caplog):
 
 
 def test_tls_serves_https(tmp_path):
-    harness = str(Path(__file__).resolve().parents[1] / "harness")
+    harness = str(Path(__file__).resolve().parents[2] / "harness")
     if harness not in sys.path:
         sys.path.insert(0, harness)
     certs = pytest.importorskip("trdrhub_harness.certs", reason="the harness certificates need the cryptography package")
