@@ -7,9 +7,11 @@ summary must lead with those findings, and the database password must appear now
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import stat
+import subprocess
 import uuid
 
 import pytest
@@ -20,12 +22,13 @@ from _itest_ledger import check_chain, read_file_ledger
 from _itest_snapshot import Snapshot
 from trdrhub_harness import free_port
 from trdrhub_harness.certs import TestCA
+from trdrhub_harness.k8slogs import write_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 REVISION = "0a1b2c3d4e5f"
 EXPECTED = "9f8e7d6c5b4a"
-SECTIONS = {"postgres", "migrations", "audit_chain", "redis", "health"}
+SECTIONS = {"postgres", "migrations", "audit_chain", "redis", "health", "host_resources", "recent_commits"}
 
 
 @pytest.fixture
@@ -51,6 +54,21 @@ def evidence(pg_server, trdrhub_db, redis_server, sessions, lock_table, app):
         rds.delete(queue)
         conn.cursor().execute(f"DROP TABLE IF EXISTS {version}, {audit}")
         conn.close()
+
+
+def deploy_repo(path, commits):
+    """A git repository with ``commits`` (subject, author date) committed in that order."""
+    path.mkdir()
+    env = {"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(path.parent), "PATH": "/usr/bin:/bin"}
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True, env=env)
+    for index, (subject, when) in enumerate(commits):
+        (path / "values.yaml").write_text(f"image: ghcr.io/trdrhub/api:1.{index}.0\n")
+        subprocess.run(["git", "-C", str(path), "add", "values.yaml"], check=True, env=env)
+        stamp = when.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        subprocess.run(["git", "-C", str(path), "-c", "user.name=Dev Ops", "-c", "user.email=devops@trdrhub.example",
+                        "commit", "-q", "-m", subject], check=True,
+                       env={**env, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp})
+    return path
 
 
 def _redis(server):
@@ -94,17 +112,21 @@ def _mode(path):
 
 
 def test_the_bundle_holds_every_collector_and_the_summary_leads_with_the_findings(
-        investigate, evidence, redis_server, pki, trdrhub_db):
+        investigate, evidence, redis_server, pg_server, pki, trdrhub_db, tmp_path):
     health = TrdrHubHealth()
     health.database = "error"
     near = pki["near"]
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    repo = deploy_repo(tmp_path / "deploy", [("Deploy api 1.0.0", now - datetime.timedelta(days=3)),
+                                             ("Raise the API pool size", now - datetime.timedelta(minutes=20))])
     with StubServer(routes=health.routes(), cert_file=str(near.cert_path), key_file=str(near.key_path)) as server:
         run = investigate({
             "investigate_version_table": evidence["version_table"], "investigate_expected_revision": [EXPECTED],
             "investigate_audit_table": evidence["audit_table"],
             "investigate_redis_url": redis_server.url, "investigate_redis_queues": [evidence["queue"]],
             "investigate_base_url": server.url("localhost"), "investigate_http_ca_path": pki["ca"],
-            "investigate_thresholds": {"queue_backlog": 5},
+            "investigate_thresholds": {"queue_backlog": 5, "load_per_core": 1000, "swap_used_bytes": 1 << 50},
+            "investigate_deploy_repo": str(repo),
         })
     assert run.rc == 0, run.output
     (bundle_dir,) = _bundle_dirs(investigate.dir)
@@ -128,6 +150,16 @@ def test_the_bundle_holds_every_collector_and_the_summary_leads_with_the_finding
     assert sections["audit_chain"]["result"]["violation_counts"] == {"hash_mismatch": 1}
     assert sections["redis"]["result"]["queues"][evidence["queue"]]["length"] == 7
     assert sections["health"]["result"]["tls"]["expiring_soon"] is True
+    (host,) = sections["host_resources"]["result"]["hosts"]
+    assert host["host"] == "localhost" and host["status"] == "ok" and host["cpu"]["cores"] >= 1
+    assert any(f["mount"] == "/" for f in host["filesystems"]) and host["processes"]["by_memory"]
+    port = server.url("localhost").rsplit(":", 1)[1]
+    assert [(r["target"], r["reachable"]) for r in host["reachability"]] == [
+        (f"{pg_server.host}:{pg_server.port}", True), (f"{redis_server.host}:{redis_server.port}", True), (f"localhost:{port}", True)]
+    commits = sections["recent_commits"]["result"]
+    assert commits["repository"] == str(repo)
+    assert [(c["subject"], c["author"], c["refs"]) for c in commits["commits"]] == [
+        ("Raise the API pool size", "Dev Ops", ["HEAD -> main"]), ("Deploy api 1.0.0", "Dev Ops", [])]
 
     titles = [f["title"] for f in bundle["findings"]]
     assert [f["severity"] for f in bundle["findings"]][0] == "critical"
@@ -136,12 +168,15 @@ def test_the_bundle_holds_every_collector_and_the_summary_leads_with_the_finding
                      f"Queue backlog: {evidence['queue']} holds 7 item(s)"):
         assert expected in titles, titles
     assert any(t.startswith("TLS certificate expires soon") for t in titles), titles
+    assert f"Recent commit in the deployment repository: {commits['commits'][0]['short']} Raise the API pool size" in titles
+    assert not [t for t in titles if "unreachable" in t], titles
 
     summary = summary_file.read_text()
     headline = summary.split("## Collectors")[0]
     assert "## Headline findings" in headline and "Audit chain violations: 1" in headline
     assert "Database migration not up to date" in headline and "Queue backlog" in headline
-    for title in ("## PostgreSQL activity", "## Migrations", "## Audit chain", "## Redis", "## Health and TLS"):
+    for title in ("## PostgreSQL activity", "## Migrations", "## Audit chain", "## Redis", "## Health and TLS",
+                  "## Application and database hosts", "### localhost", "## Recent deployments (deployment repository)"):
         assert title in summary
 
     flat = " ".join(run.output.split())
@@ -159,20 +194,28 @@ def test_the_bundle_holds_every_collector_and_the_summary_leads_with_the_finding
         assert password not in text
 
 
-def test_a_failing_collector_is_recorded_and_the_play_completes(investigate, trdrhub_db):
+def test_a_failing_collector_is_recorded_and_the_play_completes(investigate, trdrhub_db, tmp_path):
     dead_port, dead_api = free_port(), free_port()
     run = investigate({"investigate_redis_host": "127.0.0.1", "investigate_redis_port": dead_port,
                        "investigate_redis_password": "itest-redis-secret-" + uuid.uuid4().hex,
                        "investigate_audit_table": "itest_no_audit_here", "investigate_base_url": "",
                        "trdrhub_kubernetes_enabled": True, "investigate_k8s_host": f"https://127.0.0.1:{dead_api}",
-                       "investigate_k8s_api_key": "itest-k8s-token-" + uuid.uuid4().hex})
+                       "investigate_k8s_api_key": "itest-k8s-token-" + uuid.uuid4().hex,
+                       "investigate_deploy_repo": str(tmp_path / "no-such-repo")})
     assert run.rc == 0, run.output
     (bundle_dir,) = _bundle_dirs(investigate.dir)
     bundle = json.loads((bundle_dir / "bundle.json").read_text())
     sections = bundle["collectors"]
     # No base URL: no health section. Kubernetes (trdrhub_kubernetes_enabled) cannot be reached.
-    assert set(sections) == {"postgres", "migrations", "audit_chain", "redis", "kubernetes"}
+    assert set(sections) == {"postgres", "migrations", "audit_chain", "redis", "kubernetes", "host_resources", "app_logs",
+                             "recent_commits"}
     assert sections["kubernetes"]["status"] == "error" and sections["kubernetes"]["error"]
+    assert sections["app_logs"]["status"] == "error" and "Cannot reach the Kubernetes API" in sections["app_logs"]["error"]
+    assert sections["recent_commits"]["status"] == "error"
+    assert sections["recent_commits"]["error"].startswith(f"fatal: cannot change to '{tmp_path / 'no-such-repo'}'")
+    assert sections["host_resources"]["status"] == "ok"
+    titles = [f["title"] for f in bundle["findings"] if f["severity"] == "critical"]
+    assert f"127.0.0.1:{dead_port} unreachable from localhost" in titles, titles
     assert sections["redis"]["status"] == "error"
     assert f"127.0.0.1:{dead_port}" in sections["redis"]["error"]
     assert sections["audit_chain"]["status"] == "skipped"
@@ -194,9 +237,40 @@ def test_check_mode_collects_but_writes_nothing(investigate, ansible, tmp_path):
     assert run.rc == 0, run.output
     flat = " ".join(run.output.split())
     assert "CHECK MODE: nothing was written" in flat
-    assert "collectors: audit_chain=ok, migrations=ok, postgres=ok" in flat
+    assert "collectors: audit_chain=ok, host_resources=ok, migrations=ok, postgres=ok" in flat
     assert _bundle_dirs(investigate.dir) == []
     assert snapshot.new_or_changed() == []   # no bundle, no ledger entry, no incident directory
+
+
+def test_application_logs_from_the_pods_with_every_secret_masked(investigate, k8s_api, trdrhub_db, tmp_path):
+    """The pods' logs reach the bundle through the Kubernetes API double; secrets in log lines do not."""
+    k8s_api.state.add_deployment("trdrhub-api", replicas=2)
+    k8s_api.state.add_deployment("trdrhub-worker", replicas=1)
+    pod = sorted(p["metadata"]["name"] for p in k8s_api.state.list("pods", "trdrhub-system", "app=trdrhub-api")[0])[0]
+    password = trdrhub_db["app"]["password"]
+    token = "itest-log-token-" + uuid.uuid4().hex
+    write_log(k8s_api.state, pod, ["INFO Application startup complete.",
+                                   f"ERROR cannot connect: password authentication failed, dsn password={password}",
+                                   f"DEBUG outbound Authorization: Bearer {token}",
+                                   f"ERROR retrying with postgresql://trdrhub_app:{password}@db:5432/trdrhub"])
+    kubeconfig = k8s_api.write_kubeconfig(tmp_path / "kubeconfig")
+    run = investigate({"trdrhub_kubernetes_enabled": True, "investigate_k8s_kubeconfig": str(kubeconfig),
+                       "investigate_app_logs_tail": 50})
+    assert run.rc == 0, run.output
+    (bundle_dir,) = _bundle_dirs(investigate.dir)
+    bundle = json.loads((bundle_dir / "bundle.json").read_text())
+    logs = bundle["collectors"]["app_logs"]
+    assert logs["status"] == "ok", logs
+    entries = {(e["deployment"], e["pod"]): e for e in logs["result"]["logs"]}
+    assert {key[0] for key in entries} == {"trdrhub-api", "trdrhub-worker"}
+    assert len([key for key in entries if key[0] == "trdrhub-api"]) == 2
+    lines = entries[("trdrhub-api", pod)]["lines"]
+    assert lines[0] == "INFO Application startup complete." and len(lines) == 4
+    assert f"2 error line(s) in the last 4 of pod {pod} (api)" in [f["title"] for f in bundle["findings"]]
+    summary = (bundle_dir / "summary.md").read_text()
+    assert "## Application logs" in summary and "INFO Application startup complete." in summary
+    for text in ((bundle_dir / "bundle.json").read_text(), summary, run.output, (investigate.dir / "ledger.jsonl").read_text()):
+        assert password not in text and token not in text
 
 
 @pytest.mark.parametrize("incident_id", ["", "../etc", "INC 1"])
