@@ -1008,5 +1008,5 @@ def _handler_for(server: K8sApiServer):
     return Handler
 
 
-from .k8scontroller import DeploymentController  # noqa: E402 - the controller works on ClusterState defined above
 from . import k8slogs  # noqa: E402 - the log handler works on ClusterState defined above
+from .k8scontroller import DeploymentController  # noqa: E402 - the controller works on ClusterState defined above
