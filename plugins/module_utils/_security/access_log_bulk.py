@@ -42,7 +42,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_
     signature_hits,
 )
 
-ORDER_SLACK = 600.0          # how far out of time order a time_ordered file may be (seconds)
 CACHE_LIMIT = 16384          # user agents, requests and time strings remembered at most
 
 NEWLINE = b'\n'
@@ -195,16 +194,18 @@ class BlockScan:
         line outside the window, an excluded address or more new addresses than there is room for, go
         line by line.
         """
+        # A block that starts outside the window goes line by line: there a line outside costs a look at
+        # its time only, less than taking the block apart.
+        start = block.find(b' [', 0, 256)
+        first = parse_clf_time(block[start + 2:start + 28]) if start > 0 else None
+        if first is None or first < self.since or first > self.until:
+            return None
         parsed = split_block(block, self.zone_times)
         if parsed is None:
             return None
         count, ips, times = parsed.count, parsed.ips, parsed.times
         ordered = times == sorted(times)
         low, high = (times[0], times[-1]) if ordered else (min(times), max(times))
-        if high < self.since or low > self.until:
-            if self.time_ordered and high > self.until + ORDER_SLACK:
-                return None              # the line-by-line loop stops at the first line past the window
-            return count, 0, count
         if low < self.since or high > self.until:
             return None
         # Lines that need more than counting: watched or invalid statuses, signatures, scanner agents.

@@ -43,7 +43,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_log_bulk import (
     CACHE_LIMIT,
-    ORDER_SLACK,
     BlockScan,
     watched_prefixes,
 )
@@ -70,6 +69,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_
     truncate,
 )
 
+ORDER_SLACK = 600.0          # how far out of time order a time_ordered file may be (seconds)
 SEEK_MIN_SIZE = 4 << 20      # smaller plain files are read from the start
 UNPARSED_SAMPLES = 3
 
