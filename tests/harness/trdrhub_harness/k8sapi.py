@@ -17,8 +17,13 @@ thread: new ReplicaSet revisions, pods replaced, status converging.
     with K8sApiServer(state, tls=True) as api:
         api.write_kubeconfig(tmp_path / "kubeconfig")
 
-What it does not do, it refuses with a Status (405 for other verbs, 400 for watch
-and field selectors) rather than pretending. Extension points, kept deliberately
+List and watch behave as kubectl expects from a real API server: ``limit``/``continue``
+chunking, ``fieldSelector`` on ``metadata.name``/``metadata.namespace``, ``watch=true``
+streaming ``ADDED``/``MODIFIED``/``DELETED`` events from a ``resourceVersion`` (chunked
+JSON lines until ``timeoutSeconds``), and ``as=Table`` answers with the columns a real
+server prints (``kubectl get``). tests/integration/test_k8s_double_kubectl.py drives it
+with kubectl itself. What it does not do, it refuses with a Status (405 for other verbs,
+400 for other field labels) rather than pretending. Extension points, kept deliberately
 small:
 
 - a new resource is one ``Resource`` entry in ``RESOURCES`` (Secrets: ``v1``,
@@ -47,6 +52,7 @@ import shutil
 import ssl
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,7 +77,7 @@ class Resource:
     group_version: str
     plural: str
     kind: str
-    verbs: Tuple[str, ...] = ("get", "list")
+    verbs: Tuple[str, ...] = ("get", "list", "watch")
     subresources: Tuple[str, ...] = ()
 
     @property
@@ -84,12 +90,13 @@ class Resource:
 
 
 RESOURCES: Dict[str, Resource] = {r.plural: r for r in (
-    Resource("apps/v1", "deployments", "Deployment", ("get", "list", "update", "patch"), ("scale",)),
+    Resource("apps/v1", "deployments", "Deployment", ("get", "list", "watch", "update", "patch"), ("scale",)),
     Resource("apps/v1", "replicasets", "ReplicaSet"),
     Resource("v1", "pods", "Pod", subresources=("log",)),
-    Resource("v1", "secrets", "Secret", ("get", "list", "create", "update", "patch", "delete")),
+    Resource("v1", "secrets", "Secret", ("get", "list", "watch", "create", "update", "patch", "delete")),
 )}
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+SHORT_NAMES = {"deployments": ("deploy",), "replicasets": ("rs",), "pods": ("po",)}
 
 
 def timestamp(when: datetime.datetime) -> str:
@@ -145,6 +152,28 @@ def parse_selector(text: str) -> List[Callable[[Dict[str, str]], bool]]:
                 preds.append(lambda labels, k=key: k in labels)
             continue
         raise SelectorError(f"unable to parse requirement: {term.strip()!r}")
+    return preds
+
+
+_FIELDS = {"metadata.name": ("metadata", "name"), "metadata.namespace": ("metadata", "namespace")}
+
+
+def parse_field_selector(text: str) -> List[Callable[[dict], bool]]:
+    """A fieldSelector (``metadata.name=x,metadata.namespace!=y``) as predicates over an object."""
+    preds = []
+    for term in (text or "").split(","):
+        if not term.strip():
+            continue
+        match = _EQ.match(term)
+        if not match:
+            raise SelectorError(f"invalid field selector: {term.strip()!r}")
+        if match["key"] not in _FIELDS:
+            raise SelectorError(f'field label not supported: {match["key"]}')
+        outer, inner = _FIELDS[match["key"]]
+        if match["op"] == "!=":
+            preds.append(lambda obj, o=outer, i=inner, v=match["value"]: (obj.get(o) or {}).get(i) != v)
+        else:
+            preds.append(lambda obj, o=outer, i=inner, v=match["value"]: (obj.get(o) or {}).get(i) == v)
     return preds
 
 
@@ -545,9 +574,21 @@ class ClusterState:
         return []
 
 
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
 def template_key(template: dict) -> str:
-    """A pod template without its pod-template-hash label, as comparable text (how the controller matches ReplicaSets)."""
-    template = copy.deepcopy(template or {})
+    """A pod template without its pod-template-hash label, as comparable text (how the controller matches ReplicaSets).
+
+    Null fields do not count: kubectl's ``rollout undo`` copies a ReplicaSet's template back with
+    ``metadata.creationTimestamp: null``, and the real controller still finds that ReplicaSet.
+    """
+    template = _without_nulls(copy.deepcopy(template or {}))
     (template.get("metadata") or {}).get("labels", {}).pop("pod-template-hash", None)
     return json.dumps(template, sort_keys=True)
 
@@ -662,11 +703,13 @@ class Call:
     body: Any = None
     content_type: Optional[str] = None
     user: str = "-"
+    accept: str = ""
 
 
 _WRITE_PARAMS = {"pretty", "dryRun", "fieldManager", "fieldValidation"}
 _DELETE_PARAMS = {"gracePeriodSeconds", "propagationPolicy", "orphanDependents"}
-_LIST_PARAMS = {"labelSelector", "pretty", "timeoutSeconds", "resourceVersion", "resourceVersionMatch", "allowWatchBookmarks"}
+_LIST_PARAMS = {"labelSelector", "fieldSelector", "pretty", "timeoutSeconds", "resourceVersion", "resourceVersionMatch",
+                "allowWatchBookmarks", "limit", "continue", "watch", "sendInitialEvents", "includeObject"}
 
 
 class K8sApiServer:
@@ -707,6 +750,7 @@ class K8sApiServer:
         }
         self._httpd: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
+        self.serving = False  # watches end when it turns False
         self.controller = DeploymentController(self.state) if controller else None
 
     # -- lifecycle -----------------------------------------------------------
@@ -722,12 +766,14 @@ class K8sApiServer:
             ctx.load_cert_chain(str(server.cert_path), str(server.key_path))
             self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="k8s-api-double", daemon=True)
+        self.serving = True
         self._thread.start()
         if self.controller is not None:
             self.controller.start()
         return self
 
     def stop(self) -> None:
+        self.serving = False
         if self.controller is not None:
             self.controller.stop()
         httpd, self._httpd = self._httpd, None
@@ -775,6 +821,8 @@ class K8sApiServer:
     def handle(self, method: str, raw_path: str, headers, body: bytes = b"") -> Tuple[int, dict]:
         parts = urlsplit(raw_path)
         path, query = parts.path.rstrip("/") or "/", parse_qs(parts.query, keep_blank_values=True)
+        # ``timeout`` bounds the request on the server (kubectl's --request-timeout sends it with every call).
+        query.pop("timeout", None)
         user, forbidden = self._authenticate(headers.get("Authorization"))
         self.requests.append((method, raw_path, user or "-"))
         if body:
@@ -792,15 +840,16 @@ class K8sApiServer:
             subresource = shape if shape not in ("collection", "object") else None
             if subresource is not None and subresource not in res.subresources:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
-            verb = ("list" if shape == "collection" else "get") if method == "GET" else \
+            watching = shape == "collection" and method == "GET" and query.get("watch", [""])[0] in ("1", "true")
+            verb = ("watch" if watching else "list" if shape == "collection" else "get") if method == "GET" else \
                 {"PUT": "update", "POST": "create"}.get(method, method.lower())
-            if forbidden or (read_only and verb not in ("get", "list")):
+            if forbidden or (read_only and verb not in ("get", "list", "watch")):
                 raise self._forbidden(user, verb, res, namespace, name, subresource)
             handler = self.routes.get((method, shape))
             if handler is None or (shape in ("object", "collection") and verb not in res.verbs):
                 raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource "
                                                         f"({method} {res.plural})")
-            call = Call(method, namespace, res, name, query, user=user)
+            call = Call(method, namespace, res, name, query, user=user, accept=headers.get("Accept") or "")
             if method in ("PUT", "PATCH", "POST", "DELETE"):
                 call.content_type = headers.get("Content-Type")
                 try:
@@ -854,8 +903,12 @@ class K8sApiServer:
             if path == members[0].prefix:
                 resources = []
                 for r in members:
-                    resources.append({"name": r.plural, "singularName": r.kind.lower(), "namespaced": True, "kind": r.kind,
-                                      "verbs": list(r.verbs)})
+                    entry = {"name": r.plural, "singularName": r.kind.lower(), "namespaced": True, "kind": r.kind,
+                             "verbs": list(r.verbs)}
+                    if r.plural in SHORT_NAMES:   # as a real server lists them: kubectl get deploy,rs,po; get all
+                        entry["shortNames"] = list(SHORT_NAMES[r.plural])
+                        entry["categories"] = ["all"]
+                    resources.append(entry)
                     resources += [{"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": True,
                                    "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}
                                   if sub == "scale" else
@@ -884,20 +937,46 @@ class K8sApiServer:
                 return rest[2], namespace, res, rest[1]  # a subresource: served once a route exists for it
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
-    def _list(self, call: Call) -> dict:
+    def _list(self, call: Call) -> Any:
         namespace, res, query = call.namespace, call.res, call.query
         unsupported = sorted(set(query) - _LIST_PARAMS)
         if unsupported:
             raise ApiError(400, "BadRequest", f"the Kubernetes API double does not support {', '.join(unsupported)}")
         try:
+            fields = parse_field_selector((query.get("fieldSelector") or [""])[0])
             items, rv = self.state.list(res.plural, namespace, (query.get("labelSelector") or [""])[0])
         except SelectorError as exc:
             raise ApiError(400, "BadRequest", f"unable to parse requirement: {exc}") from None
+        items = [item for item in items if all(p(item) for p in fields)]
+        if query.get("watch", [""])[0] in ("1", "true"):
+            since = (query.get("resourceVersion") or ["0"])[0] or "0"
+            timeout = float((query.get("timeoutSeconds") or ["1800"])[0] or 1800)
+            return Watch(self, res, namespace, (query.get("labelSelector") or [""])[0], fields,
+                         int(since) if since.isdigit() else 0, min(timeout, 1800.0))
         for item in items:  # list items carry no kind/apiVersion, as from a real API server
             item.pop("kind", None)
             item.pop("apiVersion", None)
-        return {"kind": f"{res.kind}List", "apiVersion": res.group_version, "metadata": {"resourceVersion": rv},
-                "items": items}
+        metadata: Dict[str, Any] = {"resourceVersion": rv}
+        # Chunking (kubectl lists with limit=500): ``continue`` is an opaque token, here the offset.
+        offset = 0
+        if query.get("continue", [""])[0]:
+            try:
+                offset = int(base64.urlsafe_b64decode(query["continue"][0].encode()).decode())
+            except (binascii.Error, ValueError):
+                raise ApiError(400, "BadRequest", "the provided continue parameter is too old to display a consistent "
+                                                  "list result") from None
+        items = items[offset:]
+        limit = query.get("limit", ["0"])[0]
+        if not limit.isdigit():
+            raise ApiError(400, "BadRequest", f"limit: invalid value {limit!r}")
+        if int(limit) and len(items) > int(limit):
+            items = items[:int(limit)]
+            metadata["continue"] = base64.urlsafe_b64encode(str(offset + int(limit)).encode()).decode()
+            metadata["remainingItemCount"] = len(self.state.list(res.plural, namespace, (query.get("labelSelector") or [""])[0])[0]) \
+                - offset - int(limit)
+        if "as=Table" in call.accept:
+            return table(res, items, metadata, datetime.datetime.now(UTC), (query.get("includeObject") or ["Metadata"])[0])
+        return {"kind": f"{res.kind}List", "apiVersion": res.group_version, "metadata": metadata, "items": items}
 
     def _get(self, call: Call) -> dict:
         res, name = call.res, call.name
@@ -905,6 +984,9 @@ class K8sApiServer:
         if obj is None:
             what = f"{res.plural}.{res.group}" if res.group else res.plural
             raise ApiError(404, "NotFound", f'{what} "{name}" not found', {"name": name, "group": res.group, "kind": res.plural})
+        if "as=Table" in call.accept:
+            return table(res, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]}, datetime.datetime.now(UTC),
+                         (call.query.get("includeObject") or ["Metadata"])[0])
         return obj
 
     @staticmethod
@@ -983,6 +1065,110 @@ def _scale_of(dep: dict) -> dict:
                        "selector": ",".join(f"{k}={v}" for k, v in sorted(((dep["spec"].get("selector") or {}).get("matchLabels") or {}).items()))}}
 
 
+class Watch:
+    """A watch on one resource's collection: the events after ``since``, as a real API server sends them.
+
+    Objects changed after ``since`` come as ``ADDED`` (not seen before by this watch) or
+    ``MODIFIED``; an object that disappears, or stops matching the selectors, as ``DELETED``.
+    The state is polled under its lock; the watch ends after ``timeout`` seconds or when the
+    server stops.
+    """
+
+    POLL = 0.1
+
+    def __init__(self, server: "K8sApiServer", res: Resource, namespace: Optional[str], labels: str,
+                 fields: List[Callable[[dict], bool]], since: int, timeout: float) -> None:
+        self.server, self.res, self.namespace, self.labels, self.fields = server, res, namespace, labels, fields
+        self.since, self.timeout = since, timeout
+
+    def _matching(self) -> Dict[Tuple[str, str], dict]:
+        items, _rv = self.server.state.list(self.res.plural, self.namespace, self.labels)
+        return {(i["metadata"]["namespace"], i["metadata"]["name"]): i for i in items if all(p(i) for p in self.fields)}
+
+    def events(self):
+        deadline = time.monotonic() + self.timeout
+        current = self._matching()
+        # Objects at or before ``since`` are known to the client already; newer ones are sent.
+        known = {key: obj for key, obj in current.items() if int(obj["metadata"]["resourceVersion"]) <= self.since} \
+            if self.since else {}
+        sent_rv = {key: int(obj["metadata"]["resourceVersion"]) for key, obj in known.items()}
+        while time.monotonic() < deadline and self.server.serving:
+            current = self._matching()
+            for key, obj in sorted(current.items(), key=lambda kv: int(kv[1]["metadata"]["resourceVersion"])):
+                rv = int(obj["metadata"]["resourceVersion"])
+                if rv > self.since and rv != sent_rv.get(key):
+                    kind = "MODIFIED" if key in sent_rv else "ADDED"
+                    sent_rv[key] = rv
+                    yield {"type": kind, "object": {**obj, "kind": self.res.kind, "apiVersion": self.res.group_version}}
+            for key in [k for k in sent_rv if k not in current]:
+                del sent_rv[key]
+                with self.server.state.lock:
+                    self.server.state.resource_version += 1
+                    rv = str(self.server.state.resource_version)
+                yield {"type": "DELETED", "object": {"kind": self.res.kind, "apiVersion": self.res.group_version,
+                                                     "metadata": {"namespace": key[0], "name": key[1], "resourceVersion": rv}}}
+            time.sleep(self.POLL)
+
+
+def _age(created: Optional[str], now: datetime.datetime) -> str:
+    """kubectl's short age (``45s``, ``12m``, ``3h``, ``2d``)."""
+    if not created:
+        return "<unknown>"
+    seconds = max(0, int((now - datetime.datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _pod_cells(pod: dict) -> List[Any]:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    containers = (pod.get("spec") or {}).get("containers") or []
+    ready = sum(1 for c in statuses if c.get("ready"))
+    reason = (pod.get("status") or {}).get("phase") or "Unknown"
+    for c in statuses:
+        waiting = (c.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason"):
+            reason = waiting["reason"]
+    restarts = sum(int(c.get("restartCount") or 0) for c in statuses)
+    return [f"{ready}/{len(containers) or len(statuses)}", reason, restarts]
+
+
+TABLE_COLUMNS: Dict[str, List[Tuple[str, str]]] = {
+    "pods": [("Ready", "string"), ("Status", "string"), ("Restarts", "string")],
+    "deployments": [("Ready", "string"), ("Up-to-date", "string"), ("Available", "string")],
+    "replicasets": [("Desired", "integer"), ("Current", "integer"), ("Ready", "integer")],
+    "secrets": [("Type", "string"), ("Data", "string")],
+}
+
+
+def _cells(plural: str, obj: dict) -> List[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if plural == "pods":
+        return _pod_cells(obj)
+    if plural == "deployments":
+        return [f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}", status.get("updatedReplicas", 0),
+                status.get("availableReplicas", 0)]
+    if plural == "replicasets":
+        return [spec.get("replicas", 0), status.get("replicas", 0), status.get("readyReplicas", 0)]
+    return [obj.get("type", "Opaque"), len(obj.get("data") or {})]
+
+
+def table(res: Resource, items: List[dict], metadata: dict, now: datetime.datetime, include: str) -> dict:
+    """The ``meta.k8s.io/v1`` Table a real API server answers to ``Accept: ...;as=Table``."""
+    columns = [{"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0}]
+    columns += [{"name": name, "type": kind, "format": "", "description": name, "priority": 0}
+                for name, kind in TABLE_COLUMNS[res.plural]]
+    columns.append({"name": "Age", "type": "string", "format": "", "description": "Time since creation", "priority": 0})
+    rows = []
+    for obj in items:
+        full = {**obj, "kind": res.kind, "apiVersion": res.group_version}
+        partial = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+        rows.append({"cells": [obj["metadata"]["name"], *_cells(res.plural, obj), _age(obj["metadata"].get("creationTimestamp"), now)],
+                     "object": full if include == "Object" else None if include == "None" else partial})
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "columnDefinitions": columns, "rows": rows}
+
+
 def _handler_for(server: K8sApiServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -992,6 +1178,8 @@ def _handler_for(server: K8sApiServer):
             length = int(self.headers.get("Content-Length") or 0)
             payload = self.rfile.read(length) if length else b""
             code, body = server.handle(self.command, self.path, self.headers, payload)
+            if isinstance(body, Watch):
+                return self._stream(body)
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()   # a log is plain text
             self.send_response(code)
             self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
@@ -999,6 +1187,24 @@ def _handler_for(server: K8sApiServer):
             self.send_header("Audit-Id", str(uuid.uuid4()))
             self.end_headers()
             self.wfile.write(data)
+
+        def _stream(self, watch: "Watch") -> None:
+            """A watch: chunked JSON lines, one event each, until the watch ends or the client goes."""
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Audit-Id", str(uuid.uuid4()))
+            self.end_headers()
+            try:
+                for event in watch.events():
+                    data = json.dumps(event).encode() + b"\n"
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+                pass
+            self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
