@@ -20,6 +20,8 @@ need=()
 pkgs=(postgresql redis-server prometheus-alertmanager rsync git iptables iproute2)
 # chromium (--dev): the browser test of the sandbox page.
 [ $dev -eq 1 ] && pkgs+=(openjdk-17-jre-headless chromium)
+# kubectl (Debian's kubernetes-client) drives the Kubernetes API double in the tests (--dev), unless one is installed.
+[ $dev -eq 1 ] && ! command -v kubectl >/dev/null 2>&1 && pkgs+=(kubernetes-client)
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
