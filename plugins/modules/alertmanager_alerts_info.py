@@ -227,9 +227,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http impo
     HTTP_API_REQUIRED_BY,
     HTTP_API_REQUIRED_TOGETHER,
     REQUESTS,
-    HttpApiError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 
 SEVERITIES = ('P1', 'P2', 'P3')
@@ -334,6 +333,20 @@ def alerts_info(params: dict[str, t.Any], client: AlertmanagerClient) -> dict[st
     return dict(changed=False, requests=client.requests, outside_query=outside, warnings=warnings, **result)
 
 
+class AlertsInfo:
+    """The worker: matchers checked when built (before any connection), the alerts read when run."""
+
+    def __init__(self, params: dict[str, t.Any]) -> None:
+        build_query(params)
+        self.params = params
+        self.warnings: list[str] = []
+
+    def run(self, client: t.Any) -> dict[str, t.Any]:
+        result = alerts_info(self.params, client)
+        self.warnings = result.pop('warnings')
+        return result
+
+
 def main() -> None:
     module = IncidentModule(
         argument_spec=argument_spec(),
@@ -343,20 +356,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     require_libraries(module, REQUESTS)
-    client = None
-    try:
-        build_query(module.params)  # validate matchers before any connection
-        client = AlertmanagerClient(module.params)
-        result = alerts_info(module.params, client)
-        for warning in result.pop('warnings'):
-            module.warn(warning)
-    except HttpApiError as exc:
-        module.fail_json(msg=str(exc), requests=client.requests if client else [], **exc.details)
-    else:
-        module.exit_json(**result)
-    finally:
-        if client is not None:
-            client.close()
+    run_worker(module, lambda: AlertsInfo(module.params), lambda worker: AlertmanagerClient(module.params),
+               error_extra=lambda client: {'requests': client.requests if client else []})
 
 
 if __name__ == '__main__':

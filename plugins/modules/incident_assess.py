@@ -293,9 +293,7 @@ update_cadence:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgIncidentError,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Call, run_worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import (
     PRIORITIES,
@@ -322,15 +320,15 @@ def argument_spec() -> dict[str, t.Any]:
 def main() -> None:
     module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    try:
+
+    def work() -> dict[str, t.Any]:
         result = assess(alerts=params['alerts'], health=params['health'], impact=params['impact'], scope=params['scope'],
                         override=params['override'], detected_at=params['detected_at'], policy=params['policy'])
-    except PgIncidentError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    else:
         for finding in result['findings']:
             module.warn(finding)
-        module.exit_json(changed=False, **result)
+        return dict(changed=False, **result)
+
+    run_worker(module, lambda: Call(work))
 
 
 if __name__ == '__main__':

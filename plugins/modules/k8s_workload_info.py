@@ -459,14 +459,13 @@ requests:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     K8S_AUTH_ARGS,
     K8S_AUTH_MUTUALLY_EXCLUSIVE,
     KUBERNETES,
     K8sClient,
-    K8sError,
     K8sInputError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.workloads import (
@@ -503,6 +502,23 @@ def workload_info(params: dict[str, t.Any], client: K8sClient) -> dict[str, t.An
                 **result)
 
 
+class WorkloadInfo:
+    """The worker: options checked when built, the report read when run."""
+
+    def __init__(self, params: dict[str, t.Any]) -> None:
+        check_params(params)
+        self.params = params
+        self.warnings: list[str] = []
+
+    def run(self, client: t.Any) -> dict[str, t.Any]:
+        params = self.params
+        result = workload_info(params, client)
+        if not result['deployments'] and not params.get('names'):
+            self.warnings.append(f"No Deployments in namespace {params['namespace']}"
+                                 + (f" match label_selector {params['label_selector']!r}" if params.get('label_selector') else ''))
+        return result
+
+
 def main() -> None:
     module = IncidentModule(
         argument_spec=argument_spec(),
@@ -510,21 +526,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     require_libraries(module, KUBERNETES)
-    client = None
-    try:
-        check_params(module.params)
-        client = K8sClient(module.params)
-        result = workload_info(module.params, client)
-    except K8sError as exc:
-        module.fail_json(msg=str(exc), requests=client.requests if client else [], **exc.details)
-    else:
-        if not result['deployments'] and not module.params.get('names'):
-            module.warn(f"No Deployments in namespace {module.params['namespace']}"
-                        + (f" match label_selector {module.params['label_selector']!r}" if module.params.get('label_selector') else ''))
-        module.exit_json(**result)
-    finally:
-        if client is not None:
-            client.close()
+    run_worker(module, lambda: WorkloadInfo(module.params), lambda worker: K8sClient(module.params),
+               error_extra=lambda client: {'requests': client.requests if client else []})
 
 
 if __name__ == '__main__':

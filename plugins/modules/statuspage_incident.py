@@ -259,9 +259,8 @@ requests:
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
     REQUESTS,
-    HttpApiError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.statuspage import (
     IncidentManager,
@@ -273,21 +272,10 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._notify.statuspag
 def main() -> None:
     module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True)
     require_libraries(module, REQUESTS)
-    client = None
-    try:
-        manager = IncidentManager(module.params, check_mode=module.check_mode, diff=module._diff)
-        client = StatuspageClient(module.params)
-        result = manager.run(client)
-    except HttpApiError as exc:
-        msg = str(exc).replace(module.params['api_key'], '********') if module.params['api_key'] else str(exc)
-        module.fail_json(msg=msg, requests=client.requests if client else [], **exc.details)
-    else:
-        for warning in manager.warnings:
-            module.warn(warning)
-        module.exit_json(**result)
-    finally:
-        if client is not None:
-            client.close()
+    run_worker(module, lambda: IncidentManager(module.params, check_mode=module.check_mode, diff=module._diff),
+               lambda manager: StatuspageClient(module.params),
+               error_extra=lambda client: {'requests': client.requests if client else []},
+               secrets=[module.params['api_key']])
 
 
 if __name__ == '__main__':

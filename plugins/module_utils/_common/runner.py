@@ -18,6 +18,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     TrdrhubError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import mask_secrets
 
 # (pip name, imported?, the import traceback): each client module_utils exports one for its library.
 Library = tuple[str, bool, t.Optional[str]]
@@ -30,10 +31,10 @@ def require_libraries(module: t.Any, *libraries: Library) -> None:
             module.fail_json(msg=missing_required_lib(name), exception=error)
 
 
-def fail_from_exception(module: t.Any, exc: TrdrhubError, **extra: t.Any) -> None:
-    """Exit with the error's sentence as ``msg`` and its ``details`` (evidence) as result keys."""
+def fail_from_exception(module: t.Any, exc: Exception, secrets: t.Iterable[str | None] = (), **extra: t.Any) -> None:
+    """Exit with the error's sentence as ``msg`` (``secrets`` masked) and its ``details`` (evidence) as result keys."""
     extra.update(getattr(exc, 'details', None) or {})
-    module.fail_json(msg=str(exc), **extra)
+    module.fail_json(msg=mask_secrets(str(exc), secrets, min_length=1), **extra)
 
 
 def _warn(module: t.Any, worker: t.Any) -> None:
@@ -45,13 +46,15 @@ def run_worker(module: t.Any, make_worker: t.Callable[[], t.Any], make_client: t
                requires: t.Sequence[Library] = (),
                errors: tuple[type[Exception], ...] = (TrdrhubError,),
                error_extra: t.Callable[[t.Any], dict[str, t.Any]] | None = None,
-               finish: t.Callable[[dict[str, t.Any], t.Any], str | None] | None = None) -> None:
+               finish: t.Callable[[dict[str, t.Any], t.Any], str | None] | None = None,
+               secrets: t.Iterable[str | None] = ()) -> None:
     """Run ``make_worker().run(make_client(worker))`` and exit the module with its result.
 
     ``requires`` are the libraries checked first. ``make_client`` may be None (or return
     None) for a worker that needs no connection. ``error_extra`` adds result keys to a
     failure (for example the HTTP request log); ``finish`` may turn a successful result into
-    a failure by returning a message (``fail_on_*`` options).
+    a failure by returning a message (``fail_on_*`` options). ``secrets`` are masked in a failure's
+    message (a server may echo a credential).
     """
     require_libraries(module, *requires)
     worker = client = None
@@ -61,7 +64,7 @@ def run_worker(module: t.Any, make_worker: t.Callable[[], t.Any], make_client: t
         result = worker.run(client)
     except errors as exc:
         _warn(module, worker)
-        fail_from_exception(module, exc, **(error_extra(client) if error_extra else {}))
+        fail_from_exception(module, exc, secrets, **(error_extra(client) if error_extra else {}))
     else:
         _warn(module, worker)
         message = finish(result, client) if finish else None
