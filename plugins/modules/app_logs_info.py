@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: app_logs_info
 short_description: Read the last lines of the application's logs for incident triage, secrets redacted
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - The runbook's C(kubectl logs deployment/trdrhub-api --tail=100) and C(docker-compose logs --tail=100 api).
   - With O(source=kubernetes), reads through the Kubernetes API the last O(tail_lines) lines of every container of the

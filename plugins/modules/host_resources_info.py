@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: host_resources_info
 short_description: Report a host's load, CPU, memory, disks, top processes and TCP reachability for incident triage
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - Reads what C(top), C(free -m), C(df -h), C(df -i) and C(iostat -x 1) show, from C(/proc) and C(statvfs) only - no
     package beyond Python's standard library is needed on the host.
