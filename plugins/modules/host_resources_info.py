@@ -68,8 +68,8 @@ attributes:
     platforms: linux
 notes:
   - Run it on each application and database host (the C(investigate) role delegates it to the hosts of its
-    C(investigate_host_resources_hosts)). Any user can read what it needs; processes of other users show without their
-    command line when C(/proc) is mounted with C(hidepid).
+    C(investigate_host_resources_hosts)). Any user can read what it needs; when C(/proc) is mounted with C(hidepid), a
+    user other than root does not see other users' processes, and the module warns so.
   - Command lines are redacted - the value after a secret-named flag (C(--password x), C(--api-key=x)), C(password=...)
     and credentials in URLs are masked - and cut at 300 characters.
   - RV(filesystems[].used_ratio) is computed as C(df) computes its percentage - used against used plus what

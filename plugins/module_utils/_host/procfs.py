@@ -100,6 +100,16 @@ def mounts(root: str) -> list[dict[str, str]]:
     return out
 
 
+def hides_processes(root: str) -> bool:
+    """Whether /proc is mounted with hidepid (other users' processes are invisible to a non-root reader)."""
+    for line in read_text(root, 'mounts').splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[2] == 'proc' and any(o.startswith('hidepid=') and o not in ('hidepid=0', 'hidepid=off')
+                                                            for o in fields[3].split(',')):
+            return True
+    return False
+
+
 def diskstats(root: str) -> dict[str, dict[str, int]]:
     """Counters per block device: completed reads/writes, sectors, milliseconds spent."""
     out = {}

@@ -201,6 +201,8 @@ class HostResources:
             disks1 = procfs.diskstats(self.root)
             procs1 = self._processes() if self.params['top'] else {}
         top = self._top(procs0, procs1, elapsed) if self.params['top'] else {'by_cpu': [], 'by_memory': []}
+        if self.params['top'] and os.geteuid() != 0 and procfs.hides_processes(self.root):
+            self.warnings.append('/proc is mounted with hidepid: processes of other users are not listed (run as root to see them)')
         result = {
             'changed': False, 'sample_seconds': round(elapsed, 3),
             'cpu': cpu_view(cpu0, cpu1, cores, load), 'memory': memory_view(procfs.meminfo(self.root)),

@@ -53,3 +53,11 @@ def test_a_missing_file_is_one_sentence(tmp_path):
     with pytest.raises(procfs.HostError, match=r'^Cannot read .*loadavg: No such file or directory - the module needs a '
                                                r'Linux host with /proc mounted$'):
         procfs.loadavg(str(tmp_path))
+
+
+@pytest.mark.parametrize('options, hidden', [('rw,nosuid', False), ('rw,hidepid=2', True), ('rw,hidepid=invisible', True),
+                                             ('rw,hidepid=0', False)])
+def test_hidepid_is_detected(proc, options, hidden):
+    mounts = (proc.root / 'mounts').read_text().replace('proc /proc proc rw,nosuid 0 0', f'proc /proc proc {options} 0 0')
+    (proc.root / 'mounts').write_text(mounts)
+    assert procfs.hides_processes(str(proc.root)) is hidden

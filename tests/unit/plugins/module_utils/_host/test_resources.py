@@ -117,3 +117,14 @@ def test_redact_args(args, shown):
 def test_long_command_lines_are_cut():
     text = resources.redact_args(['x' * 1000], Redactor())
     assert len(text) == resources.MAX_CMDLINE and text.endswith('...')
+
+
+def test_a_reader_that_cannot_see_other_users_processes_is_warned(monkeypatch, proc):
+    mounts = (proc.root / 'mounts').read_text().replace('proc /proc proc rw,nosuid', 'proc /proc proc rw,hidepid=2')
+    (proc.root / 'mounts').write_text(mounts)
+    monkeypatch.setattr(resources.os, 'geteuid', lambda: 1000)
+    worker, _result = _sampled(monkeypatch, proc)
+    assert '/proc is mounted with hidepid: processes of other users are not listed (run as root to see them)' in worker.warnings
+    monkeypatch.setattr(resources.os, 'geteuid', lambda: 0)
+    root_worker, _result = _sampled(monkeypatch, proc)
+    assert not [w for w in root_worker.warnings if 'hidepid' in w]
