@@ -28,6 +28,7 @@ class PgBouncerServer(ServiceProcess):
         self.pool_mode = pool_mode
         self.host = "127.0.0.1"
         self.port = 0
+        self.stats_user = "trdrhub_stats"
         self.os_user = os_user if os_user is not None else ("postgres" if os.geteuid() == 0 else None)
 
     def start(self) -> "PgBouncerServer":
@@ -35,13 +36,16 @@ class PgBouncerServer(ServiceProcess):
         pg = self.postgres
         ini = self.workdir / "pgbouncer.ini"
         users = self.workdir / "userlist.txt"
-        users.write_text(f'"{pg.superuser}" ""\n')
+        users.write_text(f'"{pg.superuser}" ""\n"{self.stats_user}" ""\n')
         ini.write_text(
             "[databases]\n"
             f"* = host={pg.host} port={pg.port} user={pg.superuser} password={pg.password}\n"
             "[pgbouncer]\n"
             f"listen_addr = {self.host}\nlisten_port = {self.port}\nunix_socket_dir =\n"
             f"auth_type = trust\nauth_file = {users}\n"
+            # The admin console (virtual database pgbouncer): the superuser may run every command,
+            # stats_user only the SHOW commands.
+            f"admin_users = {pg.superuser}\nstats_users = {self.stats_user}\n"
             f"pool_mode = {self.pool_mode}\ndefault_pool_size = 1\nmin_pool_size = 0\nmax_client_conn = 50\n"
             # The reset query runs only in session mode; transaction mode keeps what a client left.
             "server_reset_query = DISCARD ALL\n"
@@ -61,9 +65,9 @@ class PgBouncerServer(ServiceProcess):
         self.connect().close()
         return True
 
-    def connect(self, dbname: str = "postgres", autocommit: bool = True):
-        """A client connection through the pooler, as the harness superuser."""
-        conn = psycopg2.connect(host=self.host, port=self.port, dbname=dbname, user=self.postgres.superuser,
+    def connect(self, dbname: str = "postgres", autocommit: bool = True, user: Optional[str] = None):
+        """A client connection through the pooler, as the harness superuser unless ``user`` is given."""
+        conn = psycopg2.connect(host=self.host, port=self.port, dbname=dbname, user=user or self.postgres.superuser,
                                 connect_timeout=5)
         conn.autocommit = autocommit
         return conn
