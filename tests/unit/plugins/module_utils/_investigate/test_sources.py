@@ -66,7 +66,7 @@ def test_disk_inodes_swap_load_and_unreachable_are_findings():
 
 def test_thresholds_are_configurable():
     nearly = host('app-1', filesystems=[dict(host('x')['filesystems'][0], used_ratio=0.85)],
-                 memory=dict(host('x')['memory'], swap_used_bytes=10 << 20))
+                  memory=dict(host('x')['memory'], swap_used_bytes=10 << 20))
     assert report({'host_resources': {'results': [nearly]}})['findings'][0]['title'] == 'Swap in use on app-1: 10 MiB'
     out = report({'host_resources': {'results': [nearly]}},
                  thresholds={'disk_usage_ratio': 0.8, 'swap_used_bytes': 100 << 20})
