@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 AWX = REPO / "extensions" / "awx" / "definitions"
 ROLES = REPO / "roles"
 PRODUCTION = REPO / "inventories" / "production"
@@ -240,7 +240,7 @@ def test_job_templates_attach_the_credentials_of_the_secrets_they_need():
     for playbook in ("communicate", "respond_p1"):
         assert {"TRDR Hub Slack", "TRDR Hub PagerDuty", "TRDR Hub Statuspage"} <= by_playbook[playbook], playbook
     # Services that need a login only in some setups are added at launch (or attached once).
-    assert optional == {"TRDR Hub Alertmanager", "TRDR Hub API token", "TRDR Hub SMTP"}
+    assert optional == {"TRDR Hub Alertmanager", "TRDR Hub API token", "TRDR Hub SMTP", "TRDR Hub ticketing", "TRDR Hub PgBouncer"}
     names = {ctype["name"] for ctype in credential_types()}
     assert optional <= names and set(credential_type_of.values()) - {"Machine"} <= names
     doc = (REPO / "extensions" / "awx" / "trdrhub.json").read_text(encoding="utf-8")
