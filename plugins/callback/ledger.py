@@ -161,6 +161,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
     Redactor,
     is_secret_key,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_micro
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
     HAS_PSYCOPG2,
     PHASES,
@@ -170,7 +171,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger im
     PgLedger,
     detect_actor,
     pg_params,
-    utc_now,
     validate_incident_id,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
@@ -230,7 +230,7 @@ class CallbackModule(CallbackBase):
         os.environ[RUN_ENV] = self.run_id
         self.redactor = Redactor()
         self.playbook_path: str | None = None
-        self.started_at = utc_now()
+        self.started_at = iso_micro()
         self.play: t.Any = None
         self.actor, self.provenance = detect_actor()
         self.extra_var_names: list[str] = []
@@ -249,7 +249,7 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_start(self, playbook: t.Any) -> None:
         self.playbook_path = getattr(playbook, '_file_name', None)
-        self.started_at = utc_now()
+        self.started_at = iso_micro()
 
     def v2_playbook_on_play_start(self, play: t.Any) -> None:
         self.play = play
@@ -312,7 +312,7 @@ class CallbackModule(CallbackBase):
         if incident is None:
             # Held until this host has an incident id (contain_db chooses one in its first tasks);
             # observed_at keeps when it happened, ts will say when it was written.
-            fields['data']['observed_at'] = utc_now()
+            fields['data']['observed_at'] = iso_micro()
             self.pending.setdefault(host, []).append((what, fields))
             return
         for earlier, held in self.pending.pop(host, []):

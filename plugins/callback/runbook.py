@@ -72,32 +72,31 @@ class CallbackModule(DefaultCallbackModule):
         finally:
             self._show_message = False
 
+    def _quiet_ok(self, result, item: bool) -> bool:
+        """Show an ok task (or loop item) the quiet way; False when the default output applies instead."""
+        if not self._quiet():
+            return False
+        task, res = result.task, result.result
+        if isinstance(task, TaskInclude):
+            return True
+        if prints_message(task, res) and self._say(result):
+            return True
+        if res.get('changed', False):
+            self._handle_warnings_and_exception(result)
+            if item:
+                self._changed(result, f' (item={self._get_item_label(res)})')
+            elif not (task.loop and 'results' in res):   # a loop's items were shown one by one
+                self._changed(result)
+            return True
+        return item   # an unchanged item shows nothing; an unchanged task shows as ok
+
     def v2_runner_on_ok(self, result) -> None:
-        if self._quiet():
-            task, res = result.task, result.result
-            if isinstance(task, TaskInclude):
-                return
-            if prints_message(task, res) and self._say(result):
-                return
-            if res.get('changed', False):
-                self._handle_warnings_and_exception(result)
-                if not (task.loop and 'results' in res):   # a loop's items were shown one by one
-                    self._changed(result)
-                return
-        self._ok(super().v2_runner_on_ok, result)
+        if not self._quiet_ok(result, item=False):
+            self._ok(super().v2_runner_on_ok, result)
 
     def v2_runner_item_on_ok(self, result) -> None:
-        if self._quiet():
-            task, res = result.task, result.result
-            if isinstance(task, TaskInclude):
-                return
-            if prints_message(task, res) and self._say(result):
-                return
-            if res.get('changed', False):
-                self._handle_warnings_and_exception(result)
-                self._changed(result, f' (item={self._get_item_label(res)})')
-            return
-        self._ok(super().v2_runner_item_on_ok, result)
+        if not self._quiet_ok(result, item=True):
+            self._ok(super().v2_runner_item_on_ok, result)
 
     def _say(self, result) -> bool:
         """Print a debug message as plain text; False when it is not text (the default display then shows it)."""

@@ -31,6 +31,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
     jsonable,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import kind_of
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_seconds as iso  # noqa: F401 (used by the gate too)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import utc_now
 
 PRIORITIES = ('P1', 'P2', 'P3', 'P4')
 ACTIONS = ('terminate_sessions', 'rotate_secrets', 'rollback', 'block_ips', 'restore_db', 'contain_app', 'restart_app',
@@ -69,14 +71,6 @@ class ApprovalError(PgIncidentError):
 
 class DuplicateVote(ApprovalError):
     """This approver has already voted on this request."""
-
-
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).isoformat(timespec='seconds')
 
 
 def parse_iso(text: t.Any) -> datetime.datetime:

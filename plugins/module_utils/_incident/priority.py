@@ -21,6 +21,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgInputError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import kind_of
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_z as iso
 
 PRIORITIES = ('P1', 'P2', 'P3', 'P4')
 IGNORE = 'ignore'  # a severity_map value: the alert is listed in ``ignored`` and never counted
@@ -198,10 +199,6 @@ def parse_time(value: t.Any = None, now: datetime.datetime | None = None) -> dat
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # documented: a time without offset is UTC
     return moment.astimezone(UTC)
-
-
-def iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 def add_minutes(start: datetime.datetime, minutes: int, business_days_only: bool = False) -> datetime.datetime:

@@ -15,7 +15,6 @@ entry. Used by the ``trdrhub.incident.ledger`` callback and ``trdrhub.incident.l
 from __future__ import annotations
 
 import contextlib
-import datetime
 import errno
 import fcntl
 import getpass
@@ -40,6 +39,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
     Redactor,
     jsonable,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_micro
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     HAS_PSYCOPG2,
     PgClient,
@@ -105,14 +105,10 @@ def validate_incident_id(value: t.Any) -> str:
     return text
 
 
-def utc_now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='microseconds')
-
-
 def make_entry(incident_id: str, seq: int, prev_hash: str | None, fields: t.Mapping[str, t.Any],
                ts: str | None = None) -> dict[str, t.Any]:
     """A complete entry, hashed. ``fields`` gives the body (event, phase, actor, ... data)."""
-    entry: dict[str, t.Any] = {'v': LEDGER_VERSION, 'seq': seq, 'incident_id': incident_id, 'ts': ts or utc_now()}
+    entry: dict[str, t.Any] = {'v': LEDGER_VERSION, 'seq': seq, 'incident_id': incident_id, 'ts': ts or iso_micro()}
     for key, default in BODY_DEFAULTS.items():
         value = jsonable(fields.get(key, default))
         if key in ('args', 'data') and not isinstance(value, (dict, str)):

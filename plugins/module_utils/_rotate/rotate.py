@@ -16,7 +16,6 @@ Secrets never leave this object: results, messages and the log carry fingerprint
 
 from __future__ import annotations
 
-import datetime
 import os
 import re
 import time
@@ -30,6 +29,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import utc_now
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     K8S_AUTH_ARGS,
     K8sError,
@@ -146,10 +146,6 @@ def crash_point(step: str, environ: t.Mapping[str, str] | None = None) -> None:
         os._exit(CRASH_CODE)
     if environ.get(PAUSE_ENV) == step:
         time.sleep(PAUSE_SECONDS)
-
-
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 class Rotator:

@@ -25,6 +25,7 @@ import typing as t
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import utc_now  # noqa: F401 (re-exported)
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     K8sClient,
     K8sConflictError,
@@ -43,10 +44,6 @@ _ENV_LINE = re.compile(r'^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9
 
 class StoreError(TrdrhubError):
     """The store cannot be read or written; the message names it and never holds a secret."""
-
-
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def extract(value: str, value_format: str, where: str) -> str:

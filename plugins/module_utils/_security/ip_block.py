@@ -20,6 +20,7 @@ import typing as t
 Network = t.Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_z as iso
 
 UTC = datetime.timezone.utc
 
@@ -106,10 +107,6 @@ def parse_time(text: t.Any) -> int:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return int(when.timestamp())
-
-
-def iso(epoch: int) -> str:
-    return datetime.datetime.fromtimestamp(epoch, UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 def check_incident_id(incident_id: t.Any) -> str:
