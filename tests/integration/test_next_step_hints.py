@@ -99,6 +99,7 @@ def test_a_checkout_user_pastes_triage_and_review_hints_anywhere(ansible, tmp_pa
     record = [e for e in ledger(home, incident) if e["event"] == "incident"][-1]["data"]["record"]
     assert record["commander"] == subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
 
+
     reassess = only(triage.stdout, "triage.yml")
     assert str(localhost_inventory) in reassess and "-e trdrhub_incident_id=" + incident in reassess
     again = paste(reassess, env, elsewhere)
@@ -123,6 +124,15 @@ def test_a_checkout_user_pastes_triage_and_review_hints_anywhere(ansible, tmp_pa
         assert f"Incident {typo} has no record" in flat and f"Did you mean {incident}?" in flat, (playbook, flat)
         assert not (home / typo).exists(), playbook
     assert sorted(p.name for p in home.iterdir()) == [incident]
+
+    # assign_commander.yml printed how to resolve; pasted, resolve.yml resolves and names the review
+    resolve = only(taken.stdout, "resolve")
+    assert "-e trdrhub_incident_id=" + incident in resolve and "root_cause=" in resolve
+    resolved = paste(resolve, env, elsewhere)
+    assert resolved.returncode == 0, resolved.stdout + resolved.stderr
+    record = [e for e in ledger(home, incident) if e["event"] == "incident"][-1]["data"]["record"]
+    assert record["state"] == "resolved"
+    assert f"trdrhub.incident.pir -e trdrhub_incident_id={incident}" in resolved.stdout
 
 
 @pytest.fixture
