@@ -197,8 +197,8 @@ class BlockScan:
         # A block that starts outside the window goes line by line: there a line outside costs a look at
         # its time only, less than taking the block apart.
         start = block.find(b' [', 0, 256)
-        first = parse_clf_time(block[start + 2:start + 28]) if start > 0 else None
-        if first is None or first < self.since or first > self.until:
+        opening = parse_clf_time(block[start + 2:start + 28]) if start > 0 else None
+        if opening is None or opening < self.since or opening > self.until:
             return None
         parsed = split_block(block, self.zone_times)
         if parsed is None:
