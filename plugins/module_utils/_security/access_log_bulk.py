@@ -323,4 +323,3 @@ class BlockScan:
 
     def _scanner_agent(self, agent: bytes) -> bool:
         return self.scanner.search(agent.lower()) is not None
-
