@@ -54,8 +54,8 @@ def test_plan_resolves_with_a_resolution_comment_and_a_mapped_status():
 
 def test_plan_adds_only_missing_links():
     have = issue(links=[{'type': {'name': 'Relates'}, 'outwardIssue': {'key': 'OPS-7'}}])
-    steps = Jira('https://x').plan(None, have, params(links=[{'key': 'OPS-7', 'type': 'Relates'},
-                                                           {'key': 'OPS-8', 'type': 'Blocks'}]))
+    links = [{'key': 'OPS-7', 'type': 'Relates'}, {'key': 'OPS-8', 'type': 'Blocks'}]
+    steps = Jira('https://x').plan(None, have, params(links=links))
     assert [s.payload['key'] for s in steps] == ['OPS-8']
 
 
