@@ -190,10 +190,10 @@ sent:
 
 import typing as t
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.email import (
     SECURITY,
-    EmailError,
     SmtpSender,
     build_message,
     message_view,
@@ -223,6 +223,29 @@ def argument_spec() -> dict[str, t.Any]:
     }
 
 
+class EmailSend:
+    """The worker: the message and recipients built before any connection; check mode sends nothing."""
+
+    def __init__(self, params: dict[str, t.Any], check_mode: bool) -> None:
+        self.params, self.check_mode = params, check_mode
+        self.msg = build_message(params)
+        self.rcpts = recipients(params)
+        self.sender = SmtpSender(params)
+        self.warnings: list[str] = []
+
+    def run(self, client: t.Any) -> dict[str, t.Any]:   # pylint: disable=unused-argument
+        msg, rcpts = self.msg, self.rcpts
+        result: dict[str, t.Any] = {'changed': True, 'message': message_view(msg, self.params), 'recipients': rcpts,
+                                    'refused': {}, 'sent': False}
+        if not self.check_mode:
+            result['refused'] = self.sender.send(msg, rcpts)
+            result['sent'] = True
+        if result['refused']:
+            self.warnings.append(f"{self.sender.where} refused {len(result['refused'])} of {len(rcpts)} recipients; the "
+                                 'others got the message: ' + '; '.join(f'{a}: {r}' for a, r in result['refused'].items()))
+        return result
+
+
 def main() -> None:
     module = IncidentModule(
         argument_spec=argument_spec(),
@@ -230,22 +253,7 @@ def main() -> None:
         required_together=[['username', 'password']],
         supports_check_mode=True,
     )
-    try:
-        msg = build_message(module.params)
-        rcpts = recipients(module.params)
-        sender = SmtpSender(module.params)
-        result: dict[str, t.Any] = {'changed': True, 'message': message_view(msg, module.params), 'recipients': rcpts,
-                                    'refused': {}, 'sent': False}
-        if not module.check_mode:
-            result['refused'] = sender.send(msg, rcpts)
-            result['sent'] = True
-    except EmailError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    else:
-        if result['refused']:
-            module.warn(f"{sender.where} refused {len(result['refused'])} of {len(rcpts)} recipients; the others got the "
-                        'message: ' + '; '.join(f'{a}: {r}' for a, r in result['refused'].items()))
-        module.exit_json(**result)
+    run_worker(module, lambda: EmailSend(module.params, module.check_mode))
 
 
 if __name__ == '__main__':

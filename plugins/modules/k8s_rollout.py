@@ -308,14 +308,13 @@ requests:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     K8S_AUTH_ARGS,
     K8S_AUTH_MUTUALLY_EXCLUSIVE,
     KUBERNETES,
     K8sClient,
-    K8sError,
     K8sInputError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.rollout import ACTIONS, check_env
@@ -356,6 +355,21 @@ def check_params(params: dict[str, t.Any]) -> None:
     check_env(params.get('env') or {})
 
 
+class RolloutRun:
+    """The worker: options checked when built; the rollout and its report (the diff only with --diff) when run."""
+
+    def __init__(self, params: dict[str, t.Any], check_mode: bool, diff: bool) -> None:
+        check_params(params)
+        self.params, self.check_mode, self.diff = params, check_mode, diff
+
+    def run(self, client: t.Any) -> dict[str, t.Any]:
+        params = self.params
+        result = Rollout(client, params['namespace'], params['name'], self.check_mode).run(params)
+        if not self.diff:
+            result.pop('diff', None)
+        return dict(connection=client.describe(), requests=client.requests, **result)
+
+
 def main() -> None:
     module = IncidentModule(
         argument_spec=argument_spec(),
@@ -364,21 +378,10 @@ def main() -> None:
         supports_check_mode=True,
     )
     require_libraries(module, KUBERNETES)
-    client = None
-    try:
-        check_params(module.params)
-        client = K8sClient(module.params)
-        result = Rollout(client, module.params['namespace'], module.params['name'], module.check_mode).run(module.params)
-    except K8sError as exc:
-        module.fail_json(msg=str(exc), requests=client.requests if client else [],
-                         connection=client.describe() if client else {}, **exc.details)
-    else:
-        if not module._diff:
-            result.pop('diff', None)
-        module.exit_json(connection=client.describe(), requests=client.requests, **result)
-    finally:
-        if client is not None:
-            client.close()
+    run_worker(module, lambda: RolloutRun(module.params, module.check_mode, module._diff),
+               lambda run: K8sClient(module.params),
+               error_extra=lambda client: {'requests': client.requests if client else [],
+                                           'connection': client.describe() if client else {}})
 
 
 if __name__ == '__main__':

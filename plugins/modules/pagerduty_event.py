@@ -179,9 +179,8 @@ import typing as t
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
     REQUESTS,
-    HttpApiError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.notify import NOTIFY_HTTP_ARGS
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.pagerduty import (
@@ -214,6 +213,24 @@ def argument_spec() -> dict[str, t.Any]:
     return spec
 
 
+class PagerDutyEvent:
+    """The worker: the event built (its warnings kept) before any request; check mode sends nothing."""
+
+    def __init__(self, params: dict[str, t.Any], check_mode: bool) -> None:
+        self.event, self.warnings = build_event(params)
+        self.check_mode = check_mode
+
+    def run(self, client: t.Any) -> dict[str, t.Any]:
+        event = self.event
+        result: dict[str, t.Any] = {'changed': True, 'event': masked(event), 'dedup_key': event['dedup_key']}
+        if self.check_mode:
+            return dict(status='not_sent', message=None, attempts=0, requests=[], **result)
+        answer = client.enqueue(event)
+        result.update(dedup_key=answer.get('dedup_key') or event['dedup_key'], status=answer.get('status'),
+                      message=answer.get('message'), attempts=client.attempts, requests=client.requests)
+        return result
+
+
 def main() -> None:
     module = IncidentModule(
         argument_spec=argument_spec(),
@@ -222,26 +239,10 @@ def main() -> None:
         supports_check_mode=True,
     )
     require_libraries(module, REQUESTS)
-    client = None
-    try:
-        event, warnings = build_event(module.params)
-        for warning in warnings:
-            module.warn(warning)
-        result: dict[str, t.Any] = {'changed': True, 'event': masked(event), 'dedup_key': event['dedup_key']}
-        if module.check_mode:
-            module.exit_json(status='not_sent', message=None, attempts=0, requests=[], **result)
-        client = PagerDutyClient(module.params)
-        answer = client.enqueue(event)
-    except HttpApiError as exc:
-        module.fail_json(msg=str(exc), requests=client.requests if client else [],
-                         attempts=client.attempts if client else 0, **exc.details)
-    else:
-        result.update(dedup_key=answer.get('dedup_key') or event['dedup_key'], status=answer.get('status'),
-                      message=answer.get('message'), attempts=client.attempts, requests=client.requests)
-        module.exit_json(**result)
-    finally:
-        if client is not None:
-            client.close()
+    run_worker(module, lambda: PagerDutyEvent(module.params, module.check_mode),
+               lambda event: None if module.check_mode else PagerDutyClient(module.params),
+               error_extra=lambda client: {'requests': client.requests if client else [],
+                                           'attempts': client.attempts if client else 0})
 
 
 if __name__ == '__main__':

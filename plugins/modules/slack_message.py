@@ -125,9 +125,8 @@ import typing as t
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
     REQUESTS,
-    HttpApiError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.notify import NOTIFY_HTTP_ARGS
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.slack import (
@@ -149,27 +148,33 @@ def argument_spec() -> dict[str, t.Any]:
     return spec
 
 
+class SlackPost:
+    """The worker: the message built (and in check mode the webhook URL checked) before any request."""
+
+    def __init__(self, params: dict[str, t.Any], check_mode: bool) -> None:
+        self.message = build_message(params)
+        self.check_mode = check_mode
+        self.display = display_webhook(params['webhook_url'])
+        if check_mode:
+            split_webhook(params['webhook_url'])
+
+    def run(self, webhook: t.Any) -> dict[str, t.Any]:
+        if self.check_mode:
+            return {'changed': True, 'payload': self.message, 'response': None, 'webhook': self.display, 'attempts': 0,
+                    'requests': []}
+        answer = webhook.post(self.message)
+        return {'changed': True, 'payload': self.message, 'response': answer, 'webhook': self.display,
+                'attempts': webhook.attempts, 'requests': webhook.requests}
+
+
 def main() -> None:
     module = IncidentModule(argument_spec=argument_spec(), required_one_of=[['text', 'blocks']], supports_check_mode=True)
     require_libraries(module, REQUESTS)
-    webhook = None
     display = display_webhook(module.params['webhook_url'])
-    try:
-        message = build_message(module.params)
-        if module.check_mode:
-            split_webhook(module.params['webhook_url'])
-            module.exit_json(changed=True, payload=message, response=None, webhook=display, attempts=0, requests=[])
-        webhook = SlackWebhook(module.params)
-        answer = webhook.post(message)
-    except HttpApiError as exc:
-        module.fail_json(msg=str(exc), webhook=display, requests=webhook.requests if webhook else [],
-                         attempts=webhook.attempts if webhook else 0, **exc.details)
-    else:
-        module.exit_json(changed=True, payload=message, response=answer, webhook=display, attempts=webhook.attempts,
-                         requests=webhook.requests)
-    finally:
-        if webhook is not None:
-            webhook.close()
+    run_worker(module, lambda: SlackPost(module.params, module.check_mode),
+               lambda post: None if module.check_mode else SlackWebhook(module.params),
+               error_extra=lambda webhook: {'webhook': display, 'requests': webhook.requests if webhook else [],
+                                            'attempts': webhook.attempts if webhook else 0})
 
 
 if __name__ == '__main__':
