@@ -31,7 +31,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
     jsonable,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import kind_of
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_seconds as iso  # noqa: F401 (used by the gate too)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_seconds as iso  # noqa: F401  # pylint: disable=unused-import
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import utc_now
 
 PRIORITIES = ('P1', 'P2', 'P3', 'P4')

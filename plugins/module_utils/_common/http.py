@@ -23,7 +23,7 @@ import traceback
 import typing as t
 from urllib.parse import urlsplit, urlunsplit
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_errors import (  # noqa: F401 (re-exported)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_errors import (  # noqa: F401  # pylint: disable=unused-import
     HttpApiError,
     HttpApiMismatchError,
     HttpAuthError,

@@ -38,7 +38,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http impo
     transport_reason,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.errors import (  # noqa: F401 (re-exported)
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.errors import (  # noqa: F401  # pylint: disable=unused-import
     K8sApiError,
     K8sAuthError,
     K8sConfigError,
@@ -54,7 +54,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.errors impor
     status_message,
     summary,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.kubeconfig import (  # noqa: F401 (re-exported)
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.kubeconfig import (  # noqa: F401  # pylint: disable=unused-import
     kubeconfig_contexts,
     kubeconfig_shape,
 )

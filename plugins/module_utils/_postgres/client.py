@@ -29,7 +29,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgPermissionError,
     PgQueryError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (  # noqa: F401 (re-exported)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (  # noqa: F401  # pylint: disable=unused-import
     MASK,
     condense,
     scrub,

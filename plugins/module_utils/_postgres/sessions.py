@@ -17,7 +17,7 @@ import typing as t
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgPermissionError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.session_filter import (  # noqa: F401 (re-exported)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.session_filter import (  # noqa: F401  # pylint: disable=unused-import
     DEFAULT_PROTECTED_APPLICATIONS,
     GUARD_ARGS,
     HIDDEN_QUERY,

@@ -25,7 +25,7 @@ import typing as t
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import utc_now  # noqa: F401 (re-exported)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import utc_now  # noqa: F401  # pylint: disable=unused-import
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     K8sClient,
     K8sConflictError,
