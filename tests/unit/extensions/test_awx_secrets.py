@@ -194,9 +194,14 @@ def test_production_inventory_holds_no_secret_and_nothing_encrypted():
         code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
         assert not re.search(r"(?i)change.?me|placeholder|<password>|xxxx", code), f"{rel}: AWX imports placeholders as values"
         data = _load(path) if path.suffix in (".yml", ".yaml") else None
+        injected_vars = set(injected("extra_vars"))
         for name, value in _walk(data):
             if SECRET_NAME.search(name) or name in SECRETS:
-                assert value in (None, ""), f"{rel}: {name} is set in the inventory; a credential supplies it"
+                # Unset, or a reference to a variable an AWX credential injects: never a value.
+                ref = re.fullmatch(r"\{\{\s*([A-Za-z_]\w*)\s*(?:\|[^{}]*)?\}\}", value.strip()) if isinstance(value, str) else None
+                assert value in (None, "") or (ref is not None and ref.group(1) in injected_vars), (
+                    f"{rel}: {name} is set in the inventory ({value!r}); leave it unset or refer to a variable that a "
+                    "credential type of extensions/awx injects")
     assert not (PRODUCTION / "group_vars" / "db_controllers" / "vault.yml").exists()
 
 
