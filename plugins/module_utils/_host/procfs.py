@@ -45,7 +45,7 @@ def read_text(root: str, *parts: str) -> str:
 
 def loadavg(root: str) -> dict[str, t.Any]:
     fields = read_text(root, 'loadavg').split()
-    running, _, total = fields[3].partition('/')
+    running, dummy, total = fields[3].partition('/')
     return {'load1': float(fields[0]), 'load5': float(fields[1]), 'load15': float(fields[2]),
             'running': int(running), 'processes': int(total)}
 
@@ -55,7 +55,7 @@ def cpu_times(root: str) -> tuple[dict[str, int], int]:
     totals: dict[str, int] = {}
     cpus = 0
     for line in read_text(root, 'stat').splitlines():
-        name, _, rest = line.partition(' ')
+        name, dummy, rest = line.partition(' ')
         if name == 'cpu':
             values = [int(v) for v in rest.split()]
             totals = {field: values[i] if i < len(values) else 0 for i, field in enumerate(CPU_FIELDS)}
@@ -70,7 +70,7 @@ def meminfo(root: str) -> dict[str, int]:
     """/proc/meminfo in bytes (the file says kB)."""
     out = {}
     for line in read_text(root, 'meminfo').splitlines():
-        key, _, rest = line.partition(':')
+        key, dummy, rest = line.partition(':')
         value = rest.split()
         if value and value[0].isdigit():
             out[key] = int(value[0]) * (1024 if value[1:] == ['kB'] else 1)
@@ -150,7 +150,7 @@ def process_details(root: str, pid: int) -> dict[str, t.Any]:
     try:
         with open(os.path.join(root, str(pid), 'status'), encoding='utf-8', errors='replace') as handle:
             for line in handle:
-                key, _, value = line.partition(':')
+                key, dummy, value = line.partition(':')
                 if key == 'Uid' and value.split():
                     details['uid'] = int(value.split()[0])
                 elif key == 'VmRSS' and value.split():
