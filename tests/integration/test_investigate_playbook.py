@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import shutil
 import stat
 import subprocess
 import uuid
@@ -281,3 +282,40 @@ def test_an_invalid_incident_id_is_refused_before_anything_is_collected(ansible,
     assert run.rc != 0
     assert "investigate needs the incident id" in " ".join(run.output.split())
     assert "pg_activity_info" not in run.output and not list(tmp_path.rglob("diagnostics"))
+
+
+@pytest.fixture(scope="module")
+def pgbouncer(pg_server):
+    from trdrhub_harness.pgbouncer import PgBouncerServer
+    if not shutil.which("pgbouncer"):
+        pytest.skip("pgbouncer is not installed (apt-get install -y pgbouncer)")
+    with PgBouncerServer(pg_server) as bouncer:
+        yield bouncer.start()
+
+
+def test_a_paused_pooler_database_is_a_critical_finding(investigate, pgbouncer):
+    client = pgbouncer.connect()    # the pooler knows a database while a client uses it
+    with client.cursor() as cur:
+        cur.execute("SELECT 1")
+    admin = pgbouncer.connect(dbname="pgbouncer")
+    try:
+        with admin.cursor() as cur:
+            cur.execute("PAUSE postgres")
+            cur.execute("SHOW DATABASES")
+            assert [row for row in cur.fetchall() if row[0] == "postgres"], "the pooler forgot the database"
+        run = investigate({"investigate_pgbouncer_host": pgbouncer.host, "investigate_pgbouncer_port": pgbouncer.port,
+                           "investigate_pgbouncer_user": pgbouncer.stats_user})
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("RESUME postgres")
+        admin.close()
+        client.close()
+    assert run.rc == 0, run.output
+    (bundle_dir,) = _bundle_dirs(investigate.dir)
+    bundle = json.loads((bundle_dir / "bundle.json").read_text())
+    section = bundle["collectors"]["pgbouncer"]
+    assert section["status"] == "ok", section
+    assert section["result"]["summary"]["paused_databases"] == ["postgres"], section["result"]["databases"]
+    critical = [(f["collector"], f["title"]) for f in bundle["findings"] if f["severity"] == "critical"]
+    assert ("pgbouncer", "PgBouncer database postgres is PAUSED on the pooler (RESUME postgres lifts it)") in critical
+    assert "## PgBouncer pools" in (bundle_dir / "summary.md").read_text()

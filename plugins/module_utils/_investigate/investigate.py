@@ -29,6 +29,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._investigate.sour
     host_findings,
     log_findings,
     per_host,
+    pooler_findings,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._investigate.summary import (
     COLLECTORS,
@@ -244,6 +245,8 @@ def findings_of(sections: t.Mapping[str, dict[str, t.Any]], thresholds: dict[str
             host_findings(res, thresholds, lambda sev, title, detail: _finding(out, sev, 'host_resources', title, detail))
         elif name == 'app_logs':
             log_findings(res, lambda sev, title, detail: _finding(out, sev, 'app_logs', title, detail))
+        elif name == 'pgbouncer':
+            pooler_findings(res, lambda sev, title, detail: _finding(out, sev, 'pgbouncer', title, detail))
         elif name == 'recent_commits':
             commit_findings(res, thresholds, now, lambda sev, title, detail: _finding(out, sev, 'recent_commits', title, detail))
     return sorted(out, key=lambda f: SEVERITIES.index(f['severity']))

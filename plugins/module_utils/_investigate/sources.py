@@ -120,6 +120,13 @@ def log_findings(res: t.Mapping[str, t.Any], finding: Finding) -> None:
                     str(errors[-1])[:200])
 
 
+def pooler_findings(res: t.Mapping[str, t.Any], finding: Finding) -> None:
+    """pgbouncer_info's findings: a paused or disabled database stops the application, a wait slows it."""
+    for text in res.get('findings') or []:
+        severity = 'critical' if ' is PAUSED ' in str(text) or ' is DISABLED ' in str(text) else 'warning'
+        finding(severity, f'PgBouncer {text}', '')
+
+
 def commit_findings(res: t.Mapping[str, t.Any], th: t.Mapping[str, float], now: datetime.datetime | None,
                     finding: Finding) -> None:
     for commit in res.get('commits') or []:

@@ -23,6 +23,7 @@ COLLECTORS = {
     'recent_commits': 'Recent deployments (deployment repository)',
     'host_resources': 'Application and database hosts',
     'app_logs': 'Application logs',
+    'pgbouncer': 'PgBouncer pools',
 }
 
 

@@ -135,3 +135,13 @@ def test_a_failed_git_log_says_why():
 @pytest.mark.parametrize('line', ['', 'abc', '\x1f' * 3])
 def test_parse_commits_ignores_other_lines(line):
     assert parse_commits(line) == []
+
+
+def test_pooler_findings_paused_is_critical_a_wait_a_warning():
+    from ansible_collections.trdrhub.incident.plugins.module_utils._investigate.sources import pooler_findings
+    found = []
+    pooler_findings({'findings': ['database lcopilot is PAUSED on the pooler (RESUME lcopilot lifts it)',
+                                  'pool lcopilot/trdrhub: 2 client(s) waiting for a server connection, the longest for 3 s']},
+                    lambda severity, title, detail: found.append((severity, title)))
+    assert found == [('critical', 'PgBouncer database lcopilot is PAUSED on the pooler (RESUME lcopilot lifts it)'),
+                     ('warning', 'PgBouncer pool lcopilot/trdrhub: 2 client(s) waiting for a server connection, the longest for 3 s')]
