@@ -22,7 +22,10 @@ description:
   - "External escalations - V(cloud_provider), V(vendor), V(legal) (legal / compliance) and V(pr) (PR /
     communications), or categories added in O(external_rules) - are requested with O(external). V(legal) and
     V(pr) are also due without being requested when the record's impact includes C(security) or C(data_loss) (a data
-    breach), V(legal) also for C(compliance)."
+    breach), V(legal) also for C(compliance). V(monitoring) and V(alerting) are the monitoring and alerting vendors."
+  - "Specialist teams - the Database Administrator (C(team:dba)) is paged when the record's impact includes
+    C(data_integrity) or C(data_loss), the Security Team (C(team:security_team)) when it includes C(security); once
+    each, whatever the level, with the contact O(contacts) holds under C(dba) or C(security_team)."
   - "Idempotent: every new escalation is recorded in the ledger as one entry, event C(escalation), its phase following
     the incident's status (C(investigate) while investigating or identified, C(recover) while monitoring), with
     C(data.escalation) V(L2) to V(L4) or C(external:<category>). An escalation already recorded is never returned as
@@ -53,7 +56,7 @@ options:
     type: int
   external:
     description:
-      - External categories to bring in - V(cloud_provider), V(vendor), V(legal), V(pr) or a category of
+      - External categories to bring in - V(cloud_provider), V(vendor), V(monitoring), V(alerting), V(legal), V(pr) or a category of
         O(external_rules). One already recorded is not escalated again.
     type: list
     elements: str
@@ -61,8 +64,9 @@ options:
   contacts:
     description:
       - "Contacts per level, by the C(who) of the schedule - C(on_call), C(team_lead), C(engineering_manager),
-        C(executive). Each a dict with any of C(name), C(slack) (Slack member id such as C(U024BE7LH), or a handle),
-        C(email), C(phone), C(pagerduty_routing_key) (Events API v2 integration key of a PagerDuty service; keep it in
+        C(executive) - and per specialist team - C(dba), C(security_team). Each a dict with any of C(name) (the primary),
+        C(slack) (Slack member id such as C(U024BE7LH), or a handle), C(email), C(phone), C(secondary),
+        C(secondary_phone), C(secondary_email) (the secondary contact), C(pagerduty_routing_key) (Events API v2 integration key of a PagerDuty service; keep it in
         a vault) and C(pagerduty_escalation_policy) (the PagerDuty escalation policy it reaches, for reference)."
       - A level without a contact is still escalated and recorded; RV(missing_contacts) names it.
     type: dict
@@ -184,7 +188,7 @@ new_escalations:
       type: str
       sample: L2
     kind:
-      description: V(level) or V(external).
+      description: V(level), V(team) (a specialist team paged for the impact) or V(external).
       type: str
       sample: level
     level:

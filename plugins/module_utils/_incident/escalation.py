@@ -33,7 +33,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priorit
 EVENT = 'escalation'
 MODULE = 'trdrhub.incident.incident_escalate'
 MAX_LEVEL = 4
-CONTACT_FIELDS = ('name', 'slack', 'email', 'phone', 'pagerduty_routing_key', 'pagerduty_escalation_policy')
+CONTACT_FIELDS = ('name', 'slack', 'email', 'phone', 'secondary', 'secondary_phone', 'secondary_email',
+                  'pagerduty_routing_key', 'pagerduty_escalation_policy')
 SECRET_CONTACT_FIELDS = ('pagerduty_routing_key',)
 RULE_FIELDS = ('title', 'conditions', 'when_impact')
 
@@ -49,6 +50,17 @@ DEFAULT_EXTERNAL: dict[str, dict[str, t.Any]] = {
               'conditions': 'Data breach, loss of customer data or a compliance violation (notification deadlines may apply)'},
     'pr': {'title': 'PR / communications', 'when_impact': ['security', 'data_loss'],
            'conditions': 'Data breach, or an incident visible to the press or on social media'},
+    'monitoring': {'title': 'Monitoring vendor', 'when_impact': [],
+                   'conditions': 'Metrics, dashboards or log collection missing or wrong during the incident'},
+    'alerting': {'title': 'Alerting vendor', 'when_impact': [],
+                 'conditions': 'Alerts or pages not delivered, delayed or duplicated'},
+}
+
+# Specialist teams of the runbook's contact list, paged (once, whatever the level) when the record's
+# impact includes one of ``when_impact``; their contacts are in ``contacts`` under the same key.
+TEAMS: dict[str, dict[str, t.Any]] = {
+    'dba': {'title': 'Database Administrator', 'when_impact': ['data_integrity', 'data_loss']},
+    'security_team': {'title': 'Security Team', 'when_impact': ['security']},
 }
 
 
@@ -152,6 +164,21 @@ def external_key(category: str) -> str:
     return f'external:{category}'
 
 
+def team_key(team: str) -> str:
+    return f'team:{team}'
+
+
+def _teams(record: t.Mapping[str, t.Any]) -> dict[str, str]:
+    """{team: why} - the specialist teams the record's impact calls for."""
+    impact = {_norm(item).replace(' ', '_'): item for item in record.get('impact') or []}  # 'Data Integrity' too
+    wanted = {}
+    for team, rule in TEAMS.items():
+        hits = [impact[_norm(item)] for item in rule['when_impact'] if _norm(item) in impact]
+        if hits:
+            wanted[team] = f"impact {', '.join(hits)}: page the {rule['title']}"
+    return wanted
+
+
 # -- the decision ----------------------------------------------------------------------------------
 def _requested_level(level: t.Any) -> int | None:
     if level is None:
@@ -251,6 +278,12 @@ def decide(record: t.Mapping[str, t.Any], entries: t.Iterable[t.Mapping[str, t.A
         new.append({'key': level_key(number), 'kind': 'level', 'level': number, 'who': rung['who'], 'title': rung['title'],
                     'category': None, 'due_at': step['at'] if by_time else iso(moment), 'reason': why,
                     'contact': public_contact(people.get(rung['who'])), 'contact_ref': rung['who']})
+    for team, why in ({} if resolved else _teams(record)).items():
+        if team_key(team) in escalated:
+            continue
+        new.append({'key': team_key(team), 'kind': 'team', 'level': None, 'who': team, 'title': TEAMS[team]['title'],
+                    'category': team, 'due_at': iso(moment), 'reason': why,
+                    'contact': public_contact(people.get(team)), 'contact_ref': team})
     externals = {} if resolved else _externals(record, rules_, external)
     for category, why in externals.items():
         if external_key(category) in escalated:
@@ -261,7 +294,7 @@ def decide(record: t.Mapping[str, t.Any], entries: t.Iterable[t.Mapping[str, t.A
                     'contact': public_contact(outside.get(category)), 'contact_ref': category})
 
     undelivered = [] if resolved else [_again(item, rungs, rules_, people, outside) for key, item in escalated.items() if key not in notified]
-    missing = [f"no contact for {item['title']} ({'contacts' if item['kind'] == 'level' else 'external_contacts'}.{item['contact_ref']})"
+    missing = [f"no contact for {item['title']} ({'external_contacts' if item['kind'] == 'external' else 'contacts'}.{item['contact_ref']})"
                for item in new + undelivered if not item['contact']]
     reached = max([current] + [item['level'] for item in new if item['kind'] == 'level'])
     return {
@@ -281,10 +314,13 @@ def _again(item: dict[str, t.Any], rungs: dict[int, dict[str, t.Any]], rules: di
     if item.get('kind') == 'level':
         rung = rungs.get(int(item.get('level') or 0)) or {'who': item.get('who'), 'title': item.get('title')}
         ref, contact = rung['who'], people.get(rung['who'])
+    elif item.get('kind') == 'team':
+        ref = item.get('category')
+        contact = people.get(ref)
     else:
         ref = item.get('category')
         contact = outside.get(ref)
-    rule = {} if item.get('kind') == 'level' else (rules.get(ref) or {})
+    rule = (rules.get(ref) or {}) if item.get('kind') == 'external' else {}
     return dict(item, reason=f"recorded at {item.get('recorded_at')} but its contacts were not notified yet",
                 due_at=item.get('recorded_at'), conditions=rule.get('conditions'), contact=public_contact(contact), contact_ref=ref)
 

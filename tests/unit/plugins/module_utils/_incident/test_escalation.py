@@ -118,21 +118,71 @@ def test_notes_written_by_hand_do_not_count():
 
 def test_external_categories_requested_and_by_impact():
     decision = decide(record(impact=['security']), [], now=at(5), external=['cloud_provider', 'PR'])
-    assert keys(decision) == ['external:cloud_provider', 'external:pr', 'external:legal']
+    assert keys(decision) == ['team:security_team', 'external:cloud_provider', 'external:pr', 'external:legal']
     by_key = {item['key']: item for item in decision['new_escalations']}
     assert by_key['external:pr']['reason'] == 'requested'
     assert by_key['external:legal']['reason'].startswith('impact security: Data breach')
     recorded_legal = decide(record(impact=['data_loss']), [entry('external:legal'), entry('external:legal', 2, action='notified')],
                             now=at(5))
-    assert keys(recorded_legal) == ['external:pr']
+    assert keys(recorded_legal) == ['team:dba', 'external:pr']
     quiet = decide(record(impact=['security']), [], now=at(5), rules={'pr': {'when_impact': []}, 'legal': {'when_impact': []}})
-    assert quiet['new_escalations'] == []
+    assert keys(quiet) == ['team:security_team']
+
+
+TEAM_CONTACTS = {
+    'dba': {'name': 'Ravi Patel', 'secondary': 'Mia Chen', 'phone': '+1 555 0110', 'secondary_phone': '+1 555 0111',
+            'email': 'dba@trdrhub.example', 'pagerduty_routing_key': KEY},
+    'security_team': {'name': 'Alex Kim', 'secondary': 'Jo Park', 'email': 'security@trdrhub.example'},
+}
+
+
+@pytest.mark.parametrize('impact,teams', [
+    (['Data Integrity'], ['team:dba']),
+    (['data_loss'], ['team:dba']),
+    (['Security'], ['team:security_team']),
+    (['security', 'data-integrity', 'customer-facing'], ['team:dba', 'team:security_team']),
+    (['customer-facing', 'internal', 'compliance'], []),
+])
+def test_impact_pages_the_specialist_teams(impact, teams):
+    decision = decide(record(priority='P3', impact=impact), [], now=at(1), contacts=TEAM_CONTACTS)
+    paged = [item for item in decision['new_escalations'] if item['kind'] == 'team']
+    assert [item['key'] for item in paged] == teams
+    for item in paged:
+        assert item['contact']['name'] == TEAM_CONTACTS[item['who']]['name']
+        assert item['contact']['secondary'] == TEAM_CONTACTS[item['who']]['secondary']
+        assert item['level'] is None and item['contact_ref'] == item['category'] == item['who']
+    assert KEY not in json.dumps(decision)
+
+
+def test_specialist_team_paged_once_and_again_until_notified():
+    first = entry('team:dba', kind='team', level=None, category='dba', who='dba')
+    again = decide(record(impact=['data_integrity']), [first], now=at(5), contacts=TEAM_CONTACTS)
+    assert keys(again) == []
+    assert [item['key'] for item in again['undelivered']] == ['team:dba']
+    assert again['undelivered'][0]['contact']['name'] == 'Ravi Patel'
+    done = decide(record(impact=['data_integrity']), [first, entry('team:dba', 2, action='notified')], now=at(5))
+    assert done['notify'] == []
+    assert decide(record(impact=['security']), [], now=at(5))['missing_contacts'] == [
+        'no contact for Security Team (contacts.security_team)', 'no contact for Legal / compliance (external_contacts.legal)',
+        'no contact for PR / communications (external_contacts.pr)']
+    resolved = decide(record(impact=['security'], state='resolved', resolved_at='2025-01-15T15:00:00Z'), [], now=at(40))
+    assert resolved['notify'] == []
+
+
+def test_vendor_categories_monitoring_and_alerting():
+    vendors = {'monitoring': {'name': 'Datadog Support', 'email': 'support@monitoring.example'}}
+    decision = decide(record(), [], now=at(1), external=['monitoring', 'alerting'], external_contacts=vendors)
+    by_key = {item['key']: item for item in decision['new_escalations']}
+    assert by_key['external:monitoring']['contact']['name'] == 'Datadog Support'
+    assert by_key['external:alerting']['title'] == 'Alerting vendor'
+    assert decision['missing_contacts'] == ['no contact for Alerting vendor (external_contacts.alerting)']
 
 
 def test_contacts_are_returned_without_routing_keys():
     decision = decide(record(), [], now=at(40), contacts=CONTACTS)
     l2, l3 = decision['new_escalations']
     assert l2['contact'] == {'name': 'Dana Lee', 'slack': 'U024BE7LH', 'email': 'dana@trdrhub.example', 'phone': None,
+                             'secondary': None, 'secondary_phone': None, 'secondary_email': None,
                              'pagerduty_escalation_policy': None, 'pagerduty': True}
     assert l3['contact']['pagerduty'] is False and KEY not in json.dumps(decision)
     assert decide(record(), [], now=at(61), contacts=CONTACTS)['missing_contacts'] == [
