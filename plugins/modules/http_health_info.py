@@ -39,10 +39,18 @@ options:
         type: str
         required: true
       method:
-        description: HTTP method; with V(HEAD) no body is read and O(endpoints[].json_checks) must be empty.
+        description:
+          - HTTP method; with V(HEAD) no body is read and O(endpoints[].json_checks) must be empty.
+          - "V(POST) sends O(endpoints[].json_body) (the runbook's phase 4.2 key-functionality check, for example
+            C({\"test\": true}) to a test endpoint). A POST may change something, so it is not sent in check mode (see
+            RV(endpoints[].skipped)) and is never retried once the server may have processed it."
         type: str
-        choices: [GET, HEAD]
+        choices: [GET, HEAD, POST]
         default: GET
+      json_body:
+        description:
+          - JSON body of a V(POST) (a mapping, a list or a scalar); only with O(endpoints[].method=POST).
+        type: raw
       expect_status:
         description: Acceptable HTTP status code, or a list of them.
         type: raw
@@ -89,6 +97,11 @@ extends_documentation_fragment:
   - trdrhub.incident.http_api
   - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - GET and HEAD probes run unchanged in check mode; a V(POST) endpoint is not requested (RV(endpoints[].skipped)).
 notes:
   - O(retries) applies to each endpoint; a C(503) from C(/health/ready) is retried too, then reported.
   - After the first endpoint that cannot be reached at all, the remaining ones are not requested; they report the same
@@ -105,6 +118,18 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: "Phase 4.2: key functionality - POST {test: true} and check the answer"
+  trdrhub.incident.http_health_info:
+    base_url: https://api.trdrhub.example
+    endpoints:
+      - path: /api/v1/test
+        method: POST
+        json_body: {test: true}
+        expect_status: [200, 201]
+        json_checks:
+          - {path: status, equals: ok}
+    fail_on_unhealthy: true
+
 - name: Health of the TRDR Hub API (default endpoints)
   trdrhub.incident.http_health_info:
     base_url: https://api.trdrhub.example
@@ -133,12 +158,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed:
-  description: Always false; the module only reads.
+  description: Always false; the module reports what it sees (a V(POST) is the caller's probe, not a change it makes).
   returned: always
   type: bool
   sample: false
 healthy:
-  description: True when every endpoint is RV(endpoints[].ok) and the certificate (for C(https://)) has not expired.
+  description:
+    - True when every endpoint is RV(endpoints[].ok) and the certificate (for C(https://)) has not expired.
+    - An endpoint not requested in check mode (RV(endpoints[].skipped)) does not count.
   returned: always
   type: bool
   sample: true
@@ -196,6 +223,11 @@ endpoints:
       description: Why there is no usable answer - unreachable, TLS failure, or a body that is not valid JSON.
       type: str
       sample: null
+    skipped:
+      description: True for a V(POST) endpoint in check mode, which is not requested.
+      returned: for a V(POST) endpoint in check mode
+      type: bool
+      sample: true
 tls:
   description: The server certificate, for an C(https://) O(base_url).
   returned: when O(base_url) is C(https://)
@@ -313,7 +345,8 @@ def argument_spec() -> dict[str, t.Any]:
              'in': {'type': 'list', 'elements': 'raw'}}
     endpoint = {
         'path': {'type': 'str', 'required': True},
-        'method': {'type': 'str', 'choices': ['GET', 'HEAD'], 'default': 'GET'},
+        'method': {'type': 'str', 'choices': ['GET', 'HEAD', 'POST'], 'default': 'GET'},
+        'json_body': {'type': 'raw'},
         'expect_status': {'type': 'raw', 'default': [200]},
         'json_checks': {'type': 'list', 'elements': 'dict', 'default': [], 'options': check},
         'timeout': bounded({'type': 'float'}, above=0, maximum=MAX_SOCKET_TIMEOUT),
@@ -368,7 +401,7 @@ def run_check(body: t.Any, check: dict[str, t.Any]) -> str | None:
 
 def normalize_endpoint(raw: dict[str, t.Any]) -> dict[str, t.Any]:
     """Defaults filled in and every value checked, so a bad one fails before any request."""
-    endpoint = {'method': 'GET', 'expect_status': [200], 'json_checks': [], 'timeout': None}
+    endpoint = {'method': 'GET', 'expect_status': [200], 'json_checks': [], 'timeout': None, 'json_body': None}
     endpoint.update({key: value for key, value in raw.items() if value is not None})
     path = str(endpoint.get('path') or '')
     if not path.startswith('/'):
@@ -389,14 +422,17 @@ def normalize_endpoint(raw: dict[str, t.Any]) -> dict[str, t.Any]:
                                  f'{", ".join(OPERATORS)}, got {", ".join(given) or "none"}')
     if endpoint['method'] == 'HEAD' and endpoint['json_checks']:
         raise HttpInputError(f'endpoints {path}: a HEAD request has no body, json_checks cannot apply')
+    if endpoint['json_body'] is not None and endpoint['method'] != 'POST':
+        raise HttpInputError(f'endpoints {path}: json_body is only sent with method POST, got method {endpoint["method"]}')
     return dict(endpoint, path=path, expect_status=statuses)
 
 
 class HealthProbe:
     """Probes the endpoints one after the other and the certificate once."""
 
-    def __init__(self, params: dict[str, t.Any]) -> None:
+    def __init__(self, params: dict[str, t.Any], check_mode: bool = False) -> None:
         self.params = params
+        self.check_mode = check_mode
         self.endpoints = [normalize_endpoint(e) for e in (params.get('endpoints') or DEFAULT_ENDPOINTS)]
         self.warnings: list[str] = []
 
@@ -414,7 +450,8 @@ class HealthProbe:
         for report in reports:
             report.pop('unreachable', None)
         tls = result.get('tls') or {}
-        result.update(endpoints=reports, healthy=all(r['ok'] for r in reports) and not tls.get('expired'),
+        probed = [r for r in reports if not r.get('skipped')]
+        result.update(endpoints=reports, healthy=all(r['ok'] for r in probed) and not tls.get('expired'),
                       requests=client.requests)
         return result
 
@@ -436,11 +473,14 @@ class HealthProbe:
         report: dict[str, t.Any] = {'path': path, 'url': client.url_for(path), 'method': method, 'status': None,
                                     'ok': False, 'latency_ms': None, 'attempts': 0, 'json': None,
                                     'json_truncated': False, 'failed_checks': [], 'error': None}
+        if method == 'POST' and self.check_mode:
+            # A POST may act on the application: check mode never sends one.
+            return dict(report, skipped=True, error=f'{NOT_REQUESTED} in check mode (a POST may change something)')
         if down:
             report['error'] = f'{NOT_REQUESTED}, the server was unreachable: {down}'
             return report
         try:
-            resp = client.send(method, path, timeout=endpoint['timeout'])
+            resp = client.send(method, path, timeout=endpoint['timeout'], json_body=endpoint['json_body'])
         except HttpUnreachableError as exc:
             return dict(report, attempts=client.last_attempts, error=str(exc), unreachable=True)
         except HttpTooLargeError as exc:
@@ -498,7 +538,7 @@ def main() -> None:
     require_libraries(module, REQUESTS)
     if module.params['base_url'].strip().lower().startswith('https:'):
         require_libraries(module, CRYPTOGRAPHY)
-    run_worker(module, lambda: HealthProbe(module.params),
+    run_worker(module, lambda: HealthProbe(module.params, check_mode=module.check_mode),
                lambda probe: HttpClient(module.params, module.params['base_url'], service='', option='base_url'),
                errors=(HttpApiError,), error_extra=lambda client: {'requests': client.requests if client else []},
                finish=lambda result, client: unhealthy_message(client.display, result)

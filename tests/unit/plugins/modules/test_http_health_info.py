@@ -57,6 +57,7 @@ def test_json_checks(check, failure):
     ({'path': '/x', 'json_checks': [{'path': 'status'}]}, 'needs exactly one of equals, not_equals, in, got none'),
     ({'path': '/x', 'json_checks': [{'path': 'status', 'equals': 'ok', 'in': ['ok']}]}, 'got equals, in'),
     ({'path': '/x', 'method': 'HEAD', 'json_checks': [{'path': 'status', 'equals': 'ok'}]}, 'HEAD request has no body'),
+    ({'path': '/x', 'method': 'HEAD', 'json_body': {'test': True}}, 'json_body is only sent with method POST, got method HEAD'),
 ])
 def test_bad_endpoints(endpoint, needle):
     with pytest.raises(_http.HttpInputError) as caught:
@@ -66,7 +67,7 @@ def test_bad_endpoints(endpoint, needle):
 
 def test_endpoint_defaults_and_single_status():
     assert mod.normalize_endpoint({'path': '/x', 'expect_status': 204}) == {
-        'path': '/x', 'method': 'GET', 'expect_status': [204], 'json_checks': [], 'timeout': None}
+        'path': '/x', 'method': 'GET', 'expect_status': [204], 'json_checks': [], 'timeout': None, 'json_body': None}
 
 
 class App:
