@@ -132,6 +132,20 @@ options:
         response deadline and the impact categories. Keep it in inventory so every run uses the same.
     type: dict
     default: {}
+  notified:
+    description:
+      - "Records that a notification obligation (RV(obligations)) was met - C(obligation) (its key, for example
+        V(regulator)), C(to) (whom, for example the authority and its case number), optionally C(by) (defaults to the
+        actor), C(at) (ISO 8601, defaults to now) and C(note). Kept in the record's C(notifications); the same
+        C(obligation) and C(to) again changes nothing."
+    type: dict
+  obligation_policy:
+    description:
+      - "Changes to the notification obligation table (C(docs/compliance.md)), by obligation - C(title), C(party),
+        C(when_impact), C(when_priority), C(within_hours) (after detection), C(conditions); a new key adds an
+        obligation, V(null) removes one. Keep it in inventory (C(trdrhub_notification_obligations))."
+    type: dict
+    default: {}
 extends_documentation_fragment:
   - trdrhub.incident.ledger
   - trdrhub.incident.postgres
@@ -309,6 +323,11 @@ incident:
       description: Identifiers in other systems.
       type: dict
       sample: {statuspage_incident_id: p31zjtct2jer, silence_ids: [9f2b8a5c-8c1e-4a56-9a3e-3b0c3f2a6a11]}
+    notifications:
+      description: Notification obligations met, by obligation key, each with C(at), C(by), C(to) and C(note) (O(notified)).
+      type: dict
+      returned: when an obligation was recorded as met
+      sample: {regulator: {at: "2025-01-16T09:00:00Z", by: "awx:dpo", to: "ICO, case 123", note: null}}
     resolution:
       description: How it was resolved; null while open.
       type: str
@@ -345,6 +364,17 @@ incident:
       description: Who made the last change.
       type: str
       sample: awx:alice
+obligations:
+  description:
+    - The notification obligations of the record, derived from its impact categories, priority and detection time by
+      the obligation table (O(obligation_policy)), each with C(key), C(title), C(party), C(conditions),
+      C(within_hours), C(due_at), C(reason), C(state) (V(open), V(overdue), V(met), V(met_late)), C(seconds_left)
+      (negative when overdue; null when met) and C(notified) (C(at), C(by), C(to), C(note); null while open).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{key: regulator, title: Regulator (data protection supervisory authority), due_at: "2025-01-18T14:30:00Z",
+            state: open, seconds_left: 223200, notified: null}]
 changes:
   description: The fields that changed (would change), each with C(before) and C(after); empty when nothing changed.
   returned: success

@@ -21,6 +21,10 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain impo
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgInputError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.obligations import (
+    check_notification,
+    effective_obligations,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import (
     PRIORITIES,
     _norm,
@@ -45,13 +49,13 @@ STATUS_PHASES = {'investigating': 'investigate', 'identified': 'investigate', 'm
 # Every field of a record, in the order the diff shows them.
 RECORD_FIELDS = ('incident_id', 'state', 'status', 'title', 'summary', 'priority', 'response_deadline', 'impact',
                  'commander', 'commander_assigned_at', 'acknowledged', 'acknowledged_at', 'acknowledged_by',
-                 'auto_acknowledged_at', 'auto_acknowledged_by', 'detected_at', 'opened_at', 'opened_by', 'references',
+                 'auto_acknowledged_at', 'auto_acknowledged_by', 'detected_at', 'opened_at', 'opened_by', 'references', 'notifications',
                  'resolution', 'resolved_at', 'resolved_by', 'duration_seconds', 'reopened_at', 'reopen_count', 'revision', 'updated_at', 'updated_by')
 # Fields set directly by options (an "update"); resolution last.
-UPDATE_FIELDS = ('title', 'summary', 'priority', 'impact', 'detected_at', 'references', 'resolution')
+UPDATE_FIELDS = ('title', 'summary', 'priority', 'impact', 'detected_at', 'references', 'notifications', 'resolution')
 # Options that ask for a value of the record.
 FIELD_OPTIONS = ('title', 'summary', 'priority', 'impact', 'status', 'commander', 'acknowledged', 'auto_acknowledged',
-                 'detected_at', 'references', 'resolution')
+                 'detected_at', 'references', 'resolution', 'notified')
 # Bookkeeping that changes with every entry; never a reason to append one.
 BOOKKEEPING = ('revision', 'updated_at', 'updated_by')
 
@@ -72,6 +76,8 @@ INCIDENT_ARGS: dict[str, dict[str, t.Any]] = {
     'note': {'type': 'str'},
     'reopen': {'type': 'bool', 'default': False},
     'policy': {'type': 'dict', 'default': {}},
+    'notified': {'type': 'dict'},
+    'obligation_policy': {'type': 'dict', 'default': {}},
 }
 
 
@@ -230,6 +236,13 @@ def plan(current: dict[str, t.Any] | None, params: t.Mapping[str, t.Any], *, act
     if params.get('detected_at') not in (None, ''):
         after['detected_at'] = _time(params['detected_at'], 'detected_at')
     after['references'] = _merge_references(after['references'], params.get('references'))
+    if params.get('notified') is not None:
+        key, done = check_notification(params['notified'], effective_obligations(params.get('obligation_policy')),
+                                       actor=actor, now=now)
+        notifications = dict(after.get('notifications') or {})
+        if (notifications.get(key) or {}).get('to') != done['to']:   # the same notice again changes nothing
+            notifications[key] = done
+            after['notifications'] = notifications
     if params.get('commander') is not None and params['commander'] != after.get('commander'):
         after.update(commander=params['commander'] or None, commander_assigned_at=stamp if params['commander'] else None)
         actions.append('assign_commander')

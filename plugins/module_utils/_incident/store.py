@@ -38,6 +38,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._incident.inciden
     plan,
     verify_entries,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.obligations import derive as derive_obligations
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
     ENV,
     EXISTS_SQL,
@@ -231,6 +232,8 @@ def manage_incident(params: t.Mapping[str, t.Any], *, check_mode: bool = False, 
     result: dict[str, t.Any] = {
         'changed': bool(outcome.changes), 'incident': outcome.after, 'changes': outcome.changes,
         'entry': outcome.entry, 'ledger': location, 'backend': backend, 'incident_dir': os.path.join(root, incident_id)}
+    # Notification obligations of the record, with their deadlines and time left now.
+    result['obligations'] = derive_obligations(outcome.after, now=moment, policy=params.get('obligation_policy')) if outcome.after else []
     if check_mode and outcome.fields is not None:
         result['entry'] = None
     if want_diff:
