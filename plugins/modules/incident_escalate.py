@@ -56,8 +56,8 @@ options:
     type: int
   external:
     description:
-      - External categories to bring in - V(cloud_provider), V(vendor), V(monitoring), V(alerting), V(legal), V(pr) or a category of
-        O(external_rules). One already recorded is not escalated again.
+      - External categories to bring in - V(cloud_provider), V(vendor), V(monitoring), V(alerting), V(legal), V(pr)
+        or a category of O(external_rules). One already recorded is not escalated again.
     type: list
     elements: str
     default: []
@@ -66,8 +66,9 @@ options:
       - "Contacts per level, by the C(who) of the schedule - C(on_call), C(team_lead), C(engineering_manager),
         C(executive) - and per specialist team - C(dba), C(security_team). Each a dict with any of C(name) (the primary),
         C(slack) (Slack member id such as C(U024BE7LH), or a handle), C(email), C(phone), C(secondary),
-        C(secondary_phone), C(secondary_email) (the secondary contact), C(pagerduty_routing_key) (Events API v2 integration key of a PagerDuty service; keep it in
-        a vault) and C(pagerduty_escalation_policy) (the PagerDuty escalation policy it reaches, for reference)."
+        C(secondary_phone), C(secondary_email) (the secondary contact), C(pagerduty_routing_key) (Events API v2
+        integration key of a PagerDuty service; keep it in a vault) and C(pagerduty_escalation_policy) (the PagerDuty
+        escalation policy it reaches, for reference)."
       - A level without a contact is still escalated and recorded; RV(missing_contacts) names it.
     type: dict
     default: {}
