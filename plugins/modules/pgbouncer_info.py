@@ -54,12 +54,9 @@ attributes:
     support: full
     details:
       - The module only reads, so it runs unchanged in check mode.
-  action_group:
-    support: none
-    details:
-      - Not in C(group/trdrhub.incident.postgresql) - the pooler is a different server from the PostgreSQL the other
-        modules reach, with its own user.
 notes:
+  - Not in C(group/trdrhub.incident.postgresql) - the pooler is a different server from the PostgreSQL the other
+    modules reach, with its own user.
   - Log in as a user listed in C(admin_users) or C(stats_users) of C(pgbouncer.ini); C(stats_users) is enough.
   - The connection is autocommit and uses the simple query protocol (PgBouncer's console runs no transactions and no
     prepared statements).
