@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Documentation of HTTP_API_ARGS in module_utils/_common/http.py (auth, TLS, timeouts, retries)."""
+    """Documentation of HTTP_API_ARGS in module_utils/_common/http_client.py (auth, TLS, timeouts, retries)."""
 
     DOCUMENTATION = r"""
 options:

@@ -16,7 +16,7 @@ import datetime
 import re
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     HttpApiMismatchError,
     HttpClient,
     HttpInputError,

@@ -221,7 +221,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._alertmanager imp
     matcher_text,
     parse_matcher,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     HTTP_API_ARGS,
     HTTP_API_MUTUALLY_EXCLUSIVE,
     HTTP_API_REQUIRED_BY,

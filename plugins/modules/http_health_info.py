@@ -305,7 +305,7 @@ import json
 import typing as t
 from urllib.parse import urlsplit
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     HTTP_API_ARGS,
     HTTP_API_MUTUALLY_EXCLUSIVE,
     HTTP_API_REQUIRED_BY,

@@ -304,7 +304,7 @@ requests:
   sample: ["GET /rest/api/3/search/jql", "POST /rest/api/3/issue"]
 """
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import REQUESTS
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import REQUESTS
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.jira import Jira, JiraClient

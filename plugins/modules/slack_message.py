@@ -123,7 +123,7 @@ requests:
 import typing as t
 
 from ansible.module_utils.basic import env_fallback
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     REQUESTS,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker

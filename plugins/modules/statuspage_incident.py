@@ -257,7 +257,7 @@ requests:
   sample: ["GET /v1/pages/kctbh9vrtdwd/incidents/unresolved", "POST /v1/pages/kctbh9vrtdwd/incidents"]
 """
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     REQUESTS,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker

@@ -30,7 +30,7 @@ import traceback
 import typing as t
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     MAX_BODY_BYTES,
     MAX_RETRY_AFTER,
     condense,

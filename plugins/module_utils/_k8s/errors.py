@@ -13,7 +13,7 @@ import typing as t
 from urllib.parse import urlsplit, urlunsplit
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     answer_summary,
     condense,
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import HTTP_API_ARGS
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import HTTP_API_ARGS
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (  # noqa: F401  # pylint: disable=unused-import
     MASK,
     mask_secrets,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import typing as t
 from urllib.parse import urlsplit, urlunsplit
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     HttpApiError,
     HttpApiMismatchError,
     HttpAuthError,

@@ -23,7 +23,7 @@ import re
 import typing as t
 
 from ansible.module_utils.basic import env_fallback
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     HTTP_API_ARGS,
     MAX_RETRY_AFTER,
     HttpApiError,

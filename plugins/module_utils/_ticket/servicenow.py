@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     HttpApiMismatchError,
     HttpAuthError,
     HttpClient,

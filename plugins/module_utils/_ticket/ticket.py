@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import HTTP_API_ARGS, HttpInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import HTTP_API_ARGS, HttpInputError
 
 SYSTEMS = ('jira', 'servicenow')
 STATUSES = ('investigating', 'identified', 'monitoring', 'resolved')

@@ -10,7 +10,7 @@ import datetime
 import pytest
 from _http_fakes import FakeResponse, FakeSession
 from ansible_collections.trdrhub.incident.plugins.module_utils import _alertmanager as am
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import HttpApiMismatchError, HttpInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import HttpApiMismatchError, HttpInputError
 
 UTC = datetime.timezone.utc
 

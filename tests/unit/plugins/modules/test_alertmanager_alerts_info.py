@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from _http_fakes import FakeAlertmanager, FakeResponse, FakeSession
-from ansible_collections.trdrhub.incident.plugins.module_utils._common import http as _http
+from ansible_collections.trdrhub.incident.plugins.module_utils._common import http_client as _http
 from ansible_collections.trdrhub.incident.plugins.modules import alertmanager_alerts_info as mod
 
 URL = 'http://am.example:9093'

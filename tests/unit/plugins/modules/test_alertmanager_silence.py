@@ -9,7 +9,7 @@ import datetime
 
 import pytest
 from _http_fakes import FakeAlertmanager, FakeSession, iso
-from ansible_collections.trdrhub.incident.plugins.module_utils._common import http as _http
+from ansible_collections.trdrhub.incident.plugins.module_utils._common import http_client as _http
 from ansible_collections.trdrhub.incident.plugins.modules import alertmanager_silence as mod
 
 UTC = datetime.timezone.utc

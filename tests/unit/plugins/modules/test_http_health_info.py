@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from _http_fakes import FakeResponse, FakeSession
-from ansible_collections.trdrhub.incident.plugins.module_utils._common import http as _http
+from ansible_collections.trdrhub.incident.plugins.module_utils._common import http_client as _http
 from ansible_collections.trdrhub.incident.plugins.modules import http_health_info as mod
 
 BASE = 'http://api.trdrhub.test:8000'

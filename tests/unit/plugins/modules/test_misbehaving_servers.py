@@ -23,7 +23,7 @@ _HARNESS = str(Path(__file__).resolve().parents[3] / 'harness')
 if _HARNESS not in sys.path:
     sys.path.insert(0, _HARNESS)
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common import http as _http  # noqa: E402
+from ansible_collections.trdrhub.incident.plugins.module_utils._common import http_client as _http  # noqa: E402
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s import client as _k8s  # noqa: E402
 from ansible_collections.trdrhub.incident.plugins.modules import (  # noqa: E402
     alertmanager_alerts_info,

@@ -10,7 +10,7 @@ import ssl
 
 import pytest
 from _http_fakes import FakeResponse, FakeSession
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     HttpApiMismatchError,
     HttpInputError,
     HttpStatusError,

@@ -11,7 +11,7 @@ import email.utils
 import pytest
 import requests
 from _http_fakes import FakeResponse, FakeSession
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import (
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     HttpApiMismatchError,
     HttpAuthError,
     HttpInputError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import types
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http import HttpInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import HttpInputError
 from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.jira import Jira, adf, adf_text, jira_error
 from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.ticket import TicketError, validate
 
