@@ -55,3 +55,12 @@ def test_status_shows_obligations_with_time_left_and_who_notified(ansible, tmp_p
     left = re.search(r"Affected customers \(breach notice\) by \S+: (\d+)h(\d\d)m left \(impact security\)", text)
     assert left and 13 <= int(left.group(1)) <= 14, text
     assert "Insurance carrier" not in text
+
+    # communicate.yml reminds the obligations still owed (check mode: nothing is sent or recorded).
+    reminder = ansible.run_playbook(REPO_ROOT / "playbooks" / "communicate.yml", "-i", hosts, "--check",
+                                    "-e", f"trdrhub_incident_id={incident}",
+                                    "-e", json.dumps({"trdrhub_notification_obligations": policy}), extra_env=env)
+    assert reminder.rc == 0, reminder.output
+    owed = flat(reminder.output)
+    assert re.search(r"Affected customers \(breach notice\): due \S+Z", owed), owed
+    assert "Regulator (data protection supervisory authority): due" not in owed   # already notified
