@@ -62,5 +62,5 @@ def test_status_shows_obligations_with_time_left_and_who_notified(ansible, tmp_p
                                     "-e", json.dumps({"trdrhub_notification_obligations": policy}), extra_env=env)
     assert reminder.rc == 0, reminder.output
     owed = flat(reminder.output)
-    assert re.search(r"Affected customers \(breach notice\): due \S+Z", owed), owed
+    assert re.search(r"Notification owed - Affected customers \(breach notice\): due \S+Z", owed), owed
     assert "Regulator (data protection supervisory authority): due" not in owed   # already notified
