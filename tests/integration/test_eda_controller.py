@@ -206,7 +206,7 @@ def test_alerts_launch_the_awx_templates(tmp_path):
         assert eda.post(webhook_payload(gone, status="resolved"), eda.token).status_code == 202
         wait_until("the verification launch", lambda: controller.launched("trdrhub.incident verify"), timeout=120, proc=eda.proc)
         wait_until("the P3 triage", lambda: [t for t in controller.launched("trdrhub.incident triage")
-                                            if t["extra_vars"]["trdrhub_incident_id"] == f"INC-AM-{p3}"], timeout=60, proc=eda.proc)
+                                             if t["extra_vars"]["trdrhub_incident_id"] == f"INC-AM-{p3}"], timeout=60, proc=eda.proc)
 
         triages = {t["extra_vars"]["trdrhub_incident_id"]: t for t in controller.launched("trdrhub.incident triage")}
         assert sorted(triages) == sorted([f"INC-AM-{p1}", f"INC-AM-{p3}"])

@@ -99,7 +99,6 @@ def test_a_checkout_user_pastes_triage_and_review_hints_anywhere(ansible, tmp_pa
     record = [e for e in ledger(home, incident) if e["event"] == "incident"][-1]["data"]["record"]
     assert record["commander"] == subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
 
-
     reassess = only(triage.stdout, "triage.yml")
     assert str(localhost_inventory) in reassess and "-e trdrhub_incident_id=" + incident in reassess
     again = paste(reassess, env, elsewhere)

@@ -239,8 +239,8 @@ def test_alertmanager_gone_before_the_silence_keeps_the_record_and_a_rerun_ackno
     run_label = "itest-" + uuid.uuid4().hex[:10]   # an alert of its own, silenced by no other test
     _post(firing_p1, "AllWorkersDown", "P1", STARTED, itest_run=run_label, component="queue", service="lcpilot")
     deadline = time.monotonic() + 20
-    while not requests.get(firing_p1 + "/api/v2/alerts", params={"filter": f'itest_run="{run_label}"',
-                                                                  "silenced": "false"}, timeout=10).json():
+    query = {"filter": f'itest_run="{run_label}"', "silenced": "false"}
+    while not requests.get(firing_p1 + "/api/v2/alerts", params=query, timeout=10).json():
         assert time.monotonic() < deadline, "Alertmanager never showed the alert"
         time.sleep(0.2)
     proxy = VanishingAlertmanager(firing_p1).start()

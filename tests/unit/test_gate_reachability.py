@@ -256,4 +256,3 @@ def test_the_gate_lives_in_one_role():
     for role in ('contain_db', 'block_ips', 'contain_security', 'recover_db', 'app_control', 'rotate_secrets'):
         texts = [p.read_text() for p in (ROOT / 'roles' / role / 'tasks').glob('*.yml')]
         assert any(GATE_ROLE in text for text in texts), f'{role} does not include {GATE_ROLE}'
-

@@ -348,7 +348,7 @@ def scenario_data_corruption(drill: Drill) -> None:
         conn.close()
     drill.check(exists, f"the recovery database {target} exists (production database untouched)")
     recheck = drill.play("verify_audit.yml", {"verify_audit_login_db": target, "verify_audit_login_user": "postgres",
-                                               "verify_audit_login_password": box.pg.password})
+                                              "verify_audit_login_password": box.pg.password})
     drill.expect_play(recheck, f"the audit chain of {target} verifies")
     gates = [g for g in drill.gates if g["approvers"]]
     drill.check(bool(gates) and len(gates[0]["approvers"]) >= 2, "the restore gate got two approvers (P1 restore_db)",
