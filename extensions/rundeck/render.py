@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import typing as t
 import uuid
 from pathlib import Path
@@ -97,7 +98,9 @@ def _description(job: dict[str, t.Any]) -> str:
     if not isinstance(job.get("multiple_executions"), bool) or not job.get("concurrency"):
         raise ValueError(f"job {job['playbook']}: multiple_executions (true/false) and concurrency (why) are required")
     allowed = "allowed" if job["multiple_executions"] else "one at a time (Rundeck refuses a second run while one is running)"
-    return f"{job['description'].strip()}\n\nConcurrent runs: {allowed}. {job['concurrency'].strip()}"
+    text = f"{job['description'].strip()}\n\nConcurrent runs: {allowed}. {job['concurrency'].strip()}"
+    # Paragraphs wrapped so the rendered YAML keeps within the line length (Rundeck joins the lines again).
+    return "\n\n".join(textwrap.fill(paragraph, width=140) for paragraph in text.split("\n\n"))
 
 
 def render() -> list[dict[str, t.Any]]:
