@@ -23,6 +23,7 @@ HERE = REPO_ROOT / "tests" / "integration"
 # playbook -> the test file that snapshots its --check run
 COVERED = {
     "approve.yml": "test_approval_gate.py",
+    "assign_commander.yml": "test_check_mode_writes_nothing.py",
     "block_ips.yml": "test_ip_block_netns.py",
     "communicate.yml": "test_communicate_playbook.py",
     "contain_app.yml": "test_app_control_playbooks.py",
@@ -33,6 +34,7 @@ COVERED = {
     "pir.yml": "test_pir_playbook.py",
     "recover_app.yml": "test_app_control_playbooks.py",
     "recover_db.yml": "test_recover_db_playbook.py",
+    "resolve.yml": "test_check_mode_writes_nothing.py",
     "respond.yml": "test_respond_p1.py",
     "respond_p1.yml": "test_respond_p1.py",
     "respond_p2.yml": "test_respond_p1.py",
@@ -99,3 +101,21 @@ def test_status_in_check_mode_writes_nothing(ansible, tmp_path):
     assert run.rc == 0, run.output
     assert incident_id in run.output and snapshot.new_or_changed() == []
     assert all(r["changed"] == 0 for r in recap(run.output).values()), run.output
+
+
+@pytest.mark.parametrize("playbook, extra", [
+    ("assign_commander", ["-e", "commander=ic:maria"]),
+    ("resolve", ["-e", "resolution=Pool raised to 40", "-e", "root_cause=Pool too small for the batch job"]),
+])
+def test_commander_and_resolve_in_check_mode_write_nothing(ansible, tmp_path, playbook, extra):
+    incident_id = "INC-CHECK-" + uuid.uuid4().hex[:6]
+    env = {"TRDRHUB_LEDGER_DIR": str(tmp_path / "incidents")}
+    opened = ansible.run("incident", {"incident_id": incident_id, "title": "Queue stuck", "priority": "P2"}, extra_env=env)
+    assert not opened.failed, opened.output
+    ledger = tmp_path / "incidents" / incident_id / "ledger.jsonl"
+    before = read_file_ledger(ledger)
+    snapshot = Snapshot(tmp_path, ansible.workdir / "incidents")
+    run = ansible.run_playbook(REPO_ROOT / "playbooks" / f"{playbook}.yml", "-i", "inventories/sandbox",
+                               "-e", f"trdrhub_incident_id={incident_id}", *extra, "--check", extra_env=env)
+    assert run.rc == 0, run.output
+    assert snapshot.new_or_changed() == [] and read_file_ledger(ledger) == before

@@ -13,6 +13,7 @@ reaches the result.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -40,6 +41,26 @@ def _per_second(delta: float, elapsed: float) -> float | None:
     return round(delta / elapsed, 2) if elapsed > 0 else None
 
 
+# name=value pairs inside one argument; a secret-named name has its value masked.
+_SECRET_ASSIGNMENT = re.compile(r'(?<![^\s])(-{0,2}[A-Za-z][\w.-]*)=(\S+)')
+
+
+def _mask_assignment(match: re.Match) -> str:
+    name = match.group(1)
+    return f'{name}={MASK}' if is_secret_key(name.lstrip('-')) else match.group(0)
+
+
+def _structured(arg: str) -> t.Any:
+    """A JSON object or list given as one argument (extra vars, a config blob), else None."""
+    if arg[:1] not in ('{', '['):
+        return None
+    try:
+        value = json.loads(arg)
+    except ValueError:
+        return None
+    return value if isinstance(value, (dict, list)) else None
+
+
 def redact_args(args: list[str], redactor: Redactor) -> str:
     """The command line with the value after a secret-named flag (``--password x``) and secret shapes masked."""
     shown, hide_next = [], False
@@ -50,9 +71,11 @@ def redact_args(args: list[str], redactor: Redactor) -> str:
             continue
         flag = _FLAG.match(arg)
         hide_next = bool(flag and is_secret_key(flag.group(1)))
-        name, eq, value = arg.partition('=')
-        if eq and name.startswith('-') and is_secret_key(name.lstrip('-')) and value:
-            arg = f"{name}={MASK}"
+        structured = _structured(arg)
+        if structured is not None:   # ansible-playbook -e '{"db_password": "..."}' and the like
+            shown.append(json.dumps(redactor.clean(structured), separators=(',', ':')))
+            continue
+        arg = _SECRET_ASSIGNMENT.sub(_mask_assignment, arg)   # --password=x, -e 'db_password=x other=y'
         shown.append(redactor.text(arg))
     text = ' '.join(shown)
     return text if len(text) <= MAX_CMDLINE else text[:MAX_CMDLINE - 3] + '...'

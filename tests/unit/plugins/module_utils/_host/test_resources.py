@@ -109,6 +109,11 @@ def test_only_the_mounts_asked_for(monkeypatch, proc, tmp_path):
     (['app', '--token-file', '/etc/t'], 'app --token-file /etc/t'),
     (['app', '--secret=s3cr3t'], f'app --secret={MASK}'),
     (['nginx', '-g', 'daemon off;'], 'nginx -g daemon off;'),
+    # extra vars given to ansible-playbook: as JSON, and as name=value pairs in one argument
+    (['ansible-playbook', '-e', '{"redis_password": "r3dis-pw", "db": {"login_password": "pg-pw"}, "incident": "INC-1"}'],
+     'ansible-playbook -e {"redis_password":"<redacted>","db":{"login_password":"<redacted>"},"incident":"INC-1"}'),
+    (['ansible-playbook', '-e', 'db_password=hunter22 incident=INC-1'], f'ansible-playbook -e db_password={MASK} incident=INC-1'),
+    (['postgres', '-c', 'config_file=/etc/pg.conf'], 'postgres -c config_file=/etc/pg.conf'),
 ])
 def test_redact_args(args, shown):
     assert resources.redact_args(args, Redactor()) == shown
