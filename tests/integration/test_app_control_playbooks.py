@@ -148,6 +148,9 @@ def test_recover_reports_a_stalled_rollout(ansible, target, inventory):
     res = play(ansible, "recover_app.yml", inventory, k8s_vars(target, open_incident(ansible, "INC-APP-" + uuid.uuid4().hex[:6])))
     assert res.rc != 0
     assert f"Rollout of Deployment {API} in {target.namespace} failed: rollout exceeded its progress deadline" in res.output
+    flat = " ".join(res.output.split())
+    assert "ImagePullBackOff" in flat and " pod trdrhub-api-" in flat   # the failing pods' reasons
+    assert "successfully rolled out" not in flat   # no claim of recovery
 
 
 def test_read_only_without_incident_id_is_refused(ansible, target, inventory):
