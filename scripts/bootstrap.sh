@@ -16,8 +16,9 @@ sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- Debian packages ---------------------------------------------------------------
 need=()
-# iptables/iproute2: IP blocking (tested in network namespaces); Java 17: ansible-rulebook (--dev).
-pkgs=(postgresql redis-server prometheus-alertmanager rsync git iptables iproute2)
+# iptables/iproute2: IP blocking (tested in network namespaces); pgbouncer: the connection pooler the
+# harness and the sandbox start in front of PostgreSQL; Java 17: ansible-rulebook (--dev).
+pkgs=(postgresql pgbouncer redis-server prometheus-alertmanager rsync git iptables iproute2)
 # chromium (--dev): the browser test of the sandbox page.
 [ $dev -eq 1 ] && pkgs+=(openjdk-17-jre-headless chromium)
 # kubectl (Debian's kubernetes-client) drives the Kubernetes API double in the tests (--dev), unless one is installed.
