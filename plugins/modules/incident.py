@@ -31,7 +31,7 @@ description:
   - The response deadline is computed from O(priority) as M(trdrhub.incident.incident_assess) does (the same policy
     table, changed with O(policy)), counted from O(detected_at), or from the time the incident was opened when that is
     not known. The duration of a resolved incident is counted the same way, up to its resolution.
-  - Free text (O(title), O(summary), O(note), O(resolution), O(commander)) and O(references) lose their secrets before
+  - Free text (O(title), O(summary), O(note), O(root_cause), O(resolution), O(commander)) and O(references) lose their secrets before
     they are compared or stored - values of secret-looking keys, passwords in URLs, tokens and the values of the
     play's secret-looking variables - exactly as for M(trdrhub.incident.ledger_record).
   - Runs on the Ansible controller (an action plugin), whatever host the task targets, and reads and writes where
@@ -109,6 +109,14 @@ options:
       - Identifiers in other systems, merged key by key into the recorded ones - for example C(statuspage_incident_id),
         C(pagerduty_dedup_key), C(silence_ids), C(ticket). A key set to null is removed.
     type: dict
+  root_cause:
+    description:
+      - Why the incident happened, as the responders understand it (the post-incident review's C(Root cause) section
+        starts from it). It may be recorded at any state - when the cause is found (with O(status=identified)) or
+        with the resolution. An empty string removes it.
+      - It is kept when the incident is reopened (the cause may still hold); set it again when it turns out wrong.
+    type: str
+    version_added: 1.1.0
   resolution:
     description:
       - How the incident was resolved; with O(state=resolved) only.
@@ -214,11 +222,12 @@ EXAMPLES = r"""
       statuspage_incident_id: p31zjtct2jer
       pagerduty_dedup_key: INC-2025-0042
 
-- name: Resolve
+- name: Resolve, with the root cause
   trdrhub.incident.incident:
     incident_id: INC-2025-0042
     state: resolved
     resolution: Runaway sessions terminated; connection pool size raised to 40
+    root_cause: A stuck consumer held connections open; the pool was too small to absorb it
 
 - name: Read the current record, changing nothing
   trdrhub.incident.incident:
@@ -328,6 +337,10 @@ incident:
       type: dict
       returned: when an obligation was recorded as met
       sample: {regulator: {at: "2025-01-16T09:00:00Z", by: "awx:dpo", to: "ICO, case 123", note: null}}
+    root_cause:
+      description: Why it happened (O(root_cause)); null when never given. Who recorded it and when is in the ledger.
+      type: str
+      sample: A stuck consumer held connections open; the pool was too small to absorb it
     resolution:
       description: How it was resolved; null while open.
       type: str

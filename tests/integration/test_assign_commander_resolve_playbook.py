@@ -85,7 +85,8 @@ def test_with_jira_and_statuspage(ansible, tmp_path, setup, jira_server, statusp
                                 extra_env=env)
     assert done.rc == 0, done.output
     rec = records(root, incident)[-1]
-    assert rec["state"] == "resolved" and rec["resolution"] == "Workers restarted (root cause: Stuck consumer)"
+    assert rec["state"] == "resolved" and rec["resolution"] == "Workers restarted" and rec["root_cause"] == "Stuck consumer"
+    assert "root cause: Stuck consumer" in flat(done.output)
     issue = jira_server.issue(key)
     assert issue["fields"]["status"]["name"] == "Done" and len(issue["comments"]) == 2
     assert [i["status"] for i in statuspage_server.incidents(page.id)] == ["resolved"]

@@ -50,12 +50,14 @@ STATUS_PHASES = {'investigating': 'investigate', 'identified': 'investigate', 'm
 RECORD_FIELDS = ('incident_id', 'state', 'status', 'title', 'summary', 'priority', 'response_deadline', 'impact',
                  'commander', 'commander_assigned_at', 'acknowledged', 'acknowledged_at', 'acknowledged_by',
                  'auto_acknowledged_at', 'auto_acknowledged_by', 'detected_at', 'opened_at', 'opened_by', 'references', 'notifications',
-                 'resolution', 'resolved_at', 'resolved_by', 'duration_seconds', 'reopened_at', 'reopen_count', 'revision', 'updated_at', 'updated_by')
-# Fields set directly by options (an "update"); resolution last.
-UPDATE_FIELDS = ('title', 'summary', 'priority', 'impact', 'detected_at', 'references', 'notifications', 'resolution')
+                 'root_cause', 'resolution', 'resolved_at', 'resolved_by', 'duration_seconds', 'reopened_at', 'reopen_count', 'revision', 'updated_at', 'updated_by')
+# Fields set directly by options (an "update"); the root cause and the resolution last: set with a resolution
+# (or cleared by a reopen), they are part of that action, not an update of their own.
+UPDATE_FIELDS = ('title', 'summary', 'priority', 'impact', 'detected_at', 'references', 'notifications', 'root_cause',
+                 'resolution')
 # Options that ask for a value of the record.
 FIELD_OPTIONS = ('title', 'summary', 'priority', 'impact', 'status', 'commander', 'acknowledged', 'auto_acknowledged',
-                 'detected_at', 'references', 'resolution', 'notified')
+                 'detected_at', 'references', 'root_cause', 'resolution', 'notified')
 # Bookkeeping that changes with every entry; never a reason to append one.
 BOOKKEEPING = ('revision', 'updated_at', 'updated_by')
 
@@ -72,6 +74,7 @@ INCIDENT_ARGS: dict[str, dict[str, t.Any]] = {
     'auto_acknowledged': {'type': 'bool'},
     'detected_at': {'type': 'str'},
     'references': {'type': 'dict'},
+    'root_cause': {'type': 'str'},
     'resolution': {'type': 'str'},
     'note': {'type': 'str'},
     'reopen': {'type': 'bool', 'default': False},
@@ -243,6 +246,8 @@ def plan(current: dict[str, t.Any] | None, params: t.Mapping[str, t.Any], *, act
         if (notifications.get(key) or {}).get('to') != done['to']:   # the same notice again changes nothing
             notifications[key] = done
             after['notifications'] = notifications
+    if params.get('root_cause') is not None:
+        after['root_cause'] = params['root_cause'].strip() or None   # an empty string removes it
     if params.get('commander') is not None and params['commander'] != after.get('commander'):
         after.update(commander=params['commander'] or None, commander_assigned_at=stamp if params['commander'] else None)
         actions.append('assign_commander')
@@ -280,7 +285,7 @@ def plan(current: dict[str, t.Any] | None, params: t.Mapping[str, t.Any], *, act
                    if field not in BOOKKEEPING and after.get(field) != before.get(field)}
     if not changes:
         return before, {}, []
-    edited = UPDATE_FIELDS if not {'resolve', 'reopen'} & set(actions) else UPDATE_FIELDS[:-1]
+    edited = UPDATE_FIELDS if not {'resolve', 'reopen'} & set(actions) else UPDATE_FIELDS[:-2]
     if not actions or (current is not None and any(field in changes for field in edited)):
         actions.append('update')
     after.update(revision=int(before.get('revision') or 0) + 1, updated_at=stamp, updated_by=actor)

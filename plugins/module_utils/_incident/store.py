@@ -184,7 +184,7 @@ class Outcome:
 def redact_params(params: t.Mapping[str, t.Any], redactor: Redactor) -> dict[str, t.Any]:
     """Free text and references lose their secrets before they are compared or stored."""
     out = dict(params)
-    for key in ('title', 'summary', 'note', 'resolution', 'commander'):
+    for key in ('title', 'summary', 'note', 'root_cause', 'resolution', 'commander'):
         if out.get(key) is not None:
             out[key] = redactor.text(out[key])
     if out.get('references') is not None:

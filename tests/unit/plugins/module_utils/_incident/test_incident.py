@@ -208,3 +208,34 @@ def test_reading_an_unknown_incident_names_the_known_ones_and_creates_nothing(tm
     assert 'INC-UX-001 has no record in its ledger yet' in message and 'Did you mean INC-UX-0001?' in message
     assert 'Known incidents: INC-UX-0001, INC-UX-0002' in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ['INC-UX-0001', 'INC-UX-0002']
+
+
+def test_root_cause_is_recorded_with_the_resolution_or_on_its_own():
+    record = opened()
+    found, changes, actions = plan(record, params(status='identified', root_cause=' Pool too small '), actor='awx:maria', now=T1)
+    assert actions == ['status', 'update'] and found['root_cause'] == 'Pool too small'
+    assert changes['root_cause'] == {'before': None, 'after': 'Pool too small'}
+    assert plan(found, params(root_cause='Pool too small'), actor='a', now=T2)[1:] == ({}, [])
+    # with the resolution it is part of the resolve, not an update of its own
+    resolved, changes, actions = plan(record, params(state='resolved', resolution='pool raised', root_cause='Pool too small'),
+                                      actor='a', now=T2)
+    assert actions == ['resolve'] and resolved['root_cause'] == 'Pool too small' and 'root_cause' in changes
+    assert plan(resolved, params(state='resolved', resolution='pool raised', root_cause='Pool too small'),
+                actor='a', now=T2)[1:] == ({}, [])
+    corrected, changes, actions = plan(resolved, params(state='resolved', root_cause='Stuck consumer'), actor='a', now=T2)
+    assert actions == ['update'] and set(changes) == {'root_cause'}
+    # a reopen keeps it; an empty string removes it
+    reopened = plan(resolved, params(reopen=True), actor='a', now=T2)[0]
+    assert reopened['root_cause'] == 'Pool too small'
+    cleared, changes, _a = plan(reopened, params(root_cause=''), actor='a', now=T2)
+    assert cleared['root_cause'] is None and changes['root_cause'] == {'before': 'Pool too small', 'after': None}
+    assert 'root_cause: Pool too small\n' in _incident.render(resolved)
+
+
+def test_root_cause_loses_its_secrets_and_is_stored_once(manage):
+    manage(title='API down', priority='P1')
+    first = manage(root_cause=f'leaked password={SECRET} in the pool config')
+    assert first['changed'] and first['entry']['data']['action'] == 'update'
+    assert SECRET not in first['incident']['root_cause'] and 'leaked password=' in first['incident']['root_cause']
+    assert not manage(root_cause=f'leaked password={SECRET} in the pool config')['changed']
+    assert SECRET not in manage.path.read_text()
