@@ -19,7 +19,9 @@ description:
     kube-prometheus' always-firing C(Watchdog), are ignored); silenced, inhibited or resolved alerts and alerts the
     table ignores are listed in RV(ignored) and do not count. A firing alert whose label the table does not know is
     listed in RV(findings) and does not count; the assessment goes on. When every health endpoint
-    fails the service is down - V(P1); a failing C(/healthz), C(/health/ready) or C(/health/live) makes it at least
+    fails the service is down - V(P1), and so it is when an endpoint's JSON answer reports a critical dependency down
+    (C(checks.database.status) neither C(ok) nor C(degraded), as TRDR Hub's C(/health/ready) answers when the database
+    is down while the process still answers C(/healthz)); a failing C(/healthz), C(/health/ready) or C(/health/live) makes it at least
     V(P2), any other failing endpoint (for example C(/health/db-schema)) V(P3); C(healthy=false) without a failing
     endpoint (for example an expired TLS certificate) V(P2). O(impact) and O(scope) follow the impact table below. With no signal at all the priority is V(P4)."
   - "Impact table (scope all / some / none / not given) - C(customer-facing) P1/P2/P3/P2; C(data_loss) and
@@ -100,7 +102,8 @@ options:
         C(update_customer_minutes) (null for none); C(severity_map) maps alert severity labels to priorities or
         to V(ignore) (C({page: P1, debug: ignore}); the default table is in the description); C(impact) adds or changes categories
         (C({payments: {all: P1, some: P1, none: P2, unknown: P1}}));
-        C(critical_endpoints) replaces the list of endpoint paths that make a failure at least V(P2)."
+        C(critical_endpoints) replaces the list of endpoint paths that make a failure at least V(P2);
+        C(critical_dependencies) replaces the list of health checks (default C([database])) whose failure is V(P1)."
       - Lists are replaced, not merged. Keep the table in inventory (C(group_vars)) so that every run uses the same.
     type: dict
     default: {}

@@ -84,6 +84,10 @@ DEFAULT_POLICY: dict[str, t.Any] = {
     },
     # A failing endpoint whose path ends with one of these makes the incident at least P2; others P3.
     'critical_endpoints': ['/healthz', '/health/ready', '/health/live'],
+    # A dependency the application cannot serve without: an endpoint's JSON answer whose
+    # ``checks.<name>.status`` is neither ok nor degraded (TRDR Hub's /health/ready when the
+    # database is down) makes the incident P1 - the service is down though its process answers.
+    'critical_dependencies': ['database'],
 }
 _PRIORITY_KEYS = {'label': str, 'response_minutes': int, 'business_days_only': bool, 'escalation': list, 'notify': list,
                   'update_internal_minutes': (int, type(None)), 'update_customer_minutes': (int, type(None))}
@@ -133,6 +137,11 @@ def effective_policy(policy: dict[str, t.Any] | None = None) -> dict[str, t.Any]
         if key == 'critical_endpoints':
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise AssessmentError('policy.critical_endpoints must be a list of URL paths')
+            merged[key] = list(value)
+            continue
+        if key == 'critical_dependencies':
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise AssessmentError('policy.critical_dependencies must be a list of check names such as database')
             merged[key] = list(value)
             continue
         if not isinstance(value, dict):
@@ -348,8 +357,38 @@ def _text_of(value: t.Any) -> str:
     return text if len(text) <= 200 else text[:199] + '\u2026'
 
 
+_UP_STATES = ('ok', 'degraded')
+
+
+def dependency_signals(endpoints: list[dict[str, t.Any]], policy: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    """P1 for each critical dependency (``policy.critical_dependencies``) an endpoint's answer reports down.
+
+    TRDR Hub's ``/health/ready`` answers ``checks: {database: {status: error, message}}`` with
+    HTTP 503 when the database is down: ``/healthz`` and ``/health/live`` still answer (the
+    process runs), yet no request that needs data can be served.
+    """
+    found: dict[str, dict[str, t.Any]] = {}
+    for endpoint in endpoints:
+        body = endpoint.get('json')
+        checks = body.get('checks') if isinstance(body, dict) else None
+        if not isinstance(checks, dict):
+            continue
+        for name in policy['critical_dependencies']:
+            check = checks.get(name)
+            status = check.get('status') if isinstance(check, dict) else None
+            if status is None or name in found or str(status).strip().lower() in _UP_STATES:
+                continue
+            message = check.get('message')
+            found[name] = {'source': 'health', 'priority': 'P1', 'dependency': name,
+                           'reason': f"{_endpoint_name(endpoint)} reports {name} {status}"
+                                     f"{(': ' + _text_of(message)) if message else ''} "
+                                     f"(the application cannot serve without its {name})"}
+    return list(found.values())
+
+
 def health_signals(health: t.Any, policy: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], list[str]]:
-    """All endpoints down is an outage (P1); a failing readiness/liveness endpoint at least P2; others P3."""
+    """All endpoints down is an outage (P1), so is a critical dependency reported down; a failing
+    readiness/liveness endpoint is at least P2; others P3."""
     if not health:
         return [], []
     if not isinstance(health, dict):
@@ -357,13 +396,14 @@ def health_signals(health: t.Any, policy: dict[str, t.Any]) -> tuple[list[dict[s
     endpoints, unknown = _health_input(health)
     if unknown:
         return [], [unknown]
+    dependencies = dependency_signals(endpoints, policy)
     failing = [e for e in endpoints if not e.get('ok')]
     if endpoints and len(failing) == len(endpoints):
         what = 'unreachable' if all(_unreachable(e) for e in failing) else 'failing'
         return [{'source': 'health', 'priority': 'P1',
                  'reason': f"all {len(endpoints)} health endpoints {what}: {', '.join(_failure(e) for e in failing)}"}], []
     critical = tuple(p.rstrip('/') for p in policy['critical_endpoints'])
-    signals = []
+    signals = list(dependencies)
     for endpoint in failing:
         is_critical = _endpoint_path(endpoint).endswith(critical) if critical else False
         signals.append({'source': 'health', 'priority': 'P2' if is_critical else 'P3',

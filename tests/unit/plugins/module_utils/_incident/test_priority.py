@@ -390,3 +390,40 @@ def test_a_failed_probe_with_endpoints_still_counts():
     probe = dict(health(ready=503), failed=True, msg='https://api is unhealthy - /health/ready: HTTP 503')
     result = assess(health=probe)
     assert result['priority'] == 'P2' and result['findings'] == []
+
+
+# -- critical dependencies -------------------------------------------------------------------------
+def ready_answer(database: str = 'ok', s3: str = 'ok', message: str | None = None) -> dict:
+    """/health/ready as TRDR Hub answers it: HTTP 503 when the database or S3 is down."""
+    down = database != 'ok' or s3 != 'ok'
+    body = {'status': 'error' if down else 'ok', 'overall_healthy': not down,
+            'checks': {'database': {'status': database, 'response_time_ms': 2.0, 'message': message},
+                       's3': {'status': s3, 'response_time_ms': 4.0, 'message': None},
+                       'document_ai': {'status': 'degraded', 'response_time_ms': 900.0, 'message': 'slow'}}}
+    return dict(endpoint('/health/ready', not down, 503 if down else 200), json=body)
+
+
+def test_database_down_behind_a_live_process_is_P1():
+    """/healthz and /health/live answer, /health/ready says the database is down: nothing can be served."""
+    result = assess(health={'healthy': False, 'endpoints': [
+        endpoint('/healthz', True), endpoint('/health/live', True),
+        ready_answer(database='error', message='connection refused')]}, detected_at=WEDNESDAY)
+    assert result['priority'] == 'P1'
+    assert result['reasons'][0] == ('https://api.trdrhub.example/health/ready reports database error: connection refused '
+                                    '(the application cannot serve without its database) -> P1')
+    assert [s['priority'] for s in result['signals']] == ['P1', 'P2']   # the failing readiness endpoint still counts
+
+
+def test_a_dependency_not_listed_stays_P2_and_degraded_is_up():
+    s3_down = assess(health={'healthy': False, 'endpoints': [endpoint('/healthz', True), ready_answer(s3='error')]})
+    assert s3_down['priority'] == 'P2'
+    assert assess(health={'healthy': True, 'endpoints': [endpoint('/healthz', True), ready_answer()]})['priority'] == 'P4'
+
+
+def test_policy_names_the_critical_dependencies():
+    answer = {'healthy': False, 'endpoints': [endpoint('/healthz', True), ready_answer(s3='error')]}
+    assert assess(health=answer, policy={'critical_dependencies': ['database', 's3']})['priority'] == 'P1'
+    db_down = {'healthy': False, 'endpoints': [endpoint('/healthz', True), ready_answer(database='error')]}
+    assert assess(health=db_down, policy={'critical_dependencies': []})['priority'] == 'P2'
+    with pytest.raises(AssessmentError, match='policy.critical_dependencies must be a list of check names'):
+        assess(health=db_down, policy={'critical_dependencies': 'database'})
