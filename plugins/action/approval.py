@@ -24,7 +24,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate im
     Recorder,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgIncidentError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
     Redactor,
@@ -67,7 +67,7 @@ class ActionModule(ControllerAction):
                         vote_command=lambda extra: command(variables=task_vars, templar=self._templar, playbook='approve',
                                                            extra_vars=extra))
             return gate.run(check_mode=call.check_mode)
-        except PgIncidentError as exc:
+        except TrdrhubError as exc:
             return dict(failed=True, changed=bool(record.entries), approved=False, status='error', msg=str(exc),
                         ledger_entries=record.entries)
 

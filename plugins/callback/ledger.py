@@ -141,7 +141,6 @@ import collections
 import json
 import os
 import socket
-import time
 import typing as t
 import uuid
 
@@ -150,12 +149,13 @@ from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ANSIBLE_VERSION
 from ansible.template import Templar
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgIncidentError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import (
     ENV_VAR,
     HOME_VARIABLES,
     incidents_home,
+    ledger_lines,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
     Redactor,
@@ -166,15 +166,10 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger im
     HAS_PSYCOPG2,
     PHASES,
     RECORD_MODULE,
-    FileLedger,
+    LedgerCache,
     LedgerError,
-    PgLedger,
     detect_actor,
-    pg_params,
     validate_incident_id,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    PgClient,
 )
 
 INCIDENT_VARS = ('trdrhub_incident_id', 'incident_id', 'contain_db_incident_id')
@@ -241,9 +236,7 @@ class CallbackModule(CallbackBase):
         self.held: dict[str, list[dict[str, t.Any]]] = {}   # incident without a ledger -> idle results so far
         self.unopened: set[str] = set()   # incidents without a ledger, left alone by a recorded dry run
         self._learned: set[tuple[t.Any, ...]] = set()
-        self._files: dict[str, FileLedger] = {}   # incidents home -> its ledger
-        self._pg: PgLedger | None = None
-        self._pg_down_until = 0.0
+        self._ledgers = LedgerCache(RETRY_AFTER)
 
     # ---------------------------------------------------------------- ansible events
 
@@ -279,8 +272,7 @@ class CallbackModule(CallbackBase):
         except Exception as exc:   # pylint: disable=broad-exception-caught
             self._display.error(f'trdrhub.incident.ledger: could not close the ledger: {self._reason(exc)}')
         finally:
-            if self._pg is not None:
-                self._pg.client.close()
+            self._ledgers.close()
 
     # ---------------------------------------------------------------- recording
 
@@ -379,15 +371,14 @@ class CallbackModule(CallbackBase):
                                        (incident, self.run_id))
             return {row['seq'] for row in rows}
         found = set()
-        with open(ledger.location(incident), 'rb') as handle:
-            for line in handle:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue   # a line another run is appending right now
-                data = entry.get('data') if isinstance(entry, dict) else None
-                if isinstance(data, dict) and data.get('run') == self.run_id:
-                    found.add(entry.get('seq'))
+        for _number, line in ledger_lines(ledger.location(incident)):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue   # not an entry: audit_chain_verify reports it
+            data = entry.get('data') if isinstance(entry, dict) else None
+            if isinstance(data, dict) and data.get('run') == self.run_id:
+                found.add(entry.get('seq'))
         return found
 
     def _count_recorded(self, res: t.Mapping[str, t.Any]) -> None:
@@ -410,27 +401,16 @@ class CallbackModule(CallbackBase):
         return incidents_home(env, wanted)[0]
 
     def _ledger(self, home: str | None = None) -> t.Any:
+        """The ledger of this incidents home (file backend) or the ledger database, opened once per run."""
         if self.get_option('backend') != 'postgres':
             home = home or incidents_home(dict(os.environ, **{ENV_VAR: self.get_option('dir') or ''}), {})[0]
-            if home not in self._files:
-                self._files[home] = FileLedger(home)
-            return self._files[home]
-        if self._pg is not None and not self._pg.client.conn.closed:
-            return self._pg
-        if time.monotonic() < self._pg_down_until:
-            raise LedgerError('the ledger database was unreachable moments ago; the next attempt is '
-                              f'{self._pg_down_until - time.monotonic():.0f}s away')
+            return self._ledgers.get({'backend': 'file', 'root': home}, {})
         if not HAS_PSYCOPG2:
             raise LedgerError('the postgres ledger backend needs psycopg2 on the controller')
         if not self.get_option('dsn'):
             raise LedgerError('backend postgres needs TRDRHUB_LEDGER_DSN (the connection string of the ledger database)')
-        params = pg_params({'dsn': self.get_option('dsn'), 'connect_timeout': self.get_option('connect_timeout')}, {})
-        try:
-            self._pg = PgLedger(PgClient(params), self.get_option('table'))
-        except Exception:
-            self._pg_down_until = time.monotonic() + RETRY_AFTER
-            raise
-        return self._pg
+        return self._ledgers.get({'backend': 'postgres', 'dsn': self.get_option('dsn'), 'table': self.get_option('table'),
+                                  'connect_timeout': self.get_option('connect_timeout')}, {})
 
     # ---------------------------------------------------------------- entry content
 
@@ -606,5 +586,5 @@ class CallbackModule(CallbackBase):
         self._display.error(f'trdrhub.incident.ledger: NOT recorded: {what}: {reason}')
 
     def _reason(self, exc: BaseException) -> str:
-        text = str(exc) if isinstance(exc, PgIncidentError) else f'{type(exc).__name__}: {exc}'
+        text = str(exc) if isinstance(exc, TrdrhubError) else f'{type(exc).__name__}: {exc}'
         return self.redactor.text(text)

@@ -13,7 +13,7 @@ import typing as t
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgIncidentError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.communicate import (
     plan,
@@ -26,7 +26,7 @@ def communication_plan(record: t.Any, entries: t.Any = None, enabled: t.Any = No
     try:
         result = plan(record, entries, enabled, now=now, force=bool(force), policy=policy or None,
                       notify_channels=notify_channels or None)
-    except PgIncidentError as exc:
+    except TrdrhubError as exc:
         raise AnsibleFilterError(f'communication_plan: {exc}') from None
     result['summary'] = summary_lines(result, check_mode=bool(check_mode))
     return result

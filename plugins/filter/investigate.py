@@ -13,7 +13,7 @@ import typing as t
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgIncidentError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._investigate.investigate import (
     build_report,
@@ -26,7 +26,7 @@ def investigation_report(collected: t.Any, incident_id: t.Any, generated_at: t.A
         return build_report(collected, str(incident_id), str(generated_at), thresholds=thresholds,
                             secrets=[str(s) for s in secrets or [] if s not in (None, '')],
                             check_mode=bool(check_mode), bundle_dir=None if bundle_dir is None else str(bundle_dir))
-    except PgIncidentError as exc:
+    except TrdrhubError as exc:
         raise AnsibleFilterError(f'investigation_report: {exc}') from None
 
 

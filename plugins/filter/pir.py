@@ -13,7 +13,7 @@ import typing as t
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgIncidentError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._pir.pir import (
     build_review,
@@ -30,7 +30,7 @@ def pir_report(entries: t.Any, incident_id: t.Any, verification: t.Any = None, c
         review = build_review(entries, str(incident_id), verification=verification, content=content,
                               policy=policy or None, now=now)
         rendered = render(review)
-    except PgIncidentError as exc:
+    except TrdrhubError as exc:
         raise AnsibleFilterError(f'pir_report: {exc}') from None
     return {'markdown': rendered['markdown'], 'html': rendered['html'], 'svg': rendered['svg'],
             'timeline': review['timeline'], 'compliance': review['compliance'],

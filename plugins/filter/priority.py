@@ -13,7 +13,7 @@ import typing as t
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgIncidentError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import (
     assess,
@@ -26,14 +26,14 @@ def incident_priority(alerts: t.Any, health: t.Any = None, impact: t.Any = None,
     try:
         return assess(alerts=alerts, health=health, impact=impact, scope=scope, override=override,
                       detected_at=detected_at, policy=policy)
-    except PgIncidentError as exc:
+    except TrdrhubError as exc:
         raise AnsibleFilterError(f'incident_priority: {exc}') from None
 
 
 def response_deadline(priority: t.Any, detected_at: t.Any = None, policy: t.Any = None) -> str:
     try:
         return deadline(priority, detected_at, policy)
-    except PgIncidentError as exc:
+    except TrdrhubError as exc:
         raise AnsibleFilterError(f'response_deadline: {exc}') from None
 
 

@@ -63,7 +63,7 @@ import typing as t
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgIncidentError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.store import (
     read_entries,
@@ -91,6 +91,6 @@ class LookupModule(LookupBase):
             incident_id = validate_incident_id(terms[0])
             with open_ledger(params, base_dir, env) as ledger:
                 entries = read_entries(ledger, incident_id)
-        except PgIncidentError as exc:
+        except TrdrhubError as exc:
             raise AnsibleLookupError(f'ledger_entries: {exc}') from None
         return [[entry for entry in entries if not events or (isinstance(entry, dict) and entry.get('event') in events)]]

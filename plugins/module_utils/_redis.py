@@ -23,10 +23,8 @@ import typing as t
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgConnectionError,
-    PgInputError,
-    PgPermissionError,
-    PgQueryError,
+    InputError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
     condense,
@@ -72,19 +70,23 @@ REDIS_COMMON_ARGS: dict[str, dict[str, t.Any]] = {
 REDIS_MUTUALLY_EXCLUSIVE: list[list[str]] = [['url', option] for option in ('host', 'port', 'username', 'password')]
 
 
-class RedisInputError(PgInputError):
+class RedisError(TrdrhubError):
+    """A Redis failure: the base of the Redis errors below."""
+
+
+class RedisInputError(RedisError, InputError):
     """An option value is invalid in a way argument_spec cannot express."""
 
 
-class RedisConnectionError(PgConnectionError):
+class RedisConnectionError(RedisError):
     """The server could not be reached, the TLS handshake failed, or the login was refused."""
 
 
-class RedisCommandError(PgQueryError):
+class RedisCommandError(RedisError):
     """A command failed; the message names the command and quotes the server."""
 
 
-class RedisPermissionError(PgPermissionError):
+class RedisPermissionError(RedisCommandError):
     """The ACL user may not run a command; the message says what to grant."""
 
 

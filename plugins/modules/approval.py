@@ -264,7 +264,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate im
     Recorder,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgIncidentError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import (
@@ -286,7 +286,7 @@ def run_gate(params: dict[str, t.Any], check_mode: bool, context: dict[str, t.An
     try:
         return Gate(params, record=record, env=os.environ, variables={}, context=context,
                     base_dir=os.getcwd()).run(check_mode=check_mode)
-    except PgIncidentError as exc:
+    except TrdrhubError as exc:
         return dict(exc.details, failed=True, msg=str(exc), approved=False, status='error', ledger_entries=record.entries)
 
 

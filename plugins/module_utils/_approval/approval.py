@@ -24,7 +24,7 @@ import secrets as _secrets
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgIncidentError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
     Redactor,
@@ -65,7 +65,7 @@ DEFAULT_POLICY: dict[str, dict[str, t.Any]] = {
 MAX_APPROVERS = 5
 
 
-class ApprovalError(PgIncidentError):
+class ApprovalError(TrdrhubError):
     """A request, a vote or a policy the gate cannot accept; ``str(exc)`` is the user's message."""
 
 

@@ -52,7 +52,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._approval.store i
     open_store,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgIncidentError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
@@ -278,7 +278,7 @@ class Gate:
             where = store.location(self.incident_id)
             try:
                 self._record_request(request, store=where)
-            except PgIncidentError as exc:
+            except TrdrhubError as exc:   # the ledger or its database refused the entry
                 store.finish(request, 'denied', {'status': 'denied', 'reason': f'the request could not be recorded: {exc}'})
                 raise
             rid = request['request_id']
@@ -369,7 +369,7 @@ def cast_vote(params: t.Mapping[str, t.Any], *, check_mode: bool = False, base_d
     msg = f"{approver} voted {params['decision']} on {request['request_id']} ({request['summary']})"
     try:
         record('vote', request['incident_id'], msg, dict(vote, required=request['required']), actor=approver)
-    except PgIncidentError as exc:
+    except TrdrhubError as exc:   # the ledger or its database refused the entry
         raise ApprovalError(f'The vote was stored and counts, but it is NOT recorded in the incident ledger: {exc}') from None
     return dict(result, msg=msg, approvals=len(counts['approvers']), required=request['required'],
                 quorum=counts['status'] == 'approved', ledger_entries=record.entries)

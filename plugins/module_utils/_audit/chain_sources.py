@@ -28,10 +28,12 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_veri
     ChainVerifier,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
+    InputError,
     PgInputError,
     PgPermissionError,
+    TrdrhubError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import LEDGER_FILE, settled_size
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import LEDGER_FILE, ledger_lines
 
 try:
     import psycopg2
@@ -53,6 +55,14 @@ ITERSIZE = 5000
 PREFETCH = 1            # batches the reader thread may fetch ahead of the verifier (0: no thread)
 PREFETCH_ROWS = 2500    # rows per fetch when read ahead: three batches live at once (hashed, waiting, arriving)
 CURSOR_NAME = 'trdrhub_audit_chain_verify'
+
+
+class AuditError(TrdrhubError):
+    """A failure of audit verification that is not PostgreSQL's (those are the ``PgIncidentError`` family)."""
+
+
+class LedgerFileError(AuditError, InputError):
+    """The ledger file to verify cannot be found or read; the message names the file."""
 
 SET_UTC = "SET LOCAL TIME ZONE 'UTC'"
 SNAPSHOT = 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY'
@@ -316,14 +326,14 @@ def ledger_path(path: str, incident_ids: list[str] | None) -> str:
             candidates.append(os.path.join(path, incident_ids[0], LEDGER_FILE))
         found = [candidate for candidate in candidates if os.path.exists(candidate)]
         if not found:
-            raise PgInputError(f"directory {path} holds no {' or '.join(os.path.relpath(c, path) for c in candidates)}")
+            raise LedgerFileError(f"directory {path} holds no {' or '.join(os.path.relpath(c, path) for c in candidates)}")
         path = found[0]
     if not os.path.exists(path):
-        raise PgInputError(f'ledger file {path} does not exist')
+        raise LedgerFileError(f'ledger file {path} does not exist')
     if not os.path.isfile(path):
-        raise PgInputError(f'ledger file {path} is not a regular file')
+        raise LedgerFileError(f'ledger file {path} is not a regular file')
     if not os.access(path, os.R_OK):
-        raise PgInputError(f'ledger file {path} is not readable by this user')
+        raise LedgerFileError(f'ledger file {path} is not readable by this user')
     return path
 
 
@@ -336,42 +346,30 @@ def _no_duplicate_keys(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
     return obj
 
 
-def _lines_within(handle: t.BinaryIO, size: int) -> t.Iterator[bytes]:
-    """The lines of ``handle`` that lie within its first ``size`` bytes."""
-    for raw in handle:
-        if size <= 0:
-            return
-        if len(raw) > size:
-            raw = raw[:size]
-        size -= len(raw)
-        yield raw
-
-
 def read_ledger_file(path: str, verifier: ChainVerifier, incident_ids: list[str] | None, start: int | None,
                      end: int | None) -> None:
     """Stream a JSON-lines ledger; a line that is not a usable entry is ``malformed_entry``, not a crash."""
     p = verifier.profile
     wanted = set(incident_ids) if incident_ids else None
     try:
-        size = settled_size(path) or 0   # appends after this point are not this verification's
-        with open(path, 'rb') as handle:
-            for number, raw in enumerate(_lines_within(handle, size), start=1):
-                if not raw.strip():
+        # The settled lines: appends after this point are not this verification's.
+        for number, raw in ledger_lines(path):
+            if not raw.strip():
+                continue
+            try:
+                entry = json.loads(raw.decode('utf-8'), object_pairs_hook=_no_duplicate_keys)
+            except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
+                verifier.malformed(f'not a JSON object: {exc}', line=number)
+                continue
+            if isinstance(entry, dict):
+                key, seq = entry.get(p.chain_key), entry.get(p.sequence)
+                if wanted is not None and key not in wanted:
                     continue
-                try:
-                    entry = json.loads(raw.decode('utf-8'), object_pairs_hook=_no_duplicate_keys)
-                except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
-                    verifier.malformed(f'not a JSON object: {exc}', line=number)
+                if isinstance(seq, int) and start is not None and seq < start:
+                    verifier.anchor(key, seq, entry.get(p.entry_hash))
                     continue
-                if isinstance(entry, dict):
-                    key, seq = entry.get(p.chain_key), entry.get(p.sequence)
-                    if wanted is not None and key not in wanted:
-                        continue
-                    if isinstance(seq, int) and start is not None and seq < start:
-                        verifier.anchor(key, seq, entry.get(p.entry_hash))
-                        continue
-                    if isinstance(seq, int) and end is not None and seq > end:
-                        continue
-                verifier.add_record(entry, line=number)
+                if isinstance(seq, int) and end is not None and seq > end:
+                    continue
+            verifier.add_record(entry, line=number)
     except OSError as exc:
-        raise PgInputError(f'cannot read ledger file {path}: {exc.strerror or exc}') from None
+        raise LedgerFileError(f'cannot read ledger file {path}: {exc.strerror or exc}') from None

@@ -2,14 +2,18 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This module_utils file is private to this collection; its API may change without notice.
 
-"""The collection's one error root, ``TrdrhubError``, and the PostgreSQL errors.
+"""The collection's one error root, ``TrdrhubError``, the neutral ``InputError``, and the PostgreSQL errors.
 
 Every failure a user can cause (bad input, unreachable server, missing privilege,
 too many matching sessions, a refused API call) is raised as a ``TrdrhubError``
-subclass of its domain (``PgIncidentError``, ``HttpApiError``, ``K8sError``,
-``EmailError``, ``IpBlockError``, the rotation errors...), so the one runner
-(``_common/runner.py``) needs one ``except`` and no Python traceback ever reaches
-the playbook output.
+subclass of its domain, so the one runner (``_common/runner.py``) needs one ``except``
+and no Python traceback ever reaches the playbook output. Each domain has its own base
+beside its code: ``PgIncidentError`` (PostgreSQL, here), ``HttpApiError`` (``http_errors.py``),
+``K8sError``, ``RedisError``, ``LedgerError``, ``ApprovalError``, ``IncidentError``,
+``PirError``, ``AuditError``, ``EmailError``, ``IpBlockError``, the rotation errors...
+An invalid input that argument_spec cannot express is an ``InputError`` as well
+(``PgInputError``, ``RedisInputError``, ``LogInputError``, the incident errors...), so
+code that means "the input was refused" catches that, whatever the domain.
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ class TrdrhubError(Exception):
         self.details: dict[str, t.Any] = details
 
 
+class InputError(TrdrhubError):
+    """An option value or input document is invalid in a way argument_spec cannot express (any domain)."""
+
+
 class PgIncidentError(TrdrhubError):
-    """A PostgreSQL failure, and (by its historical name) the input, approval, incident,
-    PIR, audit and Redis errors that share its subclasses below."""
+    """A PostgreSQL failure: the base of the PostgreSQL errors below, and of nothing else."""
 
 
-class PgInputError(PgIncidentError):
-    """An option value is invalid in a way argument_spec cannot express."""
+class PgInputError(PgIncidentError, InputError):
+    """An option of a PostgreSQL module is invalid in a way argument_spec cannot express."""
 
 
 class PgConnectionError(PgIncidentError):

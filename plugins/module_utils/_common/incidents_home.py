@@ -15,6 +15,9 @@ from a checkout, the same playbook installed, the approve CLI, EDA and Rundeck j
 the same incidents. A relative environment value is taken from the current directory (it is
 the shell's), a relative inventory value from the inventory's directory; both are made absolute
 before use, so the printed paths and commands work from anywhere.
+
+Each incident's ledger is ``<home>/<incident_id>/ledger.jsonl``; ``ledger_lines`` is the one reader
+of such files (the writer is ``_ledger/ledger.py``).
 """
 
 from __future__ import annotations
@@ -123,3 +126,33 @@ def settled_size(path: str) -> int | None:
     finally:
         if lock is not None:
             os.close(lock)   # releases the shared lock
+
+
+def ledger_lines(path: str, lock_held: bool = False) -> t.Iterator[tuple[int, bytes]]:
+    """The one reader of ledger files: ``(line number, raw line)`` of the ledger file at ``path``, newline kept.
+
+    Used by the incident record, the ledger callback and audit_chain_verify alike; each parses the
+    lines its own way. Without ``lock_held`` only the bytes present once no append is in progress
+    are read (``settled_size``), so never half an entry; with it (the caller holds the ledger lock)
+    the whole file. A missing file has no lines; any other ``OSError`` is the caller's to word.
+    """
+    size = None if lock_held else settled_size(path)
+    if size is None and not lock_held:
+        return
+    try:
+        handle = open(path, 'rb')
+    except FileNotFoundError:
+        return
+    with handle:
+        yield from enumerate(handle if size is None else _lines_within(handle, size), start=1)
+
+
+def _lines_within(handle: t.BinaryIO, size: int) -> t.Iterator[bytes]:
+    """The lines of ``handle`` that lie within its first ``size`` bytes."""
+    for raw in handle:
+        if size <= 0:
+            return
+        if len(raw) > size:
+            raw = raw[:size]
+        size -= len(raw)
+        yield raw

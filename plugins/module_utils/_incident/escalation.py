@@ -17,10 +17,11 @@ import copy
 import datetime
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgInputError,
-)
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import kind_of
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.errors import (
+    AssessmentError,
+    EscalationError,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import (
     PRIORITIES,
     _norm,
@@ -62,10 +63,6 @@ TEAMS: dict[str, dict[str, t.Any]] = {
     'dba': {'title': 'Database Administrator', 'when_impact': ['data_integrity', 'data_loss']},
     'security_team': {'title': 'Security Team', 'when_impact': ['security']},
 }
-
-
-class EscalationError(PgInputError):
-    """An input escalation cannot use: unknown category, level, contact field or time."""
 
 
 # -- configuration ---------------------------------------------------------------------------------
@@ -227,7 +224,7 @@ def decide(record: t.Mapping[str, t.Any], entries: t.Iterable[t.Mapping[str, t.A
     """
     try:
         moment = parse_time(now)
-    except PgInputError:
+    except AssessmentError:
         raise EscalationError(f'now must be an ISO 8601 time such as 2025-01-15T14:30:00Z, got {now!r}') from None
     merged = effective_policy(policy or None)
     rungs = ladder(merged)

@@ -18,8 +18,9 @@ import typing as t
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain import (
     PROFILES,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgInputError,
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.errors import (
+    AssessmentError,
+    IncidentError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.obligations import (
     check_notification,
@@ -82,10 +83,6 @@ INCIDENT_ARGS: dict[str, dict[str, t.Any]] = {
     'notified': {'type': 'dict'},
     'obligation_policy': {'type': 'dict', 'default': {}},
 }
-
-
-class IncidentError(PgInputError):
-    """The incident cannot be read or changed as asked; the message says why and what to do."""
 
 
 def empty_record(incident_id: str) -> dict[str, t.Any]:
@@ -158,7 +155,7 @@ def normalise_impact(impact: t.Iterable[t.Any], policy: dict[str, t.Any]) -> lis
 def _time(value: t.Any, option: str) -> str:
     try:
         return iso(parse_time(value))
-    except PgInputError:
+    except AssessmentError:
         raise IncidentError(f'{option} must be an ISO 8601 time such as 2025-01-15T14:30:00Z, got {value!r}') from None
 
 

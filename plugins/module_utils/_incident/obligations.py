@@ -18,8 +18,11 @@ import copy
 import datetime
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgInputError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import kind_of
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.errors import (
+    AssessmentError,
+    ObligationError,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import (
     PRIORITIES,
     _norm,
@@ -50,10 +53,6 @@ DEFAULT_OBLIGATIONS: dict[str, dict[str, t.Any]] = {
                   'when_impact': ['security', 'data_loss'], 'when_priority': [], 'within_hours': 72,
                   'conditions': 'Security incident or data loss that may lead to a claim (cyber policy notice clause)'},
 }
-
-
-class ObligationError(PgInputError):
-    """An obligation policy or notification the module cannot use."""
 
 
 def _names(value: t.Any, where: str) -> list[str]:
@@ -111,7 +110,7 @@ def check_notification(notified: t.Mapping[str, t.Any], policy: t.Mapping[str, t
         raise ObligationError('notified.to must say whom was notified (for example the authority and its case number)')
     try:
         at = parse_time(notified.get('at') or now)
-    except PgInputError:
+    except AssessmentError:
         raise ObligationError(f"notified.at must be an ISO 8601 time such as 2025-01-15T14:30:00Z, got {notified.get('at')!r}") from None
     return str(key), {'at': iso(at), 'by': str(notified.get('by') or actor), 'to': str(notified['to']),
                       'note': notified.get('note')}

@@ -17,11 +17,11 @@ import datetime
 import typing as t
 from urllib.parse import urlsplit
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgInputError,
-)
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import kind_of
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_z as iso
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.errors import (
+    AssessmentError,
+)
 
 PRIORITIES = ('P1', 'P2', 'P3', 'P4')
 IGNORE = 'ignore'  # a severity_map value: the alert is listed in ``ignored`` and never counted
@@ -92,10 +92,6 @@ DEFAULT_POLICY: dict[str, t.Any] = {
 _PRIORITY_KEYS = {'label': str, 'response_minutes': int, 'business_days_only': bool, 'escalation': list, 'notify': list,
                   'update_internal_minutes': (int, type(None)), 'update_customer_minutes': (int, type(None))}
 _ACTIVE_STATES = ('active', 'firing', 'unprocessed')
-
-
-class AssessmentError(PgInputError):
-    """An input the matrix cannot place: unknown severity, impact, scope, policy or time."""
 
 
 def _rank(priority: str) -> int:

@@ -20,7 +20,7 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import (
     known_incidents,
-    settled_size,
+    ledger_lines,
     unknown_incident_message,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
@@ -68,20 +68,14 @@ UTC = datetime.timezone.utc
 def _file_entries(path: str, lock_held: bool = False) -> list[t.Any]:
     """The entries of a ledger file; without ``lock_held`` an append in progress is waited for (never half an entry)."""
     try:
-        size = None if lock_held else settled_size(path)
-        if size is None and not lock_held:
-            return []
-        with open(path, 'rb') as handle:
-            raw = handle.read() if lock_held else handle.read(size)
-    except FileNotFoundError:
-        return []
+        lines = list(ledger_lines(path, lock_held))
     except OSError as exc:
         raise LedgerError(f'Cannot read the incident ledger {path}: {exc.strerror}') from None
-    if raw and not raw.endswith(b'\n'):
+    if lines and not lines[-1][1].endswith(b'\n'):
         raise LedgerError(f'The incident ledger {path} does not end with a complete entry (a write was cut short); '
                           'nothing was changed. Inspect it and move the incomplete last line aside.')
     entries = []
-    for number, line in enumerate(raw.splitlines(), start=1):
+    for number, line in lines:
         try:
             entries.append(json.loads(line))
         except ValueError:

@@ -21,6 +21,7 @@ import getpass
 import json
 import os
 import re
+import time
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain import (
@@ -29,6 +30,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain impo
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
     PgQueryError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import (
     LEDGER_FILE,
@@ -92,7 +94,7 @@ HEAD_SQL = 'SELECT seq, entry_hash FROM {table} WHERE incident_id = %s ORDER BY 
 INSERT_SQL = 'INSERT INTO {table} (incident_id, seq, entry, entry_hash, prev_hash) VALUES (%s, %s, %s::jsonb, %s, %s)'
 
 
-class LedgerError(PgIncidentError):
+class LedgerError(TrdrhubError):
     """The ledger cannot be written or read; the message names the ledger and the reason."""
 
 
@@ -348,29 +350,70 @@ def pg_params(params: t.Mapping[str, t.Any], env: t.Mapping[str, str]) -> dict[s
     return out
 
 
-@contextlib.contextmanager
-def open_ledger(params: t.Mapping[str, t.Any], base_dir: str | None = None,
-                env: t.Mapping[str, str] | None = None) -> t.Iterator[t.Any]:
-    """The ledger the options name: FileLedger, or PgLedger on a connection closed on exit."""
+def connect(params: t.Mapping[str, t.Any], base_dir: str | None = None,
+            env: t.Mapping[str, str] | None = None) -> t.Any:
+    """The one ledger opener (``open_ledger`` and ``LedgerCache`` use it): FileLedger, or PgLedger on a
+    new connection the caller closes; a failed connection raises PostgreSQL's own error."""
     env = os.environ if env is None else env
     backend = params.get('backend') or env.get(ENV['backend']) or 'file'
     if backend not in BACKENDS:
         raise LedgerError(f'ledger backend {backend!r} is not one of {", ".join(BACKENDS)}')
     if backend == 'file':
-        yield FileLedger(resolve_root(params.get('root') or env.get(ENV['root']), base_dir))
-        return
+        return FileLedger(resolve_root(params.get('root') or env.get(ENV['root']), base_dir))
     if not HAS_PSYCOPG2:
         raise LedgerError('The postgres ledger backend needs the psycopg2 Python package (pip install psycopg2-binary).')
     table = params.get('table') or env.get(ENV['table']) or DEFAULT_TABLE
     table_identifier(table)
+    return PgLedger(PgClient(pg_params(params, env)), table)
+
+
+@contextlib.contextmanager
+def open_ledger(params: t.Mapping[str, t.Any], base_dir: str | None = None,
+                env: t.Mapping[str, str] | None = None) -> t.Iterator[t.Any]:
+    """The ledger the options name: FileLedger, or PgLedger on a connection closed on exit."""
+    env = os.environ if env is None else env
     try:
-        client = PgClient(pg_params(params, env))
+        ledger = connect(params, base_dir, env)
     except PgIncidentError as exc:
+        table = params.get('table') or env.get(ENV['table']) or DEFAULT_TABLE
         raise LedgerError(f'Cannot open the incident ledger table {table}: {exc}') from None
     try:
-        yield PgLedger(client, table)
+        yield ledger
     finally:
-        client.close()
+        if ledger.backend == 'postgres':
+            ledger.client.close()
+
+
+class LedgerCache:
+    """The ledgers of a playbook run (the callback), opened once by ``connect``: one per incidents home, one
+    database connection (opened again when closed; after a failure, not again for ``retry_after`` seconds)."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after, self.down_until = retry_after, 0.0
+        self.files: dict[str, FileLedger] = {}   # incidents home -> its ledger
+        self.pg: PgLedger | None = None
+
+    def get(self, params: t.Mapping[str, t.Any], env: t.Mapping[str, str]) -> t.Any:
+        if (params.get('backend') or 'file') == 'file':
+            root = resolve_root(params.get('root'))
+            if root not in self.files:
+                self.files[root] = connect(params, None, env)
+            return self.files[root]
+        if self.pg is not None and not self.pg.client.conn.closed:
+            return self.pg
+        if time.monotonic() < self.down_until:
+            raise LedgerError('the ledger database was unreachable moments ago; the next attempt is '
+                              f'{self.down_until - time.monotonic():.0f}s away')
+        try:
+            self.pg = connect(params, None, env)
+        except Exception:
+            self.down_until = time.monotonic() + self.retry_after
+            raise
+        return self.pg
+
+    def close(self) -> None:
+        if self.pg is not None:
+            self.pg.client.close()
 
 
 def record_event(params: t.Mapping[str, t.Any], *, check_mode: bool = False, base_dir: str | None = None,

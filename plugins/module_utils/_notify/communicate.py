@@ -18,7 +18,7 @@ import datetime
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgInputError,
+    InputError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import (
     effective_policy,
@@ -39,7 +39,7 @@ DEFAULT_NOTIFY_CHANNELS: dict[str, list[str]] = {
 }
 
 
-class CommunicationError(PgInputError):
+class CommunicationError(InputError):
     """An input the plan cannot use: no record, an unknown channel, a bad time."""
 
 

@@ -15,10 +15,11 @@ import datetime
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgInputError,
+    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import kind_of
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.incident import (
+    IncidentError,
     fold,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import (
@@ -53,7 +54,7 @@ CHECKLIST = (
 MEETING_WINDOW = {'P1': '48 hours', 'P2': '3 business days', 'P3': '1 week', 'P4': '2 weeks'}
 
 
-class PirError(PgInputError):
+class PirError(TrdrhubError):
     """The ledger cannot make a review: no record, entries that are not entries."""
 
 
@@ -313,7 +314,7 @@ def build_review(entries: t.Any, incident_id: str, verification: t.Any = None, c
         entries = [e for e in entries if not isinstance(e, dict) or not isinstance(e.get('seq'), int) or e['seq'] <= head['sequence_number']]
     try:
         record = fold(entries, incident_id)
-    except PgInputError as exc:
+    except IncidentError as exc:   # the entries do not fold into a record
         raise PirError(str(exc)) from None
     if record is None:
         raise PirError(f'the ledger of {incident_id} has no incident record (open it with trdrhub.incident.incident)')

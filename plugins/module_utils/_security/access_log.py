@@ -28,7 +28,7 @@ import typing as t
 import zlib
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgInputError,
+    InputError,
 )
 
 UTC = datetime.timezone.utc
@@ -46,7 +46,7 @@ MONTHS = {name: number for number, name in enumerate(
 # Time
 
 
-class LogInputError(PgInputError):
+class LogInputError(InputError):
     """A bad option or an unreadable file: the module fails with this message."""
 
 

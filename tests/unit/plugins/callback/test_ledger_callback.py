@@ -364,7 +364,7 @@ def test_an_unreachable_database_is_retried_after_a_pause(callback, monkeypatch)
     def refuse(params):
         attempts.append(params)
         raise _ledger.LedgerError('Cannot connect to PostgreSQL at 127.0.0.1:1: connection refused')
-    monkeypatch.setattr(ledger_cb, 'PgClient', refuse)
+    monkeypatch.setattr(_ledger, 'PgClient', refuse)   # the one ledger opener's connection
     for _attempt in range(3):
         callback.v2_runner_on_ok(FakeResult(pg_task(), 'db1', {}))
     assert len(attempts) == 1

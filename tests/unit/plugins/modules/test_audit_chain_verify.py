@@ -22,6 +22,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain impo
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_verify import (
     ChainVerifier,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common import incidents_home as _incidents_home
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgInputError,
 )
@@ -217,8 +218,8 @@ def test_read_error_while_streaming_is_one_message(monkeypatch, tmp_path):
     def broken_open(*_args, **_kwargs):
         raise IsADirectoryError(21, 'Is a directory')
 
-    monkeypatch.setattr(_chain_sources, 'open', broken_open, raising=False)
-    with pytest.raises(PgInputError, match='cannot read ledger file .*: Is a directory'):
+    monkeypatch.setattr(_incidents_home, 'open', broken_open, raising=False)   # the one ledger-file reader
+    with pytest.raises(_chain_sources.LedgerFileError, match='cannot read ledger file .*: Is a directory'):
         _chain_sources.read_ledger_file(str(path), ChainVerifier(PROFILES['ledger']), None, None, None)
 
 
