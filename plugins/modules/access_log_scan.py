@@ -376,10 +376,8 @@ stats:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
-    run_worker,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_log import (
     FORMATS,
 )
@@ -422,8 +420,7 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 def main() -> None:
-    module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True)
-    run_worker(module, lambda: AccessLogScan(module.params), lambda scan: None)
+    run_module(argument_spec(), lambda module: AccessLogScan(module.params), lambda module, scan: None)
 
 
 if __name__ == '__main__':

@@ -223,13 +223,10 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._alertmanager imp
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     HTTP_API_ARGS,
-    HTTP_API_MUTUALLY_EXCLUSIVE,
-    HTTP_API_REQUIRED_BY,
-    HTTP_API_REQUIRED_TOGETHER,
+    HTTP_API_CONSTRAINTS,
     REQUESTS,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
 
 SEVERITIES = ('P1', 'P2', 'P3')
 STATES = ('active', 'suppressed', 'unprocessed')
@@ -348,16 +345,8 @@ class AlertsInfo:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=HTTP_API_MUTUALLY_EXCLUSIVE,
-        required_together=HTTP_API_REQUIRED_TOGETHER,
-        required_by=HTTP_API_REQUIRED_BY,
-        supports_check_mode=True,
-    )
-    require_libraries(module, REQUESTS)
-    run_worker(module, lambda: AlertsInfo(module.params), lambda worker: AlertmanagerClient(module.params),
-               error_extra=lambda client: {'requests': client.requests if client else []})
+    run_module(argument_spec(), lambda module: AlertsInfo(module.params), lambda module, worker: AlertmanagerClient(module.params),
+               requires=[REQUESTS], error_extra=request_log, **HTTP_API_CONSTRAINTS)
 
 
 if __name__ == '__main__':

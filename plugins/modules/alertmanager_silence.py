@@ -239,11 +239,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_clie
     HttpInputError,
     HttpNotFoundError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
-    require_libraries,
-    run_worker,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 
 DEFAULT_COMMENT = 'Acknowledged with trdrhub.incident'
 DEFAULT_CREATOR = 'trdrhub.incident'
@@ -429,22 +426,12 @@ class SilenceManager:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=HTTP_API_MUTUALLY_EXCLUSIVE + [['duration', 'ends_at']],
-        required_together=HTTP_API_REQUIRED_TOGETHER,
-        required_by=HTTP_API_REQUIRED_BY,
-        required_if=[
-            ('state', 'present', ('duration', 'ends_at'), True),
-            ('state', 'present', ('matchers', 'silence_id'), True),
-            ('state', 'absent', ('matchers', 'silence_id'), True),
-        ],
-        supports_check_mode=True,
-    )
-    require_libraries(module, REQUESTS)
-    run_worker(module, lambda: SilenceManager(module.params, check_mode=module.check_mode, diff=module._diff),
-               lambda manager: AlertmanagerClient(module.params), errors=(HttpApiError,),
-               error_extra=lambda client: {'requests': client.requests if client else []})
+    run_module(argument_spec(), lambda module: SilenceManager(module.params, check_mode=module.check_mode, diff=module._diff),
+               lambda module, manager: AlertmanagerClient(module.params), requires=[REQUESTS], errors=(HttpApiError,),
+               error_extra=request_log, mutually_exclusive=HTTP_API_MUTUALLY_EXCLUSIVE + [['duration', 'ends_at']],
+               required_together=HTTP_API_REQUIRED_TOGETHER, required_by=HTTP_API_REQUIRED_BY,
+               required_if=[('state', 'present', ('duration', 'ends_at'), True), ('state', 'present', ('matchers', 'silence_id'), True),
+                            ('state', 'absent', ('matchers', 'silence_id'), True)])
 
 
 if __name__ == '__main__':

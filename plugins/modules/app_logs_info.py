@@ -212,8 +212,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._applogs.compose 
 from ansible_collections.trdrhub.incident.plugins.module_utils._applogs.kubernetes import PodLogs
 from ansible_collections.trdrhub.incident.plugins.module_utils._applogs.lines import AppLogsError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import Redactor
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     K8S_AUTH_ARGS,
     K8S_AUTH_MUTUALLY_EXCLUSIVE,
@@ -277,12 +277,9 @@ class AppLogs:
 
 
 def main() -> None:
-    module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=K8S_AUTH_MUTUALLY_EXCLUSIVE,
-                            supports_check_mode=True)
-    if module.params['source'] == 'kubernetes':
-        require_libraries(module, KUBERNETES)
-    run_worker(module, lambda: AppLogs(module), lambda worker: worker.client(),
-               error_extra=lambda client: {'requests': client.requests} if client is not None else {})
+    run_module(argument_spec(), AppLogs, lambda module, worker: worker.client(), mutually_exclusive=K8S_AUTH_MUTUALLY_EXCLUSIVE,
+               requires=lambda params: [KUBERNETES] if params['source'] == 'kubernetes' else [],
+               error_extra=lambda module, client: {'requests': client.requests} if client is not None else {})
 
 
 if __name__ == '__main__':

@@ -394,11 +394,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_veri
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgInputError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
-    require_libraries,
-    run_worker,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
@@ -485,17 +482,12 @@ def failure_message(result: dict[str, t.Any]) -> str:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
-    )
-    if module.params['source'] != 'ledger_file':
-        require_libraries(module, PSYCOPG2)
-    run_worker(module, lambda: AuditChainVerification(module.params),
-               lambda verification: PgClient(module.params) if verification.uses_database else None,
-               finish=lambda result, client: failure_message(result)
-               if module.params['fail_on_violation'] and not result['is_valid'] else None)
+    run_module(argument_spec(), lambda module: AuditChainVerification(module.params),
+               lambda module, verification: PgClient(module.params) if verification.uses_database else None,
+               requires=lambda params: [PSYCOPG2] if params['source'] != 'ledger_file' else [],
+               finish=lambda module, result, client: failure_message(result)
+               if module.params['fail_on_violation'] and not result['is_valid'] else None,
+               mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
 
 
 if __name__ == '__main__':

@@ -370,11 +370,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._audit.review imp
     AUDIT_REVIEW_ARGS,
     AuditReview,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
-    require_libraries,
-    run_worker,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
@@ -390,13 +386,8 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
-    )
-    require_libraries(module, PSYCOPG2)
-    run_worker(module, lambda: AuditReview(module.params), lambda review: PgClient(module.params))
+    run_module(argument_spec(), lambda module: AuditReview(module.params), lambda module, review: PgClient(module.params),
+               requires=[PSYCOPG2], mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
 
 
 if __name__ == '__main__':

@@ -190,8 +190,8 @@ sent:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_worker
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.email import (
     SECURITY,
     SmtpSender,
@@ -247,13 +247,8 @@ class EmailSend:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        required_one_of=[['to', 'cc', 'bcc']],
-        required_together=[['username', 'password']],
-        supports_check_mode=True,
-    )
-    run_worker(module, lambda: EmailSend(module.params, module.check_mode))
+    run_module(argument_spec(), lambda module: EmailSend(module.params, module.check_mode),
+               required_one_of=[['to', 'cc', 'bcc']], required_together=[['username', 'password']])
 
 
 if __name__ == '__main__':

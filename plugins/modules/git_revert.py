@@ -134,7 +134,7 @@ msg:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Call, run_worker
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Call, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._git.revert import revert
 
@@ -153,10 +153,13 @@ def argument_spec() -> dict[str, t.Any]:
     }
 
 
-def main() -> None:
-    module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True)
+def revert_worker(module: IncidentModule) -> Call:
     module.get_bin_path('git', required=True)
-    run_worker(module, lambda: Call(lambda: revert(module.run_command, module.params, module.check_mode)))
+    return Call(lambda: revert(module.run_command, module.params, module.check_mode))
+
+
+def main() -> None:
+    run_module(argument_spec(), revert_worker)
 
 
 if __name__ == '__main__':

@@ -325,8 +325,8 @@ unreachable_targets:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_worker
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._host.resources import HostResources
 
 
@@ -342,8 +342,7 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 def main() -> None:
-    module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True)
-    run_worker(module, lambda: HostResources(module.params))
+    run_module(argument_spec(), lambda module: HostResources(module.params))
 
 
 if __name__ == '__main__':

@@ -307,9 +307,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     HTTP_API_ARGS,
-    HTTP_API_MUTUALLY_EXCLUSIVE,
-    HTTP_API_REQUIRED_BY,
-    HTTP_API_REQUIRED_TOGETHER,
+    HTTP_API_CONSTRAINTS,
     REQUESTS,
     HttpApiError,
     HttpClient,
@@ -318,11 +316,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_clie
     HttpUnreachableError,
     answer_summary,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
-    require_libraries,
-    run_worker,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.tls import (
     CRYPTOGRAPHY,
     inspect_tls,
@@ -528,21 +523,12 @@ def unhealthy_message(display: str, result: dict[str, t.Any]) -> str:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=HTTP_API_MUTUALLY_EXCLUSIVE,
-        required_together=HTTP_API_REQUIRED_TOGETHER,
-        required_by=HTTP_API_REQUIRED_BY,
-        supports_check_mode=True,
-    )
-    require_libraries(module, REQUESTS)
-    if module.params['base_url'].strip().lower().startswith('https:'):
-        require_libraries(module, CRYPTOGRAPHY)
-    run_worker(module, lambda: HealthProbe(module.params, check_mode=module.check_mode),
-               lambda probe: HttpClient(module.params, module.params['base_url'], service='', option='base_url'),
-               errors=(HttpApiError,), error_extra=lambda client: {'requests': client.requests if client else []},
-               finish=lambda result, client: unhealthy_message(client.display, result)
-               if module.params['fail_on_unhealthy'] and not result['healthy'] else None)
+    run_module(argument_spec(), lambda module: HealthProbe(module.params, check_mode=module.check_mode),
+               lambda module, probe: HttpClient(module.params, module.params['base_url'], service='', option='base_url'),
+               requires=lambda params: [REQUESTS] + ([CRYPTOGRAPHY] if params['base_url'].strip().lower().startswith('https:') else []),
+               errors=(HttpApiError,), error_extra=request_log,
+               finish=lambda module, result, client: unhealthy_message(client.display, result)
+               if module.params['fail_on_unhealthy'] and not result['healthy'] else None, **HTTP_API_CONSTRAINTS)
 
 
 if __name__ == '__main__':

@@ -296,7 +296,7 @@ update_cadence:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Call, run_worker
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Call, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import (
     PRIORITIES,
@@ -320,18 +320,17 @@ def argument_spec() -> dict[str, t.Any]:
     }
 
 
-def main() -> None:
-    module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True)
+def assessment(module: IncidentModule) -> dict[str, t.Any]:
     params = module.params
+    result = assess(alerts=params['alerts'], health=params['health'], impact=params['impact'], scope=params['scope'],
+                    override=params['override'], detected_at=params['detected_at'], policy=params['policy'])
+    for finding in result['findings']:
+        module.warn(finding)
+    return dict(changed=False, **result)
 
-    def work() -> dict[str, t.Any]:
-        result = assess(alerts=params['alerts'], health=params['health'], impact=params['impact'], scope=params['scope'],
-                        override=params['override'], detected_at=params['detected_at'], policy=params['policy'])
-        for finding in result['findings']:
-            module.warn(finding)
-        return dict(changed=False, **result)
 
-    run_worker(module, lambda: Call(work))
+def main() -> None:
+    run_module(argument_spec(), lambda module: Call(lambda: assessment(module)))
 
 
 if __name__ == '__main__':

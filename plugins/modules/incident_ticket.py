@@ -305,7 +305,7 @@ requests:
 """
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import REQUESTS
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_worker
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.jira import Jira, JiraClient
 from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.servicenow import ServiceNow, ServiceNowClient
@@ -326,9 +326,7 @@ class Worker(TicketManager):
 
 
 def main() -> None:
-    module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True)
-    run_worker(module, lambda: Worker(module), lambda worker: worker.client(), requires=(REQUESTS,),
-               error_extra=lambda client: {'requests': client.requests if client else []})
+    run_module(argument_spec(), Worker, lambda module, worker: worker.client(), requires=[REQUESTS], error_extra=request_log)
 
 
 if __name__ == '__main__':

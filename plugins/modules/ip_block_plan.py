@@ -382,9 +382,7 @@ diff:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
-    run_worker,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._security.ip_block import (
     IpBlockError,
@@ -417,16 +415,15 @@ def argument_spec() -> dict[str, t.Any]:
     }
 
 
+def rule_reader(module: IncidentModule, plan: IpBlockPlan) -> t.Any:   # pylint: disable=unused-argument
+    if module.params['current_rules'] is not None:
+        return StaticReader(module.params['current_rules'])
+    return RuleReader(module.run_command, module.get_bin_path)
+
+
 def main() -> None:
-    module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True,
-                            required_by={'max_addresses_override': 'override_reason'})
-
-    def reader(_plan: IpBlockPlan) -> t.Any:
-        if module.params['current_rules'] is not None:
-            return StaticReader(module.params['current_rules'])
-        return RuleReader(module.run_command, module.get_bin_path)
-
-    run_worker(module, lambda: IpBlockPlan(module.params), reader, errors=(IpBlockError,))
+    run_module(argument_spec(), lambda module: IpBlockPlan(module.params), rule_reader, errors=(IpBlockError,),
+               required_by={'max_addresses_override': 'override_reason'})
 
 
 if __name__ == '__main__':

@@ -308,8 +308,8 @@ requests:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     K8S_AUTH_ARGS,
     K8S_AUTH_MUTUALLY_EXCLUSIVE,
@@ -371,17 +371,10 @@ class RolloutRun:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=K8S_AUTH_MUTUALLY_EXCLUSIVE,
-        required_if=REQUIRED_IF,
-        supports_check_mode=True,
-    )
-    require_libraries(module, KUBERNETES)
-    run_worker(module, lambda: RolloutRun(module.params, module.check_mode, module._diff),
-               lambda run: K8sClient(module.params),
-               error_extra=lambda client: {'requests': client.requests if client else [],
-                                           'connection': client.describe() if client else {}})
+    run_module(argument_spec(), lambda module: RolloutRun(module.params, module.check_mode, module._diff),
+               lambda module, run: K8sClient(module.params), requires=[KUBERNETES], required_if=REQUIRED_IF,
+               error_extra=lambda module, client: dict(request_log(module, client), connection=client.describe() if client else {}),
+               mutually_exclusive=K8S_AUTH_MUTUALLY_EXCLUSIVE)
 
 
 if __name__ == '__main__':

@@ -459,8 +459,8 @@ requests:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     K8S_AUTH_ARGS,
     K8S_AUTH_MUTUALLY_EXCLUSIVE,
@@ -520,14 +520,8 @@ class WorkloadInfo:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=K8S_AUTH_MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
-    )
-    require_libraries(module, KUBERNETES)
-    run_worker(module, lambda: WorkloadInfo(module.params), lambda worker: K8sClient(module.params),
-               error_extra=lambda client: {'requests': client.requests if client else []})
+    run_module(argument_spec(), lambda module: WorkloadInfo(module.params), lambda module, worker: K8sClient(module.params),
+               requires=[KUBERNETES], error_extra=request_log, mutually_exclusive=K8S_AUTH_MUTUALLY_EXCLUSIVE)
 
 
 if __name__ == '__main__':

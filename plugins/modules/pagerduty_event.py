@@ -180,8 +180,7 @@ from ansible.module_utils.basic import env_fallback
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     REQUESTS,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.notify import NOTIFY_HTTP_ARGS
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.pagerduty import (
     ACTIONS,
@@ -232,17 +231,11 @@ class PagerDutyEvent:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        required_one_of=[['incident_id', 'dedup_key']],
-        required_if=[('event_action', 'trigger', ('summary', 'source', 'severity'))],
-        supports_check_mode=True,
-    )
-    require_libraries(module, REQUESTS)
-    run_worker(module, lambda: PagerDutyEvent(module.params, module.check_mode),
-               lambda event: None if module.check_mode else PagerDutyClient(module.params),
-               error_extra=lambda client: {'requests': client.requests if client else [],
-                                           'attempts': client.attempts if client else 0})
+    run_module(argument_spec(), lambda module: PagerDutyEvent(module.params, module.check_mode),
+               lambda module, event: None if module.check_mode else PagerDutyClient(module.params), requires=[REQUESTS],
+               error_extra=lambda module, client: dict(request_log(module, client), attempts=client.attempts if client else 0),
+               required_one_of=[['incident_id', 'dedup_key']],
+               required_if=[('event_action', 'trigger', ('summary', 'source', 'severity'))])
 
 
 if __name__ == '__main__':

@@ -217,11 +217,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_sour
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgInputError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
-    require_libraries,
-    run_worker,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
@@ -363,13 +359,8 @@ class MigrationReport:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
-    )
-    require_libraries(module, PSYCOPG2)
-    run_worker(module, lambda: MigrationReport(module.params), lambda report: PgClient(module.params))
+    run_module(argument_spec(), lambda module: MigrationReport(module.params), lambda module, report: PgClient(module.params),
+               requires=[PSYCOPG2], mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
 
 
 if __name__ == '__main__':

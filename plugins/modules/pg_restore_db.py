@@ -403,10 +403,7 @@ diff:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
-    require_libraries,
-    run_worker,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     POSTGRES_COMMON_ARGS,
@@ -449,26 +446,24 @@ def argument_spec() -> dict[str, t.Any]:
     return spec
 
 
-def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE + [['backup', 'backup_id'], ['backup', 'backup_dir']],
-        required_together=[['backup_id', 'backup_dir']],
-        required_one_of=[['backup', 'backup_id']],
-        supports_check_mode=True,
-    )
-    require_libraries(module, PSYCOPG2)
-
-    def finish(result: dict[str, t.Any], client: t.Any) -> None:
-        if not module._diff:
-            result.pop('diff', None)
-
+def restorer(module: IncidentModule) -> Restorer:
     def run_command(argv: list[str], environ: dict[str, str]) -> tuple[int, t.Any, t.Any]:
         # The password travels in the environment only; the command line holds none.
         return module.run_command(argv, environ_update=environ, encoding=None)
 
-    run_worker(module, lambda: Restorer(module.params, run_command, check_mode=module.check_mode),
-               lambda restorer: PgClient(module.params), finish=finish)
+    return Restorer(module.params, run_command, check_mode=module.check_mode)
+
+
+def drop_diff(module: IncidentModule, result: dict[str, t.Any], client: t.Any) -> None:   # pylint: disable=unused-argument
+    """``diff`` only when asked for (the result keeps it otherwise); never a failure."""
+    if not module._diff:
+        result.pop('diff', None)
+
+
+def main() -> None:
+    run_module(argument_spec(), restorer, lambda module, worker: PgClient(module.params), requires=[PSYCOPG2], finish=drop_diff,
+               mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE + [['backup', 'backup_id'], ['backup', 'backup_dir']],
+               required_together=[['backup_id', 'backup_dir']], required_one_of=[['backup', 'backup_id']])
 
 
 if __name__ == '__main__':

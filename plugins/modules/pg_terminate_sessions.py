@@ -367,11 +367,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgConnectionError,
     PgInputError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
-    require_libraries,
-    run_worker,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
@@ -525,14 +522,8 @@ class SessionTerminator:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
-    )
-    require_libraries(module, PSYCOPG2)
-    run_worker(module, lambda: SessionTerminator(module.params, check_mode=module.check_mode, diff=module._diff),
-               lambda terminator: PgClient(module.params))
+    run_module(argument_spec(), lambda module: SessionTerminator(module.params, check_mode=module.check_mode, diff=module._diff),
+               lambda module, terminator: PgClient(module.params), requires=[PSYCOPG2], mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
 
 
 if __name__ == '__main__':

@@ -280,8 +280,8 @@ queries:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_worker
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
@@ -306,13 +306,8 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
-    )
-    run_worker(module, lambda: PgBouncerReport(module.params), lambda report: AdminConsole(module.params),
-               requires=[PSYCOPG2])
+    run_module(argument_spec(), lambda module: PgBouncerReport(module.params), lambda module, report: AdminConsole(module.params),
+               requires=[PSYCOPG2], mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
 
 
 if __name__ == '__main__':

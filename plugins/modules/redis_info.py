@@ -515,11 +515,8 @@ import typing as t
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgIncidentError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
-    require_libraries,
-    run_worker,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._redis import (
     REDIS,
     REDIS_COMMON_ARGS,
@@ -818,13 +815,8 @@ class RedisReport:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=REDIS_MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
-    )
-    require_libraries(module, REDIS)
-    run_worker(module, lambda: RedisReport(module.params), lambda report: RedisClient(module.params))
+    run_module(argument_spec(), lambda module: RedisReport(module.params), lambda module, report: RedisClient(module.params),
+               requires=[REDIS], mutually_exclusive=REDIS_MUTUALLY_EXCLUSIVE)
 
 
 if __name__ == '__main__':

@@ -375,8 +375,7 @@ requests:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Call, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
@@ -398,22 +397,10 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE + [['restart_deployments', 'restart_command']],
-        supports_check_mode=True,
-    )
-    require_libraries(module, PSYCOPG2)
-
-    def runner(argv: list[str]) -> tuple[int, str, str]:
-        return module.run_command(argv)
-
-    try:
-        result = rotate(module.params, runner, check_mode=module.check_mode, warn=module.warn,
-                        on_secret=module.no_log_values.add)
-    except RotationFailed as exc:
-        module.fail_json(msg=str(exc), **exc.result)
-    module.exit_json(**result)
+    run_module(argument_spec(), lambda module: Call(lambda: rotate(module.params, module.run_command, check_mode=module.check_mode,
+                                                                   warn=module.warn, on_secret=module.no_log_values.add)),
+               requires=[PSYCOPG2], errors=(RotationFailed,),
+               mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE + [['restart_deployments', 'restart_command']])
 
 
 if __name__ == '__main__':

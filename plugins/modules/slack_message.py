@@ -126,8 +126,7 @@ from ansible.module_utils.basic import env_fallback
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     REQUESTS,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.notify import NOTIFY_HTTP_ARGS
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.slack import (
     SlackWebhook,
@@ -168,13 +167,12 @@ class SlackPost:
 
 
 def main() -> None:
-    module = IncidentModule(argument_spec=argument_spec(), required_one_of=[['text', 'blocks']], supports_check_mode=True)
-    require_libraries(module, REQUESTS)
-    display = display_webhook(module.params['webhook_url'])
-    run_worker(module, lambda: SlackPost(module.params, module.check_mode),
-               lambda post: None if module.check_mode else SlackWebhook(module.params),
-               error_extra=lambda webhook: {'webhook': display, 'requests': webhook.requests if webhook else [],
-                                            'attempts': webhook.attempts if webhook else 0})
+    run_module(argument_spec(), lambda module: SlackPost(module.params, module.check_mode),
+               lambda module, post: None if module.check_mode else SlackWebhook(module.params), requires=[REQUESTS],
+               error_extra=lambda module, webhook: {'webhook': display_webhook(module.params['webhook_url']),
+                                                    'requests': webhook.requests if webhook else [],
+                                                    'attempts': webhook.attempts if webhook else 0},
+               required_one_of=[['text', 'blocks']])
 
 
 if __name__ == '__main__':

@@ -260,8 +260,7 @@ requests:
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     REQUESTS,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries, run_worker
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.statuspage import (
     IncidentManager,
     StatuspageClient,
@@ -270,12 +269,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._notify.statuspag
 
 
 def main() -> None:
-    module = IncidentModule(argument_spec=argument_spec(), supports_check_mode=True)
-    require_libraries(module, REQUESTS)
-    run_worker(module, lambda: IncidentManager(module.params, check_mode=module.check_mode, diff=module._diff),
-               lambda manager: StatuspageClient(module.params),
-               error_extra=lambda client: {'requests': client.requests if client else []},
-               secrets=[module.params['api_key']])
+    run_module(argument_spec(), lambda module: IncidentManager(module.params, check_mode=module.check_mode, diff=module._diff),
+               lambda module, manager: StatuspageClient(module.params), requires=[REQUESTS], error_extra=request_log,
+               secret_options=['api_key'])
 
 
 if __name__ == '__main__':

@@ -80,6 +80,9 @@ HTTP_API_ARGS: dict[str, dict[str, t.Any]] = {
 HTTP_API_MUTUALLY_EXCLUSIVE: list[list[str]] = [['url_username', 'bearer_token'], ['url_password', 'bearer_token']]
 HTTP_API_REQUIRED_TOGETHER: list[list[str]] = [['url_username', 'url_password']]
 HTTP_API_REQUIRED_BY: dict[str, list[str]] = {'client_key': ['client_cert']}
+# The three above as the module keywords (run_module(..., **HTTP_API_CONSTRAINTS)).
+HTTP_API_CONSTRAINTS: dict[str, t.Any] = dict(mutually_exclusive=HTTP_API_MUTUALLY_EXCLUSIVE, required_together=HTTP_API_REQUIRED_TOGETHER,
+                                              required_by=HTTP_API_REQUIRED_BY)
 
 
 def size_text(count: int) -> str:

@@ -19,6 +19,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import mask_secrets
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 
 # (pip name, imported?, the import traceback): each client module_utils exports one for its library.
 Library = tuple[str, bool, t.Optional[str]]
@@ -74,6 +75,35 @@ def run_worker(module: t.Any, make_worker: t.Callable[[], t.Any], make_client: t
     finally:
         if client is not None:
             client.close()
+
+
+def run_module(argument_spec: dict[str, t.Any], worker: t.Callable[[t.Any], t.Any],
+               client: t.Callable[[t.Any, t.Any], t.Any] | None = None, *,
+               requires: t.Sequence[Library] | t.Callable[[dict[str, t.Any]], t.Sequence[Library]] = (),
+               errors: tuple[type[Exception], ...] = (TrdrhubError,),
+               error_extra: t.Callable[[t.Any, t.Any], dict[str, t.Any]] | None = None,
+               finish: t.Callable[[t.Any, dict[str, t.Any], t.Any], str | None] | None = None,
+               secret_options: t.Sequence[str] = (), **constraints: t.Any) -> None:
+    """A module's whole ``main()``: build the module (check mode supported) and run its worker.
+
+    ``worker(module)`` builds the worker, ``client(module, worker)`` its connection (or None).
+    ``requires`` are the libraries checked before either is built (or a function of the
+    options returning them, for a library only some options need). ``error_extra(module,
+    client)`` and ``finish(module, result, client)`` are those of ``run_worker``; the values of
+    ``secret_options`` are masked in a failure's message. The other keywords
+    (``mutually_exclusive``, ``required_if``...) go to the module.
+    """
+    module = IncidentModule(argument_spec=argument_spec, supports_check_mode=True, **constraints)
+    run_worker(module, lambda: worker(module), (lambda made: client(module, made)) if client else None,
+               requires=requires(module.params) if callable(requires) else requires, errors=errors,
+               error_extra=(lambda made: error_extra(module, made)) if error_extra else None,
+               finish=(lambda result, made: finish(module, result, made)) if finish else None,
+               secrets=[module.params.get(name) for name in secret_options])
+
+
+def request_log(module: t.Any, client: t.Any) -> dict[str, t.Any]:   # pylint: disable=unused-argument
+    """``error_extra`` of a module whose client records its requests: them, even on failure."""
+    return {'requests': client.requests if client else []}
 
 
 class Call:

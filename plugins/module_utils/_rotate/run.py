@@ -50,11 +50,11 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.stores im
 
 
 class RotationFailed(TrdrhubError):
-    """``str(exc)`` is the final message; ``result`` the keys to fail with."""
+    """``str(exc)`` is the final message; ``result`` (its ``details``) the keys to fail with."""
 
     def __init__(self, msg: str, result: dict[str, t.Any] | None = None) -> None:
-        super().__init__(msg)
-        self.result = result or {}
+        super().__init__(msg, **(result or {}))
+        self.result = self.details
 
 
 def verify_params(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
