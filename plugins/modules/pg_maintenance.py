@@ -100,7 +100,8 @@ notes:
   - The login role must own the tables (or be superuser, or from PostgreSQL 16 have C(MAINTAIN)); tables it may not
     vacuum are skipped by the server with a warning, which RV(tables[].messages) shows with O(verbose).
   - Two connections are used - the maintenance session and the progress monitor. Connect to the PostgreSQL server, not to
-    PgBouncer (port C(6543)), or the progress rows cannot be matched to the maintenance session.
+    PgBouncer (port C(6543)), or the progress rows cannot be matched to the maintenance session. A pooler is detected (the
+    connection's backend pid is not the server's) and refused before anything is read or run, in check mode too.
   - VACUUM cannot run inside a transaction, so O(vacuum_timeout), O(cost_delay) and O(cost_limit) are startup settings
     (the libpq C(options) parameter) of the maintenance session's own connection and end with it; PgBouncer refuses
     that parameter, and the module then says to connect to the PostgreSQL server itself.
@@ -236,15 +237,8 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_COMMON_ARGS,
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-    PSYCOPG2,
-    PgClient,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.maintenance import (
-    Maintenance,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.maintenance import Maintenance
 
 
 def argument_spec() -> dict[str, t.Any]:

@@ -128,6 +128,11 @@ class Maintenance:
 
     def run(self, client: PgClient) -> dict[str, t.Any]:
         started = time.monotonic()
+        # Through a pooler the progress rows cannot be matched to the maintenance session, and in check
+        # mode the evidence would come from a connection the real run cannot make: refuse both alike.
+        pooler = client.pooler_warning()
+        if pooler:
+            raise PgGuardError(f'Refusing to maintain through a connection pooler: {pooler}. Nothing was run.')
         rows = self.select(client)
         cap = self.params.get('max_tables')
         if cap and len(rows) > cap:

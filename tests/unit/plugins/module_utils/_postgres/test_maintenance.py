@@ -28,6 +28,11 @@ class FakeClient:
     def __init__(self, rows, resolve=None):
         self.rows, self.resolve, self.queries = rows, resolve or {}, []
 
+    pooler = None   # what pooler_warning() says: None for the PostgreSQL server itself
+
+    def pooler_warning(self):
+        return self.pooler
+
     def query(self, statement, args=None):
         self.queries.append(statement)
         if statement == maint.STATS_SQL:
@@ -77,6 +82,15 @@ def test_check_mode_plans_and_runs_nothing():
     assert result['changed'] and result['processed'] == 1 and result['skipped_tables'] == 1 and result['progress'] == []
     assert result['tables'][0]['before']['last_autovacuum'] == WHEN.isoformat()
     assert client.queries == [maint.STATS_SQL]
+
+
+def test_a_pooler_is_refused_before_anything_is_read_or_run():
+    client = FakeClient([stats(1, 'audit_log_entries', 5000)])
+    client.pooler = 'this looks like PgBouncer (or another pooler), not PostgreSQL'
+    for check_mode in (True, False):
+        with pytest.raises(PgGuardError, match='Refusing to maintain through a connection pooler: this looks like PgBouncer'):
+            maint.Maintenance(dict(BASE), check_mode=check_mode).run(client)
+    assert client.queries == []
 
 
 def test_everything_below_the_threshold_is_unchanged():
