@@ -9,21 +9,10 @@ identity of the approver.
 
 from __future__ import annotations
 
-import typing as t
-
-from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import (
-    VOTE_ARGS,
-    cast_vote,
-)
-from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import (
-    Call,
-    ControllerAction,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import VOTE_ARGS, cast_vote
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import ControllerAction
 
 
 class ActionModule(ControllerAction):
     OWN_ARGS = VOTE_ARGS
-
-    def act(self, call: Call) -> dict[str, t.Any]:
-        return cast_vote(call.params, check_mode=call.check_mode, base_dir=call.base_dir, env=call.env,
-                         variables=call.variables, context=call.context, secrets=call.secrets)
+    OPERATION = staticmethod(cast_vote)

@@ -12,28 +12,16 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
-    Redactor,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._incident.incident import (
-    INCIDENT_ARGS,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._incident.store import (
-    manage_incident,
-    redact_params,
-)
-from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import (
-    Call,
-    ControllerAction,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import Redactor
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.incident import INCIDENT_ARGS
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.store import manage_incident, redact_params
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import Call, ControllerAction
 
 
 class ActionModule(ControllerAction):
     OWN_ARGS = INCIDENT_ARGS
-
-    def act(self, call: Call) -> dict[str, t.Any]:
-        return manage_incident(call.params, check_mode=call.check_mode, want_diff=call.diff, base_dir=call.base_dir,
-                               context=call.context, env=call.env, variables=call.variables, secrets=call.secrets)
+    OPERATION = staticmethod(manage_incident)
+    WANT_DIFF = True
 
     def shown_args(self, call: Call, result: dict[str, t.Any]) -> dict[str, t.Any]:
         return redact_params(call.masked_params(), Redactor(call.secrets))

@@ -11,25 +11,14 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
-    Redactor,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._incident.escalation_store import (
-    ESCALATE_ARGS,
-    manage_escalation,
-)
-from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import (
-    Call,
-    ControllerAction,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import Redactor
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.escalation_store import ESCALATE_ARGS, manage_escalation
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import Call, ControllerAction
 
 
 class ActionModule(ControllerAction):
     OWN_ARGS = ESCALATE_ARGS
-
-    def act(self, call: Call) -> dict[str, t.Any]:
-        return manage_escalation(call.params, check_mode=call.check_mode, base_dir=call.base_dir, context=call.context,
-                                 env=call.env, variables=call.variables, secrets=call.secrets)
+    OPERATION = staticmethod(manage_escalation)
 
     def shown_args(self, call: Call, result: dict[str, t.Any]) -> dict[str, t.Any]:
         # secrets (routing keys, passwords) removed

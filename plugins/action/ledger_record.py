@@ -12,21 +12,10 @@ The shared base, ``ControllerAction``, lives in plugins/plugin_utils/_action_mod
 
 from __future__ import annotations
 
-import typing as t
-
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
-    RECORD_ARGS,
-    record_event,
-)
-from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import (
-    Call,
-    ControllerAction,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import RECORD_ARGS, record_event
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._action_module import ControllerAction
 
 
 class ActionModule(ControllerAction):
     OWN_ARGS = RECORD_ARGS
-
-    def act(self, call: Call) -> dict[str, t.Any]:
-        return record_event(call.params, check_mode=call.check_mode, base_dir=call.base_dir, context=call.context,
-                            env=call.env, variables=call.variables, secrets=call.secrets)
+    OPERATION = staticmethod(record_event)

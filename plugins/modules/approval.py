@@ -258,34 +258,21 @@ preapproval:
 import os
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import (
-    GATE_ARGS,
-    Gate,
-    Recorder,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    TrdrhubError,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import (
-    controller_argument_spec,
-    run_on_host,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import GATE_ARGS, Gate, Recorder
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_argument_spec, controller_main
 
 
 def argument_spec() -> dict[str, t.Any]:
     return controller_argument_spec(GATE_ARGS)
 
 
-def run_gate(params: dict[str, t.Any], check_mode: bool, context: dict[str, t.Any]) -> dict[str, t.Any]:
+def run_gate(params: dict[str, t.Any], check_mode: bool, base_dir: str, context: dict[str, t.Any]) -> dict[str, t.Any]:
     """The gate on this host: no terminal can be prompted here; a failure keeps the entries already recorded."""
-    record = Recorder(params, base_dir=os.getcwd(), context=context, env=os.environ, variables={}, secrets=())
+    record = Recorder(params, base_dir=base_dir, context=context, env=os.environ, variables={}, secrets=())
     try:
         return Gate(params, record=record, env=os.environ, variables={}, context=context,
-                    base_dir=os.getcwd()).run(check_mode=check_mode)
+                    base_dir=base_dir).run(check_mode=check_mode)
     except TrdrhubError as exc:
         return dict(exc.details, failed=True, msg=str(exc), approved=False, status='error', ledger_entries=record.entries)
 
@@ -293,9 +280,7 @@ def run_gate(params: dict[str, t.Any], check_mode: bool, context: dict[str, t.An
 def main() -> None:
     # Normally the action plugin of the same name runs the gate on the controller; this path
     # runs when the module is executed directly on a host, where no terminal can be prompted.
-    module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-                            supports_check_mode=True)
-    run_on_host(module, lambda context: run_gate(module.params, module.check_mode, context))
+    controller_main(argument_spec(), run_gate)
 
 
 if __name__ == '__main__':

@@ -141,21 +141,10 @@ msg:
   type: str
 """
 
-import os
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import (
-    VOTE_ARGS,
-    cast_vote,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import (
-    controller_argument_spec,
-    run_on_host,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import VOTE_ARGS, cast_vote
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_argument_spec, controller_main
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -165,10 +154,7 @@ def argument_spec() -> dict[str, t.Any]:
 def main() -> None:
     # Normally the action plugin of the same name votes on the controller; this path runs
     # when the module is executed directly on a host.
-    module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-                            supports_check_mode=True)
-    run_on_host(module, lambda context: cast_vote(module.params, check_mode=module.check_mode, base_dir=os.getcwd(),
-                                                  context=context))
+    controller_main(argument_spec(), cast_vote)
 
 
 if __name__ == '__main__':

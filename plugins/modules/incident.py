@@ -418,23 +418,11 @@ incident_dir:
   sample: /srv/incidents/INC-2025-0042
 """
 
-import os
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
-from ansible_collections.trdrhub.incident.plugins.module_utils._incident.incident import (
-    INCIDENT_ARGS,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._incident.store import (
-    manage_incident,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import (
-    controller_argument_spec,
-    run_on_host,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.incident import INCIDENT_ARGS
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.store import manage_incident
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_argument_spec, controller_main
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -444,10 +432,7 @@ def argument_spec() -> dict[str, t.Any]:
 def main() -> None:
     # Normally the action plugin of the same name does this on the controller; this path
     # runs when the module is executed directly on a host (for example by ansible-test).
-    module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-                            supports_check_mode=True)
-    run_on_host(module, lambda context: manage_incident(module.params, check_mode=module.check_mode, want_diff=module._diff,
-                                                        base_dir=os.getcwd(), context=context))
+    controller_main(argument_spec(), manage_incident, want_diff=True)
 
 
 if __name__ == '__main__':

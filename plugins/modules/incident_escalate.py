@@ -298,38 +298,28 @@ backend:
   sample: file
 """
 
-import os
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
-from ansible_collections.trdrhub.incident.plugins.module_utils._incident.escalation_store import (
-    ESCALATE_ARGS,
-    manage_escalation,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import (
-    controller_argument_spec,
-    run_on_host,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.escalation_store import ESCALATE_ARGS, manage_escalation
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_argument_spec, controller_main
 
 
 def argument_spec() -> dict[str, t.Any]:
     return controller_argument_spec(ESCALATE_ARGS)
 
 
-def main() -> None:
-    # Normally the action plugin of the same name does this on the controller; this path
-    # runs when the module is executed directly on a host (for example by ansible-test).
-    module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-                            supports_check_mode=True)
+def hide_routing_keys(module: t.Any) -> None:
+    """The contacts' PagerDuty routing keys: never in the result or its invocation."""
     for group in ('contacts', 'external_contacts'):
         for contact in (module.params[group] or {}).values():
             if isinstance(contact, dict) and contact.get('pagerduty_routing_key'):
-                module.no_log_values.add(str(contact['pagerduty_routing_key']))   # never in the result or its invocation
-    run_on_host(module, lambda context: manage_escalation(module.params, check_mode=module.check_mode, base_dir=os.getcwd(),
-                                                          context=context))
+                module.no_log_values.add(str(contact['pagerduty_routing_key']))
+
+
+def main() -> None:
+    # Normally the action plugin of the same name does this on the controller; this path
+    # runs when the module is executed directly on a host (for example by ansible-test).
+    controller_main(argument_spec(), manage_escalation, prepare=hide_routing_keys)
 
 
 if __name__ == '__main__':

@@ -190,21 +190,10 @@ incident_dir:
   sample: /srv/incidents/INC-2025-0042
 """
 
-import os
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import (
-    controller_argument_spec,
-    run_on_host,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
-    RECORD_ARGS,
-    record_event,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_argument_spec, controller_main
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import RECORD_ARGS, record_event
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -214,10 +203,7 @@ def argument_spec() -> dict[str, t.Any]:
 def main() -> None:
     # Normally the action plugin of the same name does this on the controller; this path
     # runs when the module is executed directly on a host (for example by ansible-test).
-    module = IncidentModule(argument_spec=argument_spec(), mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE,
-                            supports_check_mode=True)
-    run_on_host(module, lambda context: record_event(module.params, check_mode=module.check_mode, base_dir=os.getcwd(),
-                                                     context=context))
+    controller_main(argument_spec(), record_event)
 
 
 if __name__ == '__main__':

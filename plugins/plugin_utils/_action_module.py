@@ -93,11 +93,19 @@ class Call:
 
 
 class ControllerAction(ActionBase):
-    """Run a controller-side operation: ``act(call)`` returns the result; a TrdrhubError is one message."""
+    """Run a controller-side operation: ``act(call)`` returns the result; a TrdrhubError is one message.
+
+    A plugin declares its options (``OWN_ARGS``, besides the connection and ledger options) and
+    its ``OPERATION``, called as ``OPERATION(params, check_mode=, base_dir=, context=, env=,
+    variables=, secrets=)`` (and ``want_diff=`` when ``WANT_DIFF``), the keywords the module's
+    ``controller_main`` gives it on a host; or it overrides ``act``.
+    """
 
     TRANSFERS_FILES = False
     _requires_connection = False
     OWN_ARGS: dict[str, t.Any] = {}
+    OPERATION: t.Callable[..., dict[str, t.Any]] | None = None
+    WANT_DIFF = False
 
     def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
         task_vars = task_vars or {}
@@ -122,7 +130,12 @@ class ControllerAction(ActionBase):
         return result
 
     def act(self, call: Call) -> dict[str, t.Any]:
-        raise NotImplementedError
+        operation = self.OPERATION
+        if operation is None:
+            raise NotImplementedError
+        extra = {'want_diff': call.diff} if self.WANT_DIFF else {}
+        return operation(call.params, check_mode=call.check_mode, base_dir=call.base_dir, context=call.context,
+                         env=call.env, variables=call.variables, secrets=call.secrets, **extra)
 
     def shown_args(self, call: Call, result: dict[str, t.Any]) -> dict[str, t.Any] | None:
         """The task's arguments as recorded, secrets removed; None keeps Ansible's own invocation."""

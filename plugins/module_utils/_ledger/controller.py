@@ -7,12 +7,13 @@
 ``incident``, ``incident_escalate``, ``ledger_record``, ``approval`` and ``approval_vote``
 normally run in their action plugins on the controller, where the incident ledger lives.
 Each takes the PostgreSQL connection options, the ledger backend options and its own;
-when one is executed directly on a host (for example by ansible-test) it runs there with
-the host's name as context.
+when one is executed directly on a host (for example by ansible-test) ``controller_main``
+runs the same operation there, with the host's name as context.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import typing as t
 
@@ -21,13 +22,14 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import (
     Call,
-    run_worker,
+    run_module,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
     LEDGER_BACKEND_ARGS,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     POSTGRES_COMMON_ARGS,
+    POSTGRES_MUTUALLY_EXCLUSIVE,
 )
 
 
@@ -44,13 +46,27 @@ def host_context() -> dict[str, t.Any]:
     return {'host': platform.node() or None}
 
 
-def run_on_host(module: t.Any, act: t.Callable[[dict[str, t.Any]], dict[str, t.Any]]) -> None:
-    """Exit ``module`` with ``act(context)`` through the runner; a result marked failed is one message too."""
-    def work() -> dict[str, t.Any]:
-        result = act(host_context())
-        if result.get('failed'):
-            details = {key: value for key, value in result.items() if key not in ('msg', 'failed')}
-            raise TrdrhubError(result.get('msg') or 'failed', **details)
-        return result
+def controller_main(argument_spec: dict[str, t.Any], operation: t.Callable[..., dict[str, t.Any]], *, want_diff: bool = False,
+                    prepare: t.Callable[[t.Any], None] | None = None) -> None:
+    """``main()`` of a controller-side module executed directly on a host.
 
-    run_worker(module, lambda: Call(work))
+    Runs ``operation(params, check_mode=, base_dir=<cwd>, context=<this host>)`` (and ``want_diff=``
+    if asked) through the runner, as the module's action plugin runs it on the controller;
+    ``prepare(module)`` runs first (for example to add no_log values). A result marked failed
+    is one message too.
+    """
+    def worker(module: t.Any) -> Call:
+        if prepare is not None:
+            prepare(module)
+        extra = {'want_diff': module._diff} if want_diff else {}
+
+        def work() -> dict[str, t.Any]:
+            result = operation(module.params, check_mode=module.check_mode, base_dir=os.getcwd(), context=host_context(), **extra)
+            if result.get('failed'):
+                details = {key: value for key, value in result.items() if key not in ('msg', 'failed')}
+                raise TrdrhubError(result.get('msg') or 'failed', **details)
+            return result
+
+        return Call(work)
+
+    run_module(argument_spec, worker, mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
