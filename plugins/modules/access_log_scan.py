@@ -378,12 +378,8 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_log import (
-    FORMATS,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_log_scan import (
-    AccessLogScan,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_log import FORMATS
+from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_log_scan import AccessLogScan
 
 
 def _rule_spec() -> dict[str, t.Any]:

@@ -215,17 +215,8 @@ requests:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._alertmanager import (
-    AlertmanagerClient,
-    check_regex,
-    matcher_text,
-    parse_matcher,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
-    HTTP_API_ARGS,
-    HTTP_API_CONSTRAINTS,
-    REQUESTS,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._alertmanager import AlertmanagerClient, check_regex, matcher_text, parse_matcher
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import HTTP_API_ARGS, HTTP_API_CONSTRAINTS, REQUESTS
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
 
 SEVERITIES = ('P1', 'P2', 'P3')

@@ -214,12 +214,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._applogs.lines im
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import Redactor
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
-    K8S_AUTH_ARGS,
-    K8S_AUTH_MUTUALLY_EXCLUSIVE,
-    KUBERNETES,
-    K8sClient,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import K8S_AUTH_ARGS, K8S_AUTH_MUTUALLY_EXCLUSIVE, KUBERNETES, K8sClient
 
 
 def argument_spec() -> dict[str, t.Any]:

@@ -379,29 +379,13 @@ queries:
 import time
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain import (
-    PROFILES,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_sources import (
-    TableReader,
-    ledger_path,
-    read_ledger_file,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_verify import (
-    SCOPES,
-    ChainVerifier,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgInputError,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain import PROFILES
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_sources import TableReader, ledger_path, read_ledger_file
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_verify import SCOPES, ChainVerifier
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgInputError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_COMMON_ARGS,
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-    PSYCOPG2,
-    PgClient,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
 
 SOURCES = {'table': 'trdrhub', 'ledger_file': 'ledger', 'ledger_table': 'ledger'}  # source -> its profile
 DEFAULT_SCOPE = {'trdrhub': 'table', 'ledger': 'chain'}

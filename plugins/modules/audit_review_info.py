@@ -366,17 +366,9 @@ queries:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._audit.review import (
-    AUDIT_REVIEW_ARGS,
-    AuditReview,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit.review import AUDIT_REVIEW_ARGS, AuditReview
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_COMMON_ARGS,
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-    PSYCOPG2,
-    PgClient,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
 
 
 def argument_spec() -> dict[str, t.Any]:

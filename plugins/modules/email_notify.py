@@ -192,13 +192,7 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._notify.email import (
-    SECURITY,
-    SmtpSender,
-    build_message,
-    message_view,
-    recipients,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify.email import SECURITY, SmtpSender, build_message, message_view, recipients
 
 
 def argument_spec() -> dict[str, t.Any]:

@@ -318,10 +318,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_clie
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.tls import (
-    CRYPTOGRAPHY,
-    inspect_tls,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.tls import CRYPTOGRAPHY, inspect_tls
 
 JSON_MAX_CHARS = 16384
 NOT_REQUESTED = 'not requested'

@@ -298,11 +298,7 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Call, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
-from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import (
-    PRIORITIES,
-    SCOPES,
-    assess,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import PRIORITIES, SCOPES, assess
 
 
 def argument_spec() -> dict[str, t.Any]:

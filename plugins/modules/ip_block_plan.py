@@ -384,15 +384,8 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._security.ip_block import (
-    IpBlockError,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._security.ip_block_plan import (
-    ABSOLUTE_MAX_ADDRESSES,
-    IpBlockPlan,
-    RuleReader,
-    StaticReader,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._security.ip_block import IpBlockError
+from ansible_collections.trdrhub.incident.plugins.module_utils._security.ip_block_plan import ABSOLUTE_MAX_ADDRESSES, IpBlockPlan, RuleReader, StaticReader
 
 
 def argument_spec() -> dict[str, t.Any]:

@@ -468,9 +468,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client impor
     K8sClient,
     K8sInputError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.workloads import (
-    WorkloadReader,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.workloads import WorkloadReader
 
 DEFAULT_NAMESPACE = 'trdrhub-system'
 

@@ -177,9 +177,7 @@ requests:
 import typing as t
 
 from ansible.module_utils.basic import env_fallback
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
-    REQUESTS,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import REQUESTS
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.notify import NOTIFY_HTTP_ARGS
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.pagerduty import (

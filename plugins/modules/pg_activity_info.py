@@ -374,12 +374,7 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_COMMON_ARGS,
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-    PSYCOPG2,
-    PgClient,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.sessions import (
     SESSION_FILTER_ARGS,
     SessionFilter,

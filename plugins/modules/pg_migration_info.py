@@ -211,19 +211,10 @@ queries:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_sources import (
-    split_table,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgInputError,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_sources import split_table
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgInputError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_COMMON_ARGS,
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-    PSYCOPG2,
-    PgClient,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
 
 try:
     from psycopg2 import sql

@@ -405,15 +405,8 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_COMMON_ARGS,
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-    PSYCOPG2,
-    PgClient,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.restore_run import (
-    Restorer,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.restore_run import Restorer
 
 
 def argument_spec() -> dict[str, t.Any]:

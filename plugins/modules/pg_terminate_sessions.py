@@ -363,18 +363,10 @@ diff:
 import time
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgConnectionError,
-    PgInputError,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgConnectionError, PgInputError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_COMMON_ARGS,
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-    PSYCOPG2,
-    PgClient,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.sessions import (
     GUARD_ARGS,
     SESSION_FILTER_ARGS,

@@ -282,16 +282,8 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_COMMON_ARGS,
-    POSTGRES_MUTUALLY_EXCLUSIVE,
-    PSYCOPG2,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.pgbouncer import (
-    ADMIN_DB,
-    AdminConsole,
-    PgBouncerReport,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.pgbouncer import ADMIN_DB, AdminConsole, PgBouncerReport
 
 
 def argument_spec() -> dict[str, t.Any]:

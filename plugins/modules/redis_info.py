@@ -512,9 +512,7 @@ import statistics
 import time
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgIncidentError,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgIncidentError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._redis import (

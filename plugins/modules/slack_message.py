@@ -123,17 +123,10 @@ requests:
 import typing as t
 
 from ansible.module_utils.basic import env_fallback
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
-    REQUESTS,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import REQUESTS
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.notify import NOTIFY_HTTP_ARGS
-from ansible_collections.trdrhub.incident.plugins.module_utils._notify.slack import (
-    SlackWebhook,
-    build_message,
-    display_webhook,
-    split_webhook,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify.slack import SlackWebhook, build_message, display_webhook, split_webhook
 
 
 def argument_spec() -> dict[str, t.Any]:

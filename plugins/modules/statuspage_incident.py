@@ -257,15 +257,9 @@ requests:
   sample: ["GET /v1/pages/kctbh9vrtdwd/incidents/unresolved", "POST /v1/pages/kctbh9vrtdwd/incidents"]
 """
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
-    REQUESTS,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import REQUESTS
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
-from ansible_collections.trdrhub.incident.plugins.module_utils._notify.statuspage import (
-    IncidentManager,
-    StatuspageClient,
-    argument_spec,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._notify.statuspage import IncidentManager, StatuspageClient, argument_spec
 
 
 def main() -> None:
