@@ -30,13 +30,15 @@ NS = 'trdrhub.incident.'
 # The state-changing steps: module -> None (every use), or (option, values of it that change state; a
 # templated value counts). A task with `check_mode: true` only predicts (it is evidence) and never counts.
 # pg_maintenance changes state in the sense meant here only with VACUUM FULL (it rewrites tables under an
-# exclusive lock); a plain VACUUM ANALYZE is routine.
+# exclusive lock); a plain VACUUM ANALYZE is routine - on production maintain_db passes `full` templated, so
+# its every run counts and must be gated. git_revert pushes a commit to the configuration repository.
 STATE_CHANGING: dict[str, tuple[str, frozenset[str]] | None] = {
     'trdrhub.incident.pg_terminate_sessions': None,
     'trdrhub.incident.k8s_rollout': ('action', frozenset({'scale', 'set_env', 'restart', 'undo'})),
     'trdrhub.incident.secret_rotate': None,
     'trdrhub.incident.pg_restore_db': None,
     'trdrhub.incident.pg_maintenance': ('full', frozenset({'True', 'true', 'yes'})),
+    'trdrhub.incident.git_revert': None,
     'ansible.builtin.iptables': None,
     'community.general.iptables_state': None,
     'ansible.builtin.service': None,
@@ -224,7 +226,8 @@ def test_no_state_changing_step_without_a_gate_first(path):
 def test_the_walker_sees_the_destructive_steps():
     """The check itself works: it finds the steps, and an ungated copy of one is reported."""
     seen = {}
-    for name in ('contain_db.yml', 'rollback.yml', 'rotate_secrets.yml', 'block_ips.yml', 'recover_db.yml'):
+    for name in ('contain_db.yml', 'rollback.yml', 'rotate_secrets.yml', 'block_ips.yml', 'recover_db.yml',
+                 'maintain_db.yml', 'config_rollback.yml'):
         walker = Walker()
         walker.playbook(ROOT / 'playbooks' / name)
         seen[name] = walker.changing_seen
@@ -253,6 +256,7 @@ def test_the_gate_lives_in_one_role():
         if GATE_MODULE + ':' in text or 'ansible.builtin.pause' in text:
             asking.add(str(path.relative_to(ROOT)))
     assert asking == {'roles/approval_gate/tasks/main.yml'} | OWN_APPROVAL
-    for role in ('contain_db', 'block_ips', 'contain_security', 'recover_db', 'app_control', 'rotate_secrets'):
+    for role in ('contain_db', 'block_ips', 'contain_security', 'recover_db', 'app_control', 'rotate_secrets',
+                 'maintain_db', 'config_rollback'):
         texts = [p.read_text() for p in (ROOT / 'roles' / role / 'tasks').glob('*.yml')]
         assert any(GATE_ROLE in text for text in texts), f'{role} does not include {GATE_ROLE}'
