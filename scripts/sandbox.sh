@@ -2,7 +2,7 @@
 # Start or stop the sandbox in the background (make sandbox / make sandbox-down).
 #
 #   scripts/sandbox.sh up      start it (or show it when it already runs); prints what runs where
-#   scripts/sandbox.sh down    stop it and everything it started
+#   scripts/sandbox.sh down    stop it and everything it started, remove its credentials (env, kubeconfig, secret)
 #   scripts/sandbox.sh status  what runs where, or "not running"
 #
 # State, the env file to `source`, the log and the pid file live in build/sandbox/
@@ -61,7 +61,7 @@ case "${1:-up}" in
       kill -KILL "$pid"
     fi
     rm -f "$pidfile"
-    echo "sandbox stopped; its incidents stay in $dir/incidents"
+    echo "sandbox stopped: its processes, env file, kubeconfig and secret are gone; incidents, backups and logs stay in $dir"
     ;;
   status)
     if running; then cat "$dir/summary.txt"; else echo "sandbox not running"; fi

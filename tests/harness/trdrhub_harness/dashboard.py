@@ -5,15 +5,25 @@ One page at ``http://127.0.0.1:<port>/``: the public status page as a customer s
 Slack channel, the emails (SMTP), the PagerDuty incidents and each incident's ledger
 timeline (the incidents home). ``/api/state`` returns the same as JSON. The page reloads
 itself every five seconds.
+
+The ledger timeline shows the entries people read an incident by: playbook starts and ends,
+the first task of each phase, incident record changes, decisions, findings, approvals (the
+gates), verifications, communications and failed tasks; ``/?ledger=all`` lists every entry.
+
+``POST /api/fault`` with ``{"fault": NAME}`` and the header ``X-Sandbox-Token`` (the
+``TRDRHUB_SANDBOX_TOKEN`` of the env file) injects a fault (``sandbox.FAULTS``); this is what
+``python -m trdrhub_harness fault NAME`` calls.
 """
 from __future__ import annotations
 
 import datetime
+import hmac
 import html
 import json
 from pathlib import Path
 from typing import Any, Dict, List
 
+from ._common import HarnessError
 from ._inproc import InProcessHTTPServer, json_answer
 
 _COMPONENT_WORDS = {"operational": "Operational", "degraded_performance": "Degraded performance",
@@ -67,11 +77,28 @@ def read_ledger(path: Path) -> List[dict]:
 def _entry_what(entry: dict) -> str:
     data = entry.get("data") or {}
     parts = [str(entry["task"])] if entry.get("task") else []
-    for key in ("task", "action", "summary", "msg", "message", "decision", "status", "playbook"):
+    for key in ("task", "action", "approval", "approver", "decision", "channel", "summary", "msg", "message", "status",
+                "playbook"):
         value = data.get(key) if isinstance(data, dict) else None
         if isinstance(value, (str, int, float)) and str(value) and str(value) not in parts:
             parts.append(str(value))
     return " - ".join(parts)[:300]
+
+
+def key_entries(entries: List[dict]) -> List[dict]:
+    """The entries of a timeline people read: everything but routine tasks, plus each phase's first task."""
+    out, phase = [], None
+    for entry in entries:
+        event = entry.get("event")
+        if event != "task":
+            out.append(entry)
+            continue
+        if entry.get("phase") and entry.get("phase") != phase:
+            phase = entry.get("phase")
+            out.append(dict(entry, event=f"phase {phase}"))
+        elif entry.get("failed"):
+            out.append(entry)
+    return out
 
 
 class Dashboard(InProcessHTTPServer):
@@ -105,16 +132,43 @@ class Dashboard(InProcessHTTPServer):
 
     # -- HTTP ----------------------------------------------------------------
     def handle(self, method: str, path: str, headers: Dict[str, str], body: bytes):
-        path = path.split("?", 1)[0]
+        path, _q, query = path.partition("?")
+        if path == "/api/fault":
+            return self.fault(method, headers, body)
         if method != "GET":
             return json_answer(405, {"error": "GET only"})
         if path == "/api/state":
             return 200, {"Content-Type": "application/json"}, json.dumps(self.state(), default=str, indent=1).encode()
         if path in ("/", "/index.html"):
-            return 200, {"Content-Type": "text/html; charset=utf-8"}, self.render().encode("utf-8")
+            full = "ledger=all" in query.split("&")
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, self.render(full_ledger=full).encode("utf-8")
         return json_answer(404, {"error": "not found"})
 
-    def render(self) -> str:
+    def fault(self, method: str, headers: Dict[str, str], body: bytes):
+        from .sandbox import FAULTS
+
+        if method == "GET":
+            return json_answer(200, {"faults": FAULTS})
+        if method != "POST":
+            return json_answer(405, {"error": "GET or POST"})
+        token = headers.get("x-sandbox-token", "")
+        if not hmac.compare_digest(token.encode(), self.sandbox.control_token.encode()):
+            return json_answer(403, {"error": "X-Sandbox-Token is missing or wrong (TRDRHUB_SANDBOX_TOKEN in the env file)"})
+        try:
+            name = json.loads(body or b"{}").get("fault")
+        except (ValueError, AttributeError):
+            return json_answer(400, {"error": "the body must be a JSON object like {\"fault\": \"db-down\"}"})
+        if name not in FAULTS:
+            return json_answer(400, {"error": f"fault must be one of {', '.join(FAULTS)}, not {name!r}"})
+        try:
+            done = self.sandbox.inject_from_thread(name)
+        except HarnessError as exc:
+            return json_answer(409, {"fault": name, "error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - the answer says what failed instead of dropping the connection
+            return json_answer(500, {"fault": name, "error": f"{type(exc).__name__}: {str(exc).strip()}"})
+        return json_answer(200, {"fault": name, "done": done})
+
+    def render(self, full_ledger: bool = False) -> str:
         st = self.state()
         sp = st["statuspage"]
         open_incidents = [i for i in sp["incidents"] if i["status"] != "resolved"]
@@ -177,12 +231,18 @@ class Dashboard(InProcessHTTPServer):
         out.append("<section id='ledger' class='wide'><h2>Incident ledger timeline</h2>")
         if not st["ledgers"]:
             out.append("<p class='muted'>No incident yet.</p>")
+        if st["ledgers"]:
+            out.append("<p class='muted'>" + (
+                "Every entry. <a href='/#ledger' id='ledger-toggle'>Key entries only</a>" if full_ledger else
+                "Phases, decisions, gates, verifications and communications. "
+                "<a href='/?ledger=all#ledger' id='ledger-toggle'>Show every entry</a>") + "</p>")
         for incident, entries in st["ledgers"].items():
             head = entries[-1] if entries else {}
-            out.append(f"<h3>{_esc(incident)} <span class='muted'>{len(entries)} entries, head seq {_esc(head.get('seq'))}"
-                       f" hash {_esc(str(head.get('hash', ''))[:16])}</span></h3><table>"
+            shown = entries[-500:] if full_ledger else key_entries(entries)[-200:]
+            out.append(f"<h3>{_esc(incident)} <span class='muted'>{len(entries)} entries ({len(shown)} shown), head seq "
+                       f"{_esc(head.get('seq'))} hash {_esc(str(head.get('hash', ''))[:16])}</span></h3><table>"
                        "<tr><th>seq</th><th>time</th><th>event</th><th>actor</th><th>what</th></tr>")
-            for entry in entries[-200:]:
+            for entry in shown:
                 out.append(f"<tr><td>{_esc(entry.get('seq'))}</td><td>{_esc(entry.get('ts') or entry.get('time'))}</td>"
                            f"<td>{_esc(entry.get('event'))}</td><td>{_esc(entry.get('actor'))}</td>"
                            f"<td>{_esc(_entry_what(entry))}</td></tr>")

@@ -14,13 +14,20 @@ the Statuspage, PagerDuty, Slack and SMTP contract servers; the Kubernetes API d
 ``trdrhub-api`` in ``trdrhub-system``; an nginx access log being written; and the sandbox
 page (``dashboard.py``) that shows what was "sent". ``python -m trdrhub_harness sandbox``
 runs it until Ctrl-C or SIGTERM; ``make sandbox`` / ``make sandbox-down`` in the background.
+
+``Sandbox.inject(name)`` applies one of ``FAULTS`` (the same methods the drills call);
+``python -m trdrhub_harness fault NAME`` asks a running sandbox to do it through its page
+server (``POST /api/fault`` with the sandbox's control token).
 """
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 import json
 import os
+import queue
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -37,7 +44,7 @@ from ._common import HarnessError
 from ._inproc import InProcessHTTPServer, json_answer
 from .accesslog import AccessLogGenerator, Attack
 from .alertmanager import AlertmanagerServer
-from .k8sapi import NAMESPACE, K8sApiServer
+from .k8sapi import NAMESPACE, REVISION, K8sApiServer
 from .pagerduty import PagerDutyServer
 from .postgres import PostgresServer
 from .redis import RedisServer
@@ -55,6 +62,16 @@ CUSTOMER_EMAIL = "drill-customer@customer.example"
 STATUSPAGE_COMPONENTS = {"API": "operational", "Document processing": "operational", "Dashboard": "operational"}
 ATTACKER_SQLI = "203.0.113.10"
 ATTACKER_BRUTE = "203.0.113.14"
+BAD_IMAGE = "ghcr.io/trdrhub/api:1.3.0"
+FAULTS = {
+    "db-down": "stop PostgreSQL (fast shutdown); /health/ready answers 503",
+    "db-up": "start PostgreSQL again on its port with its data",
+    "bad-deploy": f"roll trdrhub-api out to {BAD_IMAGE}, whose pods crash-loop; every health route answers 503",
+    "attack": "SQL injection and brute force in the access log, bulk exports from the attacker's address in the audit log",
+    "tamper": "edit audit row 17 in place: the application's audit chain no longer verifies",
+    "alert": "fire the P1 alert AllWorkersDown in Alertmanager",
+    "clear": "undo what can be undone: PostgreSQL up, trdrhub-api back on its previous revision, the audit row restored",
+}
 
 SECRET_ROTATION_DDL = """
 CREATE TABLE IF NOT EXISTS secret_rotation_logs (
@@ -272,6 +289,13 @@ class Sandbox:
         self.leaked_secret_file: Optional[Path] = None
         self.incidents_dir = self.dir / "incidents"
         self.started_at = 0.0
+        self.control_token = secrets.token_urlsafe(24)
+        self._tampered: Dict[int, str] = {}       # sequence_number -> original resource_id
+        self._fault_lock = threading.Lock()
+        self._inject_lock = threading.Lock()
+        self._alerts: List[dict] = []             # alerts fired by inject("alert"), resolved by clear
+        self._fault_queue: "queue.Queue" = queue.Queue()
+        self._fault_thread: Optional[threading.Thread] = None
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> "Sandbox":
@@ -337,9 +361,20 @@ class Sandbox:
             self.dashboard.start()
 
     def stop(self) -> None:
+        """Stop every service, then remove the files that hold its credentials (kubeconfig, leaked secret)."""
         stack, self._stack = self._stack, None
         if stack is not None:
             stack.close()
+        thread, self._fault_thread = self._fault_thread, None
+        if thread is not None:
+            self._fault_queue.put(None)
+            thread.join(timeout=10)
+        for path in (self.kubeconfig, self.leaked_secret_file):
+            if path is not None:
+                path.unlink(missing_ok=True)
+        secrets_dir = self.dir / "secrets"
+        if secrets_dir.is_dir() and not any(secrets_dir.iterdir()):
+            secrets_dir.rmdir()
 
     def __enter__(self) -> "Sandbox":
         return self.start()
@@ -423,6 +458,9 @@ class Sandbox:
 
     def start_postgres(self) -> None:
         """Restart the server on its port with its data (what ``systemctl restart postgresql`` does)."""
+        if threading.current_thread() is not threading.main_thread() and \
+                threading.current_thread() is not self._fault_thread:
+            return self.on_worker(self.start_postgres)
         if self.postgres_running():
             return
         argv = [os.path.join(self.pg.bindir, "postgres"), "-D", str(self.pg.datadir), "-p", str(self.pg.port),
@@ -438,10 +476,29 @@ class Sandbox:
         conn = self.pg.connect(dbname="trdrhub")
         try:
             with conn.cursor() as cur:
+                cur.execute("SELECT resource_id FROM audit_log_entries WHERE sequence_number = %s", (sequence_number,))
+                row = cur.fetchone()
+                if row is not None:
+                    self._tampered.setdefault(sequence_number, row[0])
                 cur.execute("UPDATE audit_log_entries SET resource_id = %s WHERE sequence_number = %s",
                             (resource_id, sequence_number))
         finally:
             conn.close()
+
+    def restore_audit_rows(self) -> List[int]:
+        """Put the original values back into rows ``tamper_audit_row`` edited; their sequence numbers."""
+        if not self._tampered:
+            return []
+        conn = self.pg.connect(dbname="trdrhub")
+        try:
+            with conn.cursor() as cur:
+                for seq, original in self._tampered.items():
+                    cur.execute("UPDATE audit_log_entries SET resource_id = %s WHERE sequence_number = %s",
+                                (original, seq))
+        finally:
+            conn.close()
+        restored, self._tampered = sorted(self._tampered), {}
+        return restored
 
     def anomalous_audit_entries(self, count: int = 12) -> None:
         """Exports of many documents from the attacker's address, late at night (validly chained)."""
@@ -455,10 +512,124 @@ class Sandbox:
         finally:
             conn.close()
 
-    def bad_deploy(self, image: str = "ghcr.io/trdrhub/api:1.3.0") -> None:
+    def bad_deploy(self, image: str = BAD_IMAGE) -> None:
         """A rollout of trdrhub-api whose new pods crash-loop and never become ready."""
         self.k8s.state.stall_rollout(DEPLOYMENT, {"api": image}, NAMESPACE, new_pods=2, waiting_reason="CrashLoopBackOff",
                                      change_cause="deploy 1.3.0")
+
+    def undo_bad_deploy(self, timeout: float = 20.0) -> bool:
+        """``kubectl rollout undo`` of a stalled rollout: the previous revision's template back, rolled out."""
+        if self.k8s is None or self.rollout_problem() is None:
+            return False
+        state = self.k8s.state
+        with state.lock:
+            dep = copy.deepcopy(state.get("deployments", NAMESPACE, DEPLOYMENT))
+            current = int(dep["metadata"]["annotations"][REVISION])
+            older = sorted((rs for rs in state.owned("replicasets", dep)
+                            if int(rs["metadata"]["annotations"].get(REVISION, 0)) < current),
+                           key=lambda rs: int(rs["metadata"]["annotations"][REVISION]))
+            if not older:
+                return False
+            template = copy.deepcopy(older[-1]["spec"]["template"])
+            template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+            dep["spec"]["template"] = template
+            state.clear_stall(DEPLOYMENT, NAMESPACE)
+            state.update("deployments", NAMESPACE, DEPLOYMENT, dep)
+        deadline = time.monotonic() + timeout
+        while self.rollout_problem() is not None:
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{DEPLOYMENT} did not roll back within {timeout:.0f}s: {self.rollout_problem()}")
+            time.sleep(0.2)
+        return True
+
+    def _fault_worker(self) -> None:
+        while True:
+            job = self._fault_queue.get()
+            if job is None:
+                return
+            call, answer = job
+            try:
+                answer.put((True, call()))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                answer.put((False, exc))
+
+    def on_worker(self, call, timeout: float = 120.0):
+        """``call()`` run by the sandbox's one long-lived worker thread; its result (or its exception).
+
+        Servers the harness spawns die with the thread that spawned them (a parent-death signal):
+        a PostgreSQL (re)started from an HTTP request's thread would go down when the request
+        ends, so callers on short-lived threads (the page server, the service manager) go through here.
+        """
+        if threading.current_thread() is threading.main_thread() or \
+                threading.current_thread() is self._fault_thread:
+            return call()
+        with self._fault_lock:
+            if self._fault_thread is None:
+                self._fault_thread = threading.Thread(target=self._fault_worker, name="sandbox-worker", daemon=True)
+                self._fault_thread.start()
+        answer: "queue.Queue" = queue.Queue()
+        self._fault_queue.put((call, answer))
+        ok, value = answer.get(timeout=timeout)
+        if not ok:
+            raise value
+        return value
+
+    def inject_from_thread(self, fault: str, timeout: float = 120.0) -> str:
+        """``inject`` on the long-lived worker thread (see ``on_worker``), for the page server."""
+        return self.on_worker(lambda: self.inject(fault), timeout=timeout)
+
+    def inject(self, fault: str) -> str:
+        """Apply one of ``FAULTS`` now; one sentence saying what was done."""
+        if fault not in FAULTS:
+            raise HarnessError(f"unknown fault {fault!r}: choose one of {', '.join(FAULTS)}")
+        with self._inject_lock:
+            if fault == "db-down":
+                if not self.postgres_running():
+                    return "PostgreSQL is already down"
+                self.stop_postgres()
+                return f"PostgreSQL on {self.pg.host}:{self.pg.port} stopped; db-up or clear starts it again"
+            if fault == "db-up":
+                if self.postgres_running():
+                    return "PostgreSQL is already running"
+                self.start_postgres()
+                return f"PostgreSQL on {self.pg.host}:{self.pg.port} started again"
+            if fault == "bad-deploy":
+                if self.k8s is None:
+                    raise HarnessError("this sandbox runs without the Kubernetes API double (--no-kubernetes)")
+                if self.rollout_problem() is not None:
+                    return f"a rollout of {DEPLOYMENT} is already failing: {self.rollout_problem()}"
+                self.bad_deploy()
+                return (f"{DEPLOYMENT} is rolling out {BAD_IMAGE}, whose pods crash-loop; roll it back with "
+                        "playbooks/rollback.yml (or clear)")
+            if fault == "attack":
+                self.access_log.attack()
+                self.anomalous_audit_entries()
+                return (f"SQL injection from {ATTACKER_SQLI} and brute force from {ATTACKER_BRUTE} written to "
+                        f"{self.access_log.path}; 12 bulk exports from {ATTACKER_SQLI} added to audit_log_entries")
+            if fault == "tamper":
+                self.tamper_audit_row(17)
+                return "audit row 17 edited in place (resource_id LC-FORGED): the audit chain breaks there"
+            if fault == "alert":
+                self._alerts.append(self.fire_alert("AllWorkersDown", "P1"))
+                return "P1 alert AllWorkersDown firing in Alertmanager"
+            done = []
+            if not self.postgres_running():
+                self.start_postgres()
+                done.append("PostgreSQL started")
+            if self.undo_bad_deploy():
+                done.append(f"{DEPLOYMENT} rolled back to {self.deployment_image()}")
+            restored = self.restore_audit_rows()
+            if restored:
+                done.append(f"audit row(s) {', '.join(map(str, restored))} restored")
+            if self._alerts:
+                self.resolve_alerts(self._alerts)
+                done.append(f"{len(self._alerts)} alert(s) resolved")
+                self._alerts = []
+            if self.health is not None and self.health.faults:
+                self.health.faults.clear()
+                done.append("health faults cleared")
+            return ("; ".join(done) or "nothing to clear") + \
+                " (attack lines and audit entries stay, as they would in production)"
 
     def rollout_problem(self) -> Optional[str]:
         if self.k8s is None:
@@ -505,6 +676,14 @@ class Sandbox:
             time.sleep(0.2)
         raise HarnessError(f"Alertmanager never showed {name} as active")
 
+    def resolve_alerts(self, alerts: List[dict]) -> None:
+        """Post the alerts again with ``endsAt`` now: Alertmanager marks them resolved."""
+        import requests
+
+        now = datetime.datetime.now(UTC).isoformat()
+        resolved = [dict(alert, endsAt=now) for alert in alerts]
+        requests.post(self.alertmanager.url + "/api/v2/alerts", json=resolved, timeout=10).raise_for_status()
+
     # -- what the playbooks see ---------------------------------------------
     def env(self) -> Dict[str, str]:
         out = dict(self.pg.env())
@@ -529,6 +708,7 @@ class Sandbox:
             out["TRDRHUB_KUBECONFIG"] = str(self.kubeconfig)
         if self.dashboard is not None:
             out["TRDRHUB_SANDBOX_URL"] = self.dashboard.url
+            out["TRDRHUB_SANDBOX_TOKEN"] = self.control_token
         return out
 
     def describe(self) -> List[Tuple[str, str]]:
