@@ -25,17 +25,19 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._pir.render impor
 
 
 def pir_report(entries: t.Any, incident_id: t.Any, verification: t.Any = None, content: t.Any = None, policy: t.Any = None,
-               now: t.Any = None) -> dict[str, t.Any]:
+               now: t.Any = None, obligation_policy: t.Any = None, meeting: t.Any = None) -> dict[str, t.Any]:
     try:
         review = build_review(entries, str(incident_id), verification=verification, content=content,
-                              policy=policy or None, now=now)
+                              policy=policy or None, now=now, obligation_policy=obligation_policy or None, meeting=meeting)
         rendered = render(review)
     except TrdrhubError as exc:
         raise AnsibleFilterError(f'pir_report: {exc}') from None
     return {'markdown': rendered['markdown'], 'html': rendered['html'], 'svg': rendered['svg'],
             'timeline': review['timeline'], 'compliance': review['compliance'],
             'verification': review['verification'], 'verification_line': verification_line(review),
-            'record': review['record'], 'draft': review['draft'], 'missing': review['missing']}
+            'record': review['record'], 'draft': review['draft'], 'missing': review['missing'],
+            'key_events': review['key_events'], 'meeting': review['meeting'], 'obligations': review['obligations'],
+            'data_accessed': review['data_accessed'], 'evidence': review['evidence']}
 
 
 class FilterModule:

@@ -5,8 +5,10 @@
 """The post-incident review (PIR): timeline, response-time compliance and the review's content.
 
 Built from the incident's ledger only - the record is the ``record`` of the last
-``incident`` entry, the timeline is the ledger collapsed to what a reviewer reads. The
-rendering (Markdown, HTML, SVG) lives in module_utils/_pir/render.py.
+``incident`` entry, the timeline is the ledger collapsed to what a reviewer reads. The key
+events live in events.py, the compliance section (obligations, data accessed, evidence) in
+evidence.py, the meeting date and checklist in meeting.py, the rendering (Markdown, HTML, SVG)
+in render.py.
 """
 
 from __future__ import annotations
@@ -27,6 +29,20 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priorit
     iso,
     parse_time,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._pir.common import (
+    clip,
+    entry_time,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._pir.events import (
+    key_events,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._pir.evidence import (
+    compliance_section,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._pir.meeting import (
+    checklist,
+    schedule,
+)
 
 UTC = datetime.timezone.utc
 # Entries a reviewer reads as they are; their message is the row's text.
@@ -40,32 +56,13 @@ MESSAGE_MODULES = ('slack_message', 'pagerduty_event', 'statuspage_incident', 'e
 # Roles whose runs are not part of the incident's story (the PIR's own runs).
 OWN_ROLES = ('pir', 'trdrhub.incident.pir')
 PLACEHOLDER = '_To be completed in the PIR meeting._'
-CHECKLIST = (
-    'Meeting scheduled within {window} of resolution; incident commander, responders and service owners invited',
-    'Blameless format agreed: systems and processes, not people',
-    'Timeline reviewed and corrected against the ledger; gaps explained',
-    'Root cause and contributing factors identified (5 whys)',
-    'Detection and response times reviewed against the {priority} target',
-    'Customer communication reviewed (timeliness, accuracy, cadence)',
-    'Action items agreed, each with an owner and a due date, and filed as tickets',
-    'Runbook and alerting updated where they fell short',
-    'Review shared with engineering and stakeholders',
-)
-MEETING_WINDOW = {'P1': '48 hours', 'P2': '3 business days', 'P3': '1 week', 'P4': '2 weeks'}
 
 
 class PirError(TrdrhubError):
     """The ledger cannot make a review: no record, entries that are not entries."""
 
 
-def _time(entry: t.Mapping[str, t.Any]) -> str:
-    data = entry.get('data') if isinstance(entry.get('data'), dict) else {}
-    return str(data.get('observed_at') or entry.get('ts') or '')
-
-
-def _text(value: t.Any, limit: int = 300) -> str:
-    text = ' '.join(str(value).split()) if value is not None else ''
-    return text if len(text) <= limit else text[:limit - 1] + '\u2026'
+_time, _text = entry_time, clip
 
 
 def _incident_text(data: dict[str, t.Any]) -> str:
@@ -92,12 +89,15 @@ def _incident_text(data: dict[str, t.Any]) -> str:
             parts.append(f"Resolved: {record.get('resolution') or 'no resolution given'}")
         elif action == 'update':
             shown = [k for k in changes if k not in ('status', 'commander', 'acknowledged', 'auto_acknowledged_at',
-                                                     'auto_acknowledged_by', 'updated_at')]
+                                                     'auto_acknowledged_by', 'updated_at', 'root_cause')]
             if 'priority' in changes:
                 parts.append(f"Priority {changes['priority'].get('before')} \u2192 {changes['priority'].get('after')}")
                 shown.remove('priority')
             if shown:
                 parts.append(f"Record updated ({', '.join(sorted(shown))})")
+    if 'root_cause' in changes:
+        cause = (changes['root_cause'] or {}).get('after')
+        parts.append(f'Root cause: {cause}' if cause else 'Root cause removed')
     if data.get('note'):
         parts.append(f"note: {data['note']}")
     return '; '.join(p for p in parts if p) or 'Record updated'
@@ -302,9 +302,27 @@ def _action_items(value: t.Any) -> list[dict[str, str]]:
     return out
 
 
+def _story(entries: list[t.Any]) -> list[dict[str, t.Any]]:
+    """The entries the review tells: the review's own runs left out."""
+    entries = [e for e in entries if isinstance(e, dict)]
+    own = _own_runs(entries)
+    return [e for e in entries if not _excluded(e, own)]
+
+
+def _root_cause(content: dict[str, t.Any], record: dict[str, t.Any]) -> tuple[str, str | None]:
+    """(the review's root cause, the record's when the review says something else)."""
+    given, recorded = _text(content.get('root_cause') or '', 4000), _text(record.get('root_cause') or '', 4000)
+    return given or recorded or PLACEHOLDER, recorded if given and recorded and recorded != given else None
+
+
 def build_review(entries: t.Any, incident_id: str, verification: t.Any = None, content: t.Any = None,
-                 policy: dict[str, t.Any] | None = None, now: t.Any = None) -> dict[str, t.Any]:
-    """Everything the PIR shows, as data: the renderers only lay it out."""
+                 policy: dict[str, t.Any] | None = None, now: t.Any = None, obligation_policy: t.Any = None,
+                 meeting: t.Any = None) -> dict[str, t.Any]:
+    """Everything the PIR shows, as data: the renderers only lay it out.
+
+    ``obligation_policy`` changes the notification obligation table (as the incident module's
+    option); ``meeting`` holds ``business_days``, ``followup_days`` and ``holidays`` (meeting.py).
+    """
     if not isinstance(entries, list) or not entries:
         raise PirError(f'the ledger of {incident_id} has no entries: there is nothing to review')
     verification = verification if isinstance(verification, dict) else {}
@@ -330,18 +348,20 @@ def build_review(entries: t.Any, incident_id: str, verification: t.Any = None, c
         improve.append(f"Response target missed: {check['text']}.")
     if failures:
         improve.append(f'{len(failures)} task(s) failed during the response (see the timeline).')
+    story = _story(entries)
+    plan = schedule(record, meeting)
+    root_cause, recorded_cause = _root_cause(content, record)
     review = {
         'incident_id': incident_id, 'record': record, 'generated_at': iso(parse_time(now)),
         'title': record.get('title') or incident_id,
         'summary': _text(content.get('summary') or record.get('summary') or '', 2000) or PLACEHOLDER,
         'impact': _text(content.get('impact') or ', '.join(record.get('impact') or []), 2000) or PLACEHOLDER,
-        'root_cause': _text(content.get('root_cause') or '', 4000) or PLACEHOLDER,
+        'root_cause': root_cause, 'recorded_root_cause': recorded_cause,
         'resolution': _text(record.get('resolution') or content.get('resolution') or '', 4000) or PLACEHOLDER,
         'findings': findings, 'went_well': well or [PLACEHOLDER], 'could_improve': improve or [PLACEHOLDER],
         'action_items': _action_items(content.get('action_items')),
-        'timeline': timeline, 'compliance': check,
-        'checklist': [c.format(window=MEETING_WINDOW.get(record.get('priority') or '', '1 week'),
-                               priority=record.get('priority') or 'priority') for c in CHECKLIST],
+        'timeline': timeline, 'compliance': check, 'key_events': key_events(story, record),
+        'meeting': plan, 'checklist': checklist(record, plan),
         'verification': {
             'checked': bool(verification), 'is_valid': bool(verification.get('is_valid')),
             'total_entries': verification.get('total_entries'), 'violation_count': verification.get('violation_count'),
@@ -350,6 +370,7 @@ def build_review(entries: t.Any, incident_id: str, verification: t.Any = None, c
             'verified_at': verification.get('verified_at'),
         },
     }
+    review.update(compliance_section(record, story, review['verification'], obligation_policy, now))
     review['missing'] = missing_parts(review)
     review['draft'] = record.get('state') != 'resolved'
     return review

@@ -18,6 +18,9 @@ import typing as t
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.priority import (
     parse_time,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._pir.common import (
+    clip,
+)
 from ansible_collections.trdrhub.incident.plugins.module_utils._pir.pir import (
     PLACEHOLDER,
     draft_line,
@@ -84,8 +87,14 @@ def facts(review: dict[str, t.Any]) -> list[tuple[str, str]]:
          + _when(comp['acknowledged_at']) if comp['acknowledged_at'] else 'not by a person'),
         ('Resolved', _when(rec.get('resolved_at'))),
         ('Duration', human(rec.get('duration_seconds'))),
+        ('Impact', ', '.join(rec.get('impact') or []) or 'not assessed'),
+        ('Root cause', _short(review['root_cause'])), ('Resolution', _short(review['resolution'])),
         ('Ticket', ' '.join(str(v) for v in (_refs(rec).get('ticket'), _refs(rec).get('ticket_url')) if v) or 'none'),
     ]
+
+
+def _short(text: str) -> str:
+    return 'not recorded yet' if text in PLACEHOLDERS else clip(text, 200)
 
 
 def _refs(rec: t.Mapping[str, t.Any]) -> t.Mapping[str, t.Any]:
@@ -105,6 +114,31 @@ def compliance_rows(review: dict[str, t.Any]) -> list[tuple[str, str]]:
     ]
 
 
+def key_event_rows(review: dict[str, t.Any]) -> list[tuple[str, str, str]]:
+    return [(_when(r['ts']), r['action'], r['person']) for r in review['key_events']]
+
+
+def obligation_rows(review: dict[str, t.Any]) -> list[tuple[str, str, str, str]]:
+    return [(o['title'], _when(o['due_at']), o['verdict'], o['detail']) for o in review['obligations']['items']]
+
+
+def accessed_rows(review: dict[str, t.Any]) -> list[tuple[str, str, str, str]]:
+    return [(_when(r['ts']), r['kind'], r['what'], r['person']) for r in review['data_accessed']]
+
+
+def evidence_rows(review: dict[str, t.Any]) -> list[tuple[str, str]]:
+    return [(r['what'], r['detail']) for r in review['evidence']]
+
+
+NO_ACCESS = 'No data access is recorded in the ledger (no diagnostics bundle, audit review, log read or restore).'
+APPENDIX_NOTE = 'The full timeline ({count} rows, the ledger collapsed) is in the appendix.'
+
+
+def _md_table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    return ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)] + \
+        ['| ' + ' | '.join(md(v) for v in row) + ' |' for row in rows]
+
+
 # -- Markdown --------------------------------------------------------------------------------------
 def markdown(review: dict[str, t.Any], svg_name: str = 'timeline.svg') -> str:
     out = [f"**{md(draft_line(review))}**", ''] if review['draft'] else []
@@ -117,10 +151,12 @@ def markdown(review: dict[str, t.Any], svg_name: str = 'timeline.svg') -> str:
     out += [f'| {md(k)} | {md(v)} |' for k, v in facts(review)]
     out += ['', '## Impact', '', mdp(review['impact']), '', '## Response-time compliance', '', '| | |', '|---|---|']
     out += [f'| {md(k)} | {md(v)} |' for k, v in compliance_rows(review)]
-    out += ['', '## Timeline', '', f'![Timeline of {md(review["incident_id"])}]({svg_name})', '',
-            '| Time (UTC) | Action | Actor |', '|---|---|---|']
-    out += [f"| {md(_when(r['ts']))} | {md(r['action'])} | {md(r['actor'])} |" for r in review['timeline']]
+    out += ['', '## Key events', '', f'![Timeline of {md(review["incident_id"])}]({svg_name})', '']
+    out += _md_table(('Time (UTC)', 'Action', 'Person'), key_event_rows(review))
+    out += ['', md(APPENDIX_NOTE.format(count=len(review['timeline'])))]
     out += ['', '## Root cause', '', mdp(review['root_cause'])]
+    if review['recorded_root_cause']:
+        out += ['', f"Recorded in the incident record: {md(review['recorded_root_cause'])}"]
     if review['findings']:
         out += ['', 'Findings recorded during the incident:', ''] + [f'- {md(f)}' for f in review['findings']]
     out += ['', '## Resolution', '', mdp(review['resolution']), '', '## What went well', '']
@@ -130,7 +166,15 @@ def markdown(review: dict[str, t.Any], svg_name: str = 'timeline.svg') -> str:
     items = review['action_items'] or [{'item': '_To be agreed in the PIR meeting._', 'owner': 'TBD', 'due': 'TBD', 'ticket': ''}]
     out += [f"| {mdp(i['item'])} | {md(i['owner'])} | {md(i['due'])} | "
             f"{md(i['ticket'])} |" for i in items]
+    out += ['', '## Compliance', '', '### Notification obligations', '', md(review['obligations']['line'])]
+    if review['obligations']['items']:
+        out += [''] + _md_table(('Obligation', 'Due (UTC)', 'Verdict', 'Detail'), obligation_rows(review))
+    out += ['', '### Data accessed during the response', '']
+    out += _md_table(('Time (UTC)', 'Data', 'What', 'Person'), accessed_rows(review)) if review['data_accessed'] else [md(NO_ACCESS)]
+    out += ['', '### Evidence preserved', ''] + _md_table(('Evidence', 'Detail'), evidence_rows(review))
     out += ['', '## PIR meeting checklist', ''] + [f'- [ ] {md(c)}' for c in review['checklist']]
+    out += ['', '## Appendix: full timeline', '']
+    out += _md_table(('Time (UTC)', 'Action', 'Actor'), [(_when(r['ts']), r['action'], r['actor']) for r in review['timeline']])
     out += ['', f"_Generated {md(review['generated_at'])} from the incident ledger by trdrhub.incident.pir._", '']
     return '\n'.join(out)
 
@@ -156,6 +200,22 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return '<table>' + ''.join(f'<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>' for k, v in rows) + '</table>'
 
 
+def _grid(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    return ('<table><tr>' + ''.join(f'<th>{esc(h)}</th>' for h in head) + '</tr>'
+            + ''.join('<tr>' + ''.join(f'<td>{esc(v)}</td>' for v in row) + '</tr>' for row in rows) + '</table>')
+
+
+def _compliance_html(review: dict[str, t.Any]) -> str:
+    obligations = review['obligations']
+    return ''.join([
+        '<h2>Compliance</h2><h3>Notification obligations</h3>', f"<p>{esc(obligations['line'])}</p>",
+        _grid(('Obligation', 'Due (UTC)', 'Verdict', 'Detail'), obligation_rows(review)) if obligations['items'] else '',
+        '<h3>Data accessed during the response</h3>',
+        _grid(('Time (UTC)', 'Data', 'What', 'Person'), accessed_rows(review)) if review['data_accessed'] else f'<p>{esc(NO_ACCESS)}</p>',
+        '<h3>Evidence preserved</h3>', _grid(('Evidence', 'Detail'), evidence_rows(review)),
+    ])
+
+
 def html_page(review: dict[str, t.Any], svg: str) -> str:
     ver = review['verification']
     ok = ver['checked'] and ver['is_valid']
@@ -163,8 +223,9 @@ def html_page(review: dict[str, t.Any], svg: str) -> str:
         f'<div class="invalid"><strong>{esc(verification_line(review))}</strong>'
         + (_ul(ver['violations']) if ver['violations'] else '') + '</div>')
     verdict = review['compliance']['verdict']
-    timeline = ''.join(f"<tr><td>{esc(_when(r['ts']))}</td><td>{esc(r['action'])}</td><td>{esc(r['actor'])}</td></tr>"
-                       for r in review['timeline'])
+    timeline = _grid(('Time (UTC)', 'Action', 'Actor'), [(_when(r['ts']), r['action'], r['actor']) for r in review['timeline']])
+    recorded = (f"<p>Recorded in the incident record: {esc(review['recorded_root_cause'])}</p>"
+                if review['recorded_root_cause'] else '')
     items = review['action_items'] or [{'item': 'To be agreed in the PIR meeting.', 'owner': 'TBD', 'due': 'TBD', 'ticket': ''}]
     actions = ''.join(f"<tr><td>{esc(i['item'])}</td><td>{esc(i['owner'])}</td><td>{esc(i['due'])}</td><td>{esc(i['ticket'])}</td></tr>"
                       for i in items)
@@ -180,14 +241,16 @@ def html_page(review: dict[str, t.Any], svg: str) -> str:
         '<h2>Impact</h2>', _p(review['impact']),
         f'<h2>Response-time compliance</h2><p class="verdict-{esc(verdict)}">{esc(VERDICT[verdict])}</p>',
         _table(compliance_rows(review)),
-        '<h2>Timeline</h2>', svg,
-        f'<table><tr><th>Time (UTC)</th><th>Action</th><th>Actor</th></tr>{timeline}</table>',
-        '<h2>Root cause</h2>', _p(review['root_cause']), findings,
+        '<h2>Key events</h2>', svg, _grid(('Time (UTC)', 'Action', 'Person'), key_event_rows(review)),
+        f"<p>{esc(APPENDIX_NOTE.format(count=len(review['timeline'])))}</p>",
+        '<h2>Root cause</h2>', _p(review['root_cause']), recorded, findings,
         '<h2>Resolution</h2>', _p(review['resolution']),
         '<h2>What went well</h2>', _ul(review['went_well']),
         '<h2>What could be improved</h2>', _ul(review['could_improve']),
         f'<h2>Action items</h2><table><tr><th>Action</th><th>Owner</th><th>Due</th><th>Ticket</th></tr>{actions}</table>',
+        _compliance_html(review),
         '<h2>PIR meeting checklist</h2><ul>' + ''.join(f'<li>&#9744; {esc(c)}</li>' for c in review['checklist']) + '</ul>',
+        '<h2>Appendix: full timeline</h2>', timeline,
         f"<p class=\"placeholder\">Generated {esc(review['generated_at'])} from the incident ledger by trdrhub.incident.pir.</p>",
         '</body></html>\n',
     ])

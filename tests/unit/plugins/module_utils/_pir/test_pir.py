@@ -9,6 +9,7 @@ import pytest
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
     make_entry,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._pir.meeting import MeetingError
 from ansible_collections.trdrhub.incident.plugins.module_utils._pir.pir import (
     PirError,
     build_review,
@@ -213,3 +214,16 @@ def test_the_status_row_names_the_state_only_where_it_differs():
     resolved = rec(state='resolved', status='resolved', resolved_at='2025-01-15T11:00:00Z', resolution='Restarted')
     out = render(build_review(ledger(('11:00:00', incident('resolve', resolved))), 'INC-9', now='2025-01-15T12:00:00Z'))
     assert '| Status | resolved |' in out['markdown'] and 'resolved (resolved)' not in out['markdown']
+
+
+def test_the_records_root_cause_is_the_reviews_and_a_row_of_the_timeline():
+    found = rec(status='identified', root_cause='A stuck consumer')
+    entries = ledger(('10:05:00', incident('open', rec())),
+                     ('10:20:00', incident('update', found, {'root_cause': {'before': None, 'after': 'A stuck consumer'}})),
+                     ('10:25:00', incident('update', rec(), {'root_cause': {'before': 'A stuck consumer', 'after': None}})))
+    review = build_review(entries[:2], 'INC-9', now='2025-01-15T10:30:00Z')
+    assert review['root_cause'] == 'A stuck consumer' and review['recorded_root_cause'] is None
+    assert 'root cause' not in review['missing']
+    assert [r['action'] for r in build_timeline(entries)][1:] == ['Root cause: A stuck consumer', 'Root cause removed']
+    with pytest.raises(MeetingError, match='pir_followup_days must be a whole number'):
+        build_review(entries, 'INC-9', meeting={'followup_days': 'soon'})
