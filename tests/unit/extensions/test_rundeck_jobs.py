@@ -35,7 +35,7 @@ PLAYBOOKS = REPO / "playbooks"
 PENDING_PLAYBOOKS = {"contain_security", "block_ips", "unblock_ips", "recover_db"}
 # Steps that change production state (docs/approvals.md): each waits for an approval.
 DESTRUCTIVE = {"contain_db", "contain_app", "contain_security", "block_ips", "rotate_secrets", "recover_db", "rollback", "recover_app",
-               "respond", "respond_p1", "respond_p2", "respond_p3", "respond_p4"}
+               "maintain_db", "config_rollback", "respond", "respond_p1", "respond_p2", "respond_p3", "respond_p4"}
 OPTION_NAME = re.compile(r"^[a-zA-Z_0-9.-]+$")
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A role the playbook or a task file really uses: roles:, import_role:, include_role: names.
@@ -64,6 +64,12 @@ SAMPLES = {
     "backup_dir": "/var/backups/trdrhub",
     "target_db": "lcopilot_recovery_20250115",
     "security_since": "24h",
+    "dead_tuples": "10000",
+    "config_commit": "3f1c2a9d8e7b",
+    "obligation": "regulator",
+    "notified_to": "ICO, case 4711",
+    "notified_note": "online form, reference 99-12",
+    "notified_at": "2025-01-16T09:00:00Z",
 }
 
 
@@ -304,7 +310,7 @@ def test_job_script_runs_the_playbook_with_what_it_reads(name, check, tmp_path):
 # --- concurrency: Rundeck's multipleExecutions, decided per job -----------------------------------
 # Jobs where two runs at once would act on the same target in conflicting ways (docs/rundeck.md):
 # a rotation's pending record, a rollback "one revision back" from whatever is current.
-SINGLE_EXECUTION = {"rotate_secrets", "rollback"}
+SINGLE_EXECUTION = {"rotate_secrets", "rollback", "config_rollback"}
 
 
 def _documented_concurrency() -> dict[str, bool]:
