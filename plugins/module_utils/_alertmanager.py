@@ -23,6 +23,12 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_clie
     HttpNotFoundError,
     describe_json,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import (  # noqa: F401  # pylint: disable=unused-import
+    iso_millis_z as format_time,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import (
+    parse_time as common_parse_time,
+)
 
 SERVICE = 'Alertmanager API v2'
 ALERTS = '/api/v2/alerts'
@@ -150,27 +156,11 @@ def parse_duration(text: t.Any) -> float:
 
 
 def parse_time(text: t.Any, option: str) -> datetime.datetime:
-    """ISO 8601 / RFC 3339 timestamp -> aware UTC datetime; a time without offset is taken as UTC."""
-    if isinstance(text, datetime.datetime):
-        when = text
-    else:
-        value = str(text or '').strip()
-        if value.endswith(('Z', 'z')):
-            value = value[:-1] + '+00:00'
-        # fromisoformat before 3.11 rejects fractions that are not 3 or 6 digits long.
-        value = re.sub(r'(\.\d{6})\d+', r'\1', value)
-        try:
-            when = datetime.datetime.fromisoformat(value)
-        except ValueError:
-            raise HttpInputError(f'invalid {option} {text!r}: use ISO 8601, for example 2025-01-15T14:30:00Z') from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
-
-
-def format_time(when: datetime.datetime) -> str:
-    """RFC 3339 in UTC with milliseconds, the way Alertmanager itself writes timestamps."""
-    return when.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.') + f'{when.microsecond // 1000:03d}Z'
+    """``_common/time.parse_time`` for an Alertmanager time: text or a datetime only, required, the error names ``option``."""
+    try:
+        return common_parse_time(text if isinstance(text, datetime.datetime) else str(text or ''), required=True)
+    except ValueError:
+        raise HttpInputError(f'invalid {option} {text!r}: use ISO 8601, for example 2025-01-15T14:30:00Z') from None
 
 
 def silence_state(silence: dict[str, t.Any]) -> str:

@@ -32,7 +32,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import kind_of
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_seconds as iso  # noqa: F401  # pylint: disable=unused-import
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import utc_now
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import parse_time, utc_now
 
 PRIORITIES = ('P1', 'P2', 'P3', 'P4')
 ACTIONS = ('terminate_sessions', 'rotate_secrets', 'rollback', 'block_ips', 'restore_db', 'contain_app', 'restart_app',
@@ -74,11 +74,11 @@ class DuplicateVote(ApprovalError):
 
 
 def parse_iso(text: t.Any) -> datetime.datetime:
+    """A stored time of a request or vote (``_common/time.parse_time``); a bad one is an ApprovalError."""
     try:
-        moment = datetime.datetime.fromisoformat(str(text))
+        return parse_time(str(text), required=True)
     except ValueError:
         raise ApprovalError(f'{text!r} is not an ISO 8601 time') from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
 # -- policy ----------------------------------------------------------------------------------------

@@ -28,6 +28,10 @@ import hashlib
 import json
 import typing as t
 
+# created_at as the application hashes it: isoformat() of the aware value, read in UTC. The session time
+# zone changes the offset psycopg2 hands back, never the instant, so the value is converted to UTC first.
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_utc as utc_isoformat
+
 UTC = datetime.timezone.utc
 
 TRDRHUB_HASHED_FIELDS = (
@@ -38,23 +42,6 @@ TRDRHUB_UNPROTECTED_COLUMNS = (
     'id', 'actor_role', 'actor_ip', 'actor_user_agent', 'resource_name', 'action_description',
     'severity', 'event_metadata', 'correlation_id',
 )
-
-
-def utc_isoformat(value: t.Any) -> t.Any:
-    """created_at as the application hashes it: isoformat() of the aware value, read in UTC.
-
-    The session time zone changes the offset psycopg2 hands back, never the instant, so
-    the value is converted to UTC first. Strings are parsed and normalised the same way.
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.datetime.fromisoformat(value.replace('Z', '+00:00'))
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).isoformat()
-    return str(value)
 
 
 # The application's canonical form, spelled out: json.dumps(d, sort_keys=True, default=str) of the ten

@@ -24,6 +24,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgQueryError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_utc, parse_time
 
 try:
     from psycopg2 import sql
@@ -115,13 +116,10 @@ def parse_point(text: t.Any, option: str) -> datetime.datetime | float:
     """An aware UTC datetime for an ISO 8601 time, else the seconds of a duration back from now."""
     value = str(text if text is not None else '').strip()
     if re.match(r'^\d{4}-\d{2}-\d{2}', value):
-        iso = value[:-1] + '+00:00' if value.endswith(('Z', 'z')) else value
-        iso = re.sub(r'(\.\d{6})\d+', r'\1', iso)
         try:
-            when = datetime.datetime.fromisoformat(iso)
+            return parse_time(value, required=True)
         except ValueError:
             raise PgInputError(f'{option}: {text!r} is not an ISO 8601 time (for example 2025-01-15T14:30:00Z)') from None
-        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
     return parse_duration(value, option)
 
 
@@ -223,10 +221,6 @@ def assess(actor: dict[str, t.Any], baseline: dict[str, int], cfg: dict[str, t.A
     actor['expected_count'] = round(expected, 2)
     actor['ratio'] = round(count / expected, 2) if expected else None
     return flags
-
-
-def _iso(value: t.Any) -> t.Any:
-    return value.astimezone(UTC).isoformat() if isinstance(value, datetime.datetime) else value
 
 
 def _human(seconds: float) -> str:
@@ -345,8 +339,8 @@ class AuditReview:
                      'by_flag': dict(sorted(by_flag.items())), 'by_action': dict(sorted(by_action.items())),
                      'max_risk': result[0]['risk'] if result else 0,
                      'tenants': sorted({tenant for a in result for tenant in a['tenants']})},
-            window={'since': _iso(since), 'until': _iso(until), 'seconds': window_s, 'baseline_since': _iso(base_since),
-                    'baseline_until': _iso(since), 'baseline_seconds': cfg.baseline, 'table': head['relation'],
+            window={'since': iso_utc(since), 'until': iso_utc(until), 'seconds': window_s, 'baseline_since': iso_utc(base_since),
+                    'baseline_until': iso_utc(since), 'baseline_seconds': cfg.baseline, 'table': head['relation'],
                     'timezone': cfg.timezone, 'business_hours': params['business_hours'], 'business_days': days},
             queries=client.queries,
         )
@@ -359,8 +353,8 @@ class AuditReview:
             'ips': sorted(row.get('ips') or []), 'ip_count': int(row.get('ip_count') or 0), 'count': int(row['n']),
             'counts': dict(sorted(counts.items())), 'baseline_count': sum(baseline.values()),
             'baseline_counts': dict(sorted(baseline.items())), 'off_hours_count': int(row.get('off_hours') or 0),
-            'failed_logins': int(row.get('failed_logins') or 0), 'first_seen': _iso(row.get('first_seen')),
-            'last_seen': _iso(row.get('last_seen')), 'samples': [],
+            'failed_logins': int(row.get('failed_logins') or 0), 'first_seen': iso_utc(row.get('first_seen')),
+            'last_seen': iso_utc(row.get('last_seen')), 'samples': [],
         }
         actor['flags'] = assess(actor, baseline, flag_cfg)
         actor['risk'] = sum(item['weight'] for item in actor['flags'])
@@ -377,5 +371,5 @@ class AuditReview:
             actor = by_actor.get(row.pop('actor'))
             if actor is not None:
                 row.pop('rank', None)
-                row['created_at'] = _iso(row['created_at'])
+                row['created_at'] = iso_utc(row['created_at'])
                 actor['samples'].append(row)

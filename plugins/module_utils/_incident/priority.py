@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import kind_of
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_z as iso
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import parse_time as common_parse_time
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.errors import (
     AssessmentError,
 )
@@ -186,24 +187,11 @@ def _check_priority_policy(prio: str, entry: dict[str, t.Any]) -> None:
 
 # -- time ------------------------------------------------------------------------------------------
 def parse_time(value: t.Any = None, now: datetime.datetime | None = None) -> datetime.datetime:
-    """An aware UTC datetime from ISO 8601 text, a datetime or epoch seconds; None means now."""
-    if value is None or value == '':
-        return (now or datetime.datetime.now(UTC)).astimezone(UTC)
-    if isinstance(value, datetime.datetime):
-        moment = value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        moment = datetime.datetime.fromtimestamp(value, UTC)
-    else:
-        text = str(value).strip()
-        if text[-1:] in ('Z', 'z'):
-            text = text[:-1] + '+00:00'
-        try:
-            moment = datetime.datetime.fromisoformat(text)
-        except ValueError:
-            raise AssessmentError(f'detected_at must be an ISO 8601 time such as 2025-01-15T14:30:00Z, got {value!r}') from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # documented: a time without offset is UTC
-    return moment.astimezone(UTC)
+    """``_common/time.parse_time`` (None means now; no offset means UTC, as documented); a bad time is an AssessmentError."""
+    try:
+        return common_parse_time(value, now)
+    except ValueError:
+        raise AssessmentError(f'detected_at must be an ISO 8601 time such as 2025-01-15T14:30:00Z, got {value!r}') from None
 
 
 def add_minutes(start: datetime.datetime, minutes: int, business_days_only: bool = False) -> datetime.datetime:

@@ -17,6 +17,7 @@ import typing as t
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgPermissionError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_as_read
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.session_filter import (  # noqa: F401  # pylint: disable=unused-import
     DEFAULT_PROTECTED_APPLICATIONS,
     GUARD_ARGS,
@@ -120,10 +121,6 @@ def fetch_sessions(client: t.Any) -> list[dict[str, t.Any]]:
     return annotate(client.query(SESSIONS_SQL))
 
 
-def _iso(value: t.Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def redact_query(query: str | None, max_length: int) -> str | None:
     """Mask password literals (ALTER ROLE ... PASSWORD '...') and truncate for output."""
     if query is None:
@@ -138,9 +135,9 @@ def session_view(session: dict[str, t.Any], query_max_length: int) -> dict[str, 
     return {
         'pid': session['pid'], 'datname': session.get('datname'), 'usename': session.get('usename'),
         'application_name': session.get('application_name'), 'client_addr': session.get('client_addr'),
-        'state': session.get('state'), 'backend_start': _iso(session.get('backend_start')),
-        'query_start': _iso(session.get('query_start')), 'xact_start': _iso(session.get('xact_start')),
-        'state_change': _iso(session.get('state_change')), 'duration_s': session.get('duration_s'),
+        'state': session.get('state'), 'backend_start': iso_as_read(session.get('backend_start')),
+        'query_start': iso_as_read(session.get('query_start')), 'xact_start': iso_as_read(session.get('xact_start')),
+        'state_change': iso_as_read(session.get('state_change')), 'duration_s': session.get('duration_s'),
         'wait_event_type': session.get('wait_event_type'), 'wait_event': session.get('wait_event'),
         'blocking': len(session.get('blocks') or ()),
         'query': redact_query(session.get('query'), query_max_length),

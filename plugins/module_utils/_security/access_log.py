@@ -30,6 +30,12 @@ import zlib
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     InputError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import (  # noqa: F401  # pylint: disable=unused-import
+    iso_epoch as iso,
+)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import (
+    loose_iso_epoch as parse_iso,
+)
 
 UTC = datetime.timezone.utc
 CHUNK = 1 << 20            # bytes per read
@@ -53,33 +59,6 @@ class LogInputError(InputError):
 _RELATIVE = re.compile(r'^-?\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)$',
                        re.IGNORECASE)
 _UNIT_SECONDS = {'s': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
-_ISO = re.compile(
-    r'^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$',
-    re.IGNORECASE)
-
-
-def parse_iso(text: str) -> float | None:
-    """ISO 8601 (``2025-01-15T14:30:00+01:00``, ``...Z``, ``2025-01-15 14:30``, a date) -> epoch seconds.
-
-    A time without an offset is UTC. None when the text is not of this form.
-    """
-    match = _ISO.match(text.strip())
-    if not match:
-        return None
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
-    try:
-        stamp = calendar.timegm((int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)))
-        datetime.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
-    except ValueError:
-        return None
-    value = float(stamp)
-    if fraction:
-        value += float('0.' + fraction)
-    if offset and offset.upper() != 'Z':
-        digits = offset[1:].replace(':', '')
-        shift = int(digits[:2]) * 3600 + (int(digits[2:4]) * 60 if len(digits) >= 4 else 0)
-        value -= shift if offset[0] == '+' else -shift
-    return value
 
 
 def parse_moment(value: t.Any, option: str, now: float) -> float:
@@ -102,15 +81,6 @@ def parse_moment(value: t.Any, option: str, now: float) -> float:
         raise LogInputError(f'{option}={text!r} is neither an ISO 8601 time (2025-01-15T14:30:00Z, 2025-01-15 14:30+01:00) '
                             f'nor a time relative to now (-2h, -30m, -1d, -90s) nor "now"')
     return parsed
-
-
-def iso(epoch: float | None) -> str | None:
-    """Epoch seconds -> ISO 8601 in UTC (whole seconds unless the value has a fraction)."""
-    if epoch is None:
-        return None
-    moment = datetime.datetime.fromtimestamp(epoch, UTC)
-    spec = 'seconds' if epoch == int(epoch) else 'milliseconds'
-    return moment.isoformat(timespec=spec).replace('+00:00', 'Z')
 
 
 def parse_clf_time(raw: bytes) -> float | None:

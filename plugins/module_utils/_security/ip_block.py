@@ -21,6 +21,7 @@ Network = t.Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_z as iso
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import parse_epoch
 
 UTC = datetime.timezone.utc
 
@@ -97,16 +98,10 @@ def parse_duration(text: t.Any) -> int:
 
 def parse_time(text: t.Any) -> int:
     """A UTC epoch (``1736951400``) or an ISO 8601 time (``2025-01-15T14:30:00Z``; no offset means UTC) as epoch seconds."""
-    raw = str(text).strip() if text is not None else ''
-    if re.match(r'^\d{9,11}(\.\d+)?$', raw):
-        return int(float(raw))
     try:
-        when = datetime.datetime.fromisoformat(raw[:-1] + '+00:00' if raw[-1:] in ('Z', 'z') else raw)
+        return int(parse_epoch(str(text) if text is not None else '', required=True))
     except ValueError:
         raise IpBlockError(f'Invalid time {text!r}: use an ISO 8601 time such as 2025-01-15T14:30:00Z or a UTC epoch.') from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp())
 
 
 def check_incident_id(incident_id: t.Any) -> str:
