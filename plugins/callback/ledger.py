@@ -163,8 +163,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_micro
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
-    HAS_PSYCOPG2,
     PHASES,
+    PSYCOPG2,
     RECORD_MODULE,
     LedgerCache,
     LedgerError,
@@ -405,7 +405,7 @@ class CallbackModule(CallbackBase):
         if self.get_option('backend') != 'postgres':
             home = home or incidents_home(dict(os.environ, **{ENV_VAR: self.get_option('dir') or ''}), {})[0]
             return self._ledgers.get({'backend': 'file', 'root': home}, {})
-        if not HAS_PSYCOPG2:
+        if not PSYCOPG2.present:
             raise LedgerError('the postgres ledger backend needs psycopg2 on the controller')
         if not self.get_option('dsn'):
             raise LedgerError('backend postgres needs TRDRHUB_LEDGER_DSN (the connection string of the ledger database)')

@@ -18,7 +18,6 @@ import contextlib
 import inspect
 import os
 import re
-import traceback
 import typing as t
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
@@ -30,20 +29,16 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
     condense,
     scrub,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Library
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 
 try:
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
+    REDIS = Library('redis')
 except ImportError:
-    HAS_REDIS = False
-    REDIS_IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    HAS_REDIS = True
-    REDIS_IMPORT_ERROR = None
-# For the runner's missing-library check (require_libraries).
-REDIS = ('redis', HAS_REDIS, REDIS_IMPORT_ERROR)
+    REDIS = Library.missing('redis')
 
 DEFAULT_HOST = 'localhost'
 DEFAULT_PORT = 6379

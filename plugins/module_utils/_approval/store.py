@@ -38,7 +38,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger im
     validate_incident_id,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    HAS_PSYCOPG2,
+    PSYCOPG2,
     PgClient,
 )
 
@@ -286,7 +286,7 @@ def open_store(params: t.Mapping[str, t.Any], base_dir: str | None = None,
         yield DirStore(resolve_root(params.get('root') or env.get(ENV['root']), base_dir),
                        resolve_root(directory, base_dir) if directory else None)
         return
-    if not HAS_PSYCOPG2:
+    if not PSYCOPG2.present:
         raise ApprovalError('The postgres approval store needs the psycopg2 Python package (pip install psycopg2-binary).')
     client = PgClient(pg_params(params, env))
     try:

@@ -19,7 +19,6 @@ import json
 import re
 import ssl
 import time
-import traceback
 import typing as t
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,18 +35,14 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_erro
     HttpUnreachableError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import mask_secrets
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Library
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 
 try:
     import requests
+    REQUESTS = Library('requests')
 except ImportError:
-    HAS_REQUESTS = False
-    REQUESTS_IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    HAS_REQUESTS = True
-    REQUESTS_IMPORT_ERROR = None
-# For the runner's missing-library check (require_libraries).
-REQUESTS = ('requests', HAS_REQUESTS, REQUESTS_IMPORT_ERROR)
+    REQUESTS = Library.missing('requests')
 
 USER_AGENT = 'trdrhub.incident (ansible module)'
 MAX_BACKOFF = 30.0
@@ -231,9 +226,7 @@ def answer_summary(resp: t.Any, limit: int = 80, secrets: t.Iterable[str | None]
 
     ``secrets`` are masked before the text is cut, so no part of one can remain.
     """
-    text = resp.text or ''
-    for secret in sorted(filter(None, secrets), key=len, reverse=True):
-        text = text.replace(secret, '********')
+    text = mask_secrets(resp.text or '', secrets, min_length=1)
     if not text.strip():
         return 'an empty body'
     ctype = (resp.headers.get('Content-Type', '') or '').lower()

@@ -12,6 +12,7 @@ failure is a ``TrdrhubError`` and ends as a single ``fail_json`` message (its te
 
 from __future__ import annotations
 
+import traceback
 import typing as t
 
 from ansible.module_utils.basic import missing_required_lib
@@ -21,8 +22,27 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import mask_secrets
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 
-# (pip name, imported?, the import traceback): each client module_utils exports one for its library.
-Library = tuple[str, bool, t.Optional[str]]
+
+class Library(t.NamedTuple):
+    """A library a module may need, for the missing-library check: its pip name, whether it imported, the traceback.
+
+    Each client module_utils exports one, set where it imports the library::
+
+        try:
+            import requests
+            REQUESTS = Library('requests')
+        except ImportError:
+            REQUESTS = Library.missing('requests')
+    """
+
+    name: str
+    present: bool = True
+    error: t.Optional[str] = None
+
+    @classmethod
+    def missing(cls, name: str) -> Library:
+        """The library that did not import (call it in the ``except ImportError`` branch: it keeps the traceback)."""
+        return cls(name, False, traceback.format_exc())
 
 
 def require_libraries(module: t.Any, *libraries: Library) -> None:

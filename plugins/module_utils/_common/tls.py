@@ -18,20 +18,16 @@ import ipaddress
 import os
 import socket
 import ssl
-import traceback
 import typing as t
+
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Library
 
 try:
     from cryptography import x509
     from cryptography.x509.oid import ExtensionOID
+    CRYPTOGRAPHY = Library('cryptography')
 except ImportError:
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_IMPORT_ERROR = None
-# For the runner's missing-library check (require_libraries).
-CRYPTOGRAPHY = ('cryptography', HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_IMPORT_ERROR)
+    CRYPTOGRAPHY = Library.missing('cryptography')
 
 try:
     import certifi

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import traceback
 import typing as t
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -37,6 +36,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_clie
     size_text,
     transport_reason,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Library
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.errors import (  # noqa: F401  # pylint: disable=unused-import
     K8sApiError,
@@ -65,14 +65,9 @@ try:
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.incluster_config import InClusterConfigLoader
+    KUBERNETES = Library('kubernetes')
 except ImportError:
-    HAS_KUBERNETES = False
-    KUBERNETES_IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    HAS_KUBERNETES = True
-    KUBERNETES_IMPORT_ERROR = None
-# For the runner's missing-library check (require_libraries).
-KUBERNETES = ('kubernetes', HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR)
+    KUBERNETES = Library.missing('kubernetes')
 
 DEFAULT_KUBECONFIG = '~/.kube/config'
 # Where a pod finds its service account; module attributes so tests can point them elsewhere.

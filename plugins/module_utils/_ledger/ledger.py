@@ -43,7 +43,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_micro
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    HAS_PSYCOPG2,
+    PSYCOPG2,
     PgClient,
     condense,
 )
@@ -360,7 +360,7 @@ def connect(params: t.Mapping[str, t.Any], base_dir: str | None = None,
         raise LedgerError(f'ledger backend {backend!r} is not one of {", ".join(BACKENDS)}')
     if backend == 'file':
         return FileLedger(resolve_root(params.get('root') or env.get(ENV['root']), base_dir))
-    if not HAS_PSYCOPG2:
+    if not PSYCOPG2.present:
         raise LedgerError('The postgres ledger backend needs the psycopg2 Python package (pip install psycopg2-binary).')
     table = params.get('table') or env.get(ENV['table']) or DEFAULT_TABLE
     table_identifier(table)

@@ -18,7 +18,6 @@ import contextlib
 import getpass
 import os
 import re
-import traceback
 import typing as t
 from urllib.parse import quote, quote_plus
 
@@ -34,19 +33,15 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
     condense,
     scrub,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Library
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded, with_secret_keys
 
 try:
     import psycopg2
     from psycopg2.extensions import parse_dsn
+    PSYCOPG2 = Library('psycopg2')
 except ImportError:
-    HAS_PSYCOPG2 = False
-    PSYCOPG2_IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    HAS_PSYCOPG2 = True
-    PSYCOPG2_IMPORT_ERROR = None
-# For the runner's missing-library check (require_libraries).
-PSYCOPG2 = ('psycopg2', HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR)
+    PSYCOPG2 = Library.missing('psycopg2')
 
 APPLICATION_NAME = 'trdrhub.incident'
 SSL_MODES = ['allow', 'disable', 'prefer', 'require', 'verify-ca', 'verify-full']
@@ -135,7 +130,7 @@ def connection_kwargs(params: dict[str, t.Any]) -> dict[str, t.Any]:
 
 
 def _parse_dsn(dsn: str | None) -> dict[str, str]:
-    if not dsn or not HAS_PSYCOPG2:
+    if not dsn or not PSYCOPG2.present:
         return {}
     try:
         return parse_dsn(dsn)

@@ -17,7 +17,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
-    HAS_KUBERNETES,
+    KUBERNETES,
     K8sError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import (
@@ -76,7 +76,7 @@ def rotate(params: dict[str, t.Any], runner: t.Callable[[list[str]], tuple[int, 
         validate(params)
         needs_k8s = params.get('store') == 'k8s_secret' or bool(params.get('restart_deployments'))
         if needs_k8s:
-            if not HAS_KUBERNETES:
+            if not KUBERNETES.present:
                 raise RotationFailed('store=k8s_secret and restart_deployments need the kubernetes Python package '
                                      '(pip install kubernetes)')
             k8s = SecretsClient(params.get('k8s_auth') or {})
