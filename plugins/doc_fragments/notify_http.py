@@ -5,7 +5,11 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Documentation of NOTIFY_HTTP_ARGS in module_utils/_notify/notify.py (TLS, timeout, retries of a notification POST)."""
+    """Documentation of NOTIFY_HTTP_ARGS in module_utils/_notify/notify.py (TLS, timeout, retries of a notification POST).
+
+    Also the transport options of incident_ticket and statuspage_incident (the same options of HTTP_API_ARGS);
+    they document their own O(retries), whose rules differ.
+    """
 
     DOCUMENTATION = r"""
 options:

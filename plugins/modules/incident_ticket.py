@@ -130,32 +130,14 @@ options:
       - ServiceNow - the C(close_code) of a resolved incident (a choice of the instance).
     type: str
     default: Solved (Permanently)
-  validate_certs:
-    description:
-      - Verify the API's TLS certificate (chain and host name).
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - PEM file with the certificate authorities that may sign the API's certificate.
-    type: path
-  timeout:
-    description:
-      - Seconds to wait for the connection and for each answer.
-    type: float
-    default: 10
   retries:
     description:
       - How many times a request is repeated when the system is rate limiting (C(429), honouring C(Retry-After) up to
         60 seconds) or answers C(503); a read also on other C(5xx) answers and connection errors. V(0) disables retries.
     type: int
     default: 2
-  retry_delay:
-    description:
-      - Seconds before the first retry; doubled for each further one.
-    type: float
-    default: 1
 extends_documentation_fragment:
+  - trdrhub.incident.notify_http
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -173,9 +155,6 @@ attributes:
 notes:
   - Jira Cloud answers C(429) with C(Retry-After) when rate limiting; ServiceNow answers C(429) when an instance's
     rate limit rule applies.
-  - Proxies are taken from the standard E(HTTPS_PROXY), E(HTTP_PROXY) and E(NO_PROXY) environment variables.
-requirements:
-  - requests (Python package) on the host that runs the module
 seealso:
   - name: Jira Cloud platform REST API v3
     description: Issues, issue search, transitions, comments and issue links.

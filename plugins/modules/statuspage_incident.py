@@ -91,20 +91,6 @@ options:
       - Whether Statuspage notifies the page's subscribers of the change. Sent with every create and update.
     type: bool
     default: true
-  validate_certs:
-    description:
-      - Verify the API's TLS certificate (chain and host name).
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - PEM file with the certificate authorities that may sign the API's certificate, for a TLS-intercepting proxy.
-    type: path
-  timeout:
-    description:
-      - Seconds to wait for the connection and for each answer.
-    type: float
-    default: 10
   retries:
     description:
       - How many times a request is repeated when Statuspage is rate limiting (C(420), or C(429) with C(Retry-After)),
@@ -115,12 +101,8 @@ options:
       - V(0) disables retries.
     type: int
     default: 3
-  retry_delay:
-    description:
-      - Seconds before the first retry; doubled for each further one.
-    type: float
-    default: 1
 extends_documentation_fragment:
+  - trdrhub.incident.notify_http
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -137,10 +119,7 @@ attributes:
 notes:
   - The Statuspage API allows about 60 requests a minute per key; a run makes two requests (list, then create or
     update), three in check mode with O(components).
-  - Proxies are taken from the standard E(HTTPS_PROXY), E(HTTP_PROXY) and E(NO_PROXY) environment variables.
   - An answer larger than 16 MiB (or declaring more) is not read - reading stops there and the task fails saying so.
-requirements:
-  - requests (Python package) on the host that runs the module
 seealso:
   - name: Statuspage REST API
     description: Incidents and components of the Statuspage REST API v1.
