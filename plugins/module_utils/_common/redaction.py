@@ -45,6 +45,8 @@ _SECRET_KEY_PARTS = (
 # Whole words of a key (split on '_') that mark it secret: 'dsn' but not 'dsname'.
 _SECRET_KEY_WORDS = frozenset(('dsn', 'pw', 'pwd', 'pass', 'auth'))
 
+# An Authorization header quoted in an API client's exception: masked whatever the token's shape.
+_BEARER = re.compile(r'(?i)(bearer\s+)[^\s,;"\']+')
 _PASSWORD_KEYWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 _URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@\s]*@", re.IGNORECASE)
 
@@ -84,6 +86,11 @@ def mask_secrets(text: str, secrets: t.Iterable[str | None], min_length: int = M
     for secret in sorted((s for s in secrets if s and len(s) >= min_length), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+def scrub_token(text: str, secrets: t.Iterable[str | None] = ()) -> str:
+    """Known secrets (any length) and any ``Bearer <token>`` masked: for API client errors that may quote a request."""
+    return _BEARER.sub(r'\g<1>' + MASK, mask_secrets(text, secrets, min_length=1))
 
 
 def condense(text: str) -> str:

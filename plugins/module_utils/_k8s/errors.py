@@ -8,7 +8,6 @@ server's own Status message, never a token."""
 from __future__ import annotations
 
 import json
-import re
 import typing as t
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,9 +16,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_clie
     answer_summary,
     condense,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import MASK
-
-_BEARER = re.compile(r'(?i)(bearer\s+)[^\s,;"\']+')
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import scrub_token as scrub
 
 
 class K8sError(TrdrhubError):
@@ -60,14 +57,6 @@ class K8sConflictError(K8sApiError):
 
 class K8sInputError(K8sError):
     """An option value is invalid in a way argument_spec cannot express."""
-
-
-def scrub(text: str, secrets: t.Iterable[str | None] = ()) -> str:
-    """Known secrets masked, and any ``Bearer <token>`` an exception text might carry."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
-    return _BEARER.sub(r'\g<1>' + MASK, text)
 
 
 def display_url(url: str) -> str:

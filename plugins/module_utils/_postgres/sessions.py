@@ -17,6 +17,7 @@ import typing as t
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     PgPermissionError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import MASK
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import iso_as_read
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.session_filter import (  # noqa: F401  # pylint: disable=unused-import
     DEFAULT_PROTECTED_APPLICATIONS,
@@ -126,7 +127,7 @@ def redact_query(query: str | None, max_length: int) -> str | None:
     if query is None:
         return None
     for pattern in _QUERY_SECRETS:
-        query = pattern.sub(r'\g<1>********', query)
+        query = pattern.sub(r'\g<1>' + MASK, query)
     return query[:max_length] + '...' if max_length and len(query) > max_length else query
 
 

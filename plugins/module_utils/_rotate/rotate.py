@@ -28,6 +28,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgInputError,
     TrdrhubError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import mask_secrets
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import utc_now
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
@@ -185,10 +186,7 @@ class Rotator:
                     self.on_secret(form)
 
     def scrub(self, text: t.Any) -> str:
-        text = str(text)
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, '********')
-        return text
+        return mask_secrets(str(text), self.secrets, min_length=1)
 
     def step(self, name: str, status: str, detail: str = '') -> None:
         self.steps.append({'step': name, 'status': status, 'detail': self.scrub(detail)})
