@@ -21,14 +21,8 @@ import re
 import typing as t
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    InputError,
-    TrdrhubError,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
-    condense,
-    scrub,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import InputError, TrdrhubError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import condense, scrub
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Library
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 
@@ -63,6 +57,8 @@ REDIS_COMMON_ARGS: dict[str, dict[str, t.Any]] = {
 # A url is a complete target; mixing it with host/port/credentials would make it
 # unclear which server or user is actually used. db and tls may refine it.
 REDIS_MUTUALLY_EXCLUSIVE: list[list[str]] = [['url', option] for option in ('host', 'port', 'username', 'password')]
+# The module keywords of a module with the connection options (run_module(..., **REDIS_CONSTRAINTS)).
+REDIS_CONSTRAINTS: dict[str, t.Any] = dict(mutually_exclusive=REDIS_MUTUALLY_EXCLUSIVE)
 
 
 class RedisError(TrdrhubError):

@@ -95,11 +95,6 @@ extends_documentation_fragment:
   - trdrhub.incident.k8s
   - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
-attributes:
-  check_mode:
-    support: full
-    details:
-      - The module only reads logs, so it runs unchanged in check mode.
 notes:
   - O(source=kubernetes) needs C(get) on C(deployments), C(list) on C(pods) and C(get) on C(pods/log) in O(namespace);
     the connection options apply only to it.

@@ -368,7 +368,7 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.review import AUDIT_REVIEW_ARGS, AuditReview
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_CONSTRAINTS, PSYCOPG2, PgClient
 
 
 def argument_spec() -> dict[str, t.Any]:
@@ -378,8 +378,7 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 def main() -> None:
-    run_module(argument_spec(), lambda module: AuditReview(module.params), lambda module, review: PgClient(module.params),
-               requires=[PSYCOPG2], mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
+    run_module(argument_spec(), lambda mod: AuditReview(mod.params), lambda mod, _: PgClient(mod.params), requires=[PSYCOPG2], **POSTGRES_CONSTRAINTS)
 
 
 if __name__ == '__main__':

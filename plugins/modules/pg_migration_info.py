@@ -214,7 +214,7 @@ import typing as t
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_sources import split_table
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgInputError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_CONSTRAINTS, PSYCOPG2, PgClient
 
 try:
     from psycopg2 import sql
@@ -350,8 +350,7 @@ class MigrationReport:
 
 
 def main() -> None:
-    run_module(argument_spec(), lambda module: MigrationReport(module.params), lambda module, report: PgClient(module.params),
-               requires=[PSYCOPG2], mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
+    run_module(argument_spec(), lambda mod: MigrationReport(mod.params), lambda mod, _: PgClient(mod.params), requires=[PSYCOPG2], **POSTGRES_CONSTRAINTS)
 
 
 if __name__ == '__main__':

@@ -49,11 +49,6 @@ extends_documentation_fragment:
   - trdrhub.incident.postgres
   - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
-attributes:
-  check_mode:
-    support: full
-    details:
-      - The module only reads, so it runs unchanged in check mode.
 notes:
   - Not in C(group/trdrhub.incident.postgresql) - the pooler is a different server from the PostgreSQL the other
     modules reach, with its own user.
@@ -282,7 +277,7 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_CONSTRAINTS, PSYCOPG2
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.pgbouncer import ADMIN_DB, AdminConsole, PgBouncerReport
 
 
@@ -298,8 +293,7 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 def main() -> None:
-    run_module(argument_spec(), lambda module: PgBouncerReport(module.params), lambda module, report: AdminConsole(module.params),
-               requires=[PSYCOPG2], mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
+    run_module(argument_spec(), lambda mod: PgBouncerReport(mod.params), lambda mod, _: AdminConsole(mod.params), requires=[PSYCOPG2], **POSTGRES_CONSTRAINTS)
 
 
 if __name__ == '__main__':

@@ -518,7 +518,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec impo
 from ansible_collections.trdrhub.incident.plugins.module_utils._redis import (
     REDIS,
     REDIS_COMMON_ARGS,
-    REDIS_MUTUALLY_EXCLUSIVE,
+    REDIS_CONSTRAINTS,
     RedisClient,
     RedisInputError,
     RedisPermissionError,
@@ -813,8 +813,7 @@ class RedisReport:
 
 
 def main() -> None:
-    run_module(argument_spec(), lambda module: RedisReport(module.params), lambda module, report: RedisClient(module.params),
-               requires=[REDIS], mutually_exclusive=REDIS_MUTUALLY_EXCLUSIVE)
+    run_module(argument_spec(), lambda mod: RedisReport(mod.params), lambda mod, _: RedisClient(mod.params), requires=[REDIS], **REDIS_CONSTRAINTS)
 
 
 if __name__ == '__main__':

@@ -29,13 +29,7 @@ import time
 import typing as t
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
-    MAX_BODY_BYTES,
-    MAX_RETRY_AFTER,
-    condense,
-    size_text,
-    transport_reason,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import MAX_BODY_BYTES, MAX_RETRY_AFTER, condense, size_text, transport_reason
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Library
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.errors import (  # noqa: F401  # pylint: disable=unused-import

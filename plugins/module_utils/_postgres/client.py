@@ -67,6 +67,8 @@ POSTGRES_MUTUALLY_EXCLUSIVE: list[list[str]] = [
     ['dsn', option]
     for option in ('login_host', 'login_user', 'login_password', 'login_port', 'login_unix_socket')
 ]
+# The module keywords of a module with the connection options (run_module(..., **POSTGRES_CONSTRAINTS)).
+POSTGRES_CONSTRAINTS: dict[str, t.Any] = dict(mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
 
 # Option name -> libpq keyword. Only options the user set are passed on.
 _LIBPQ_KEYWORDS = (
