@@ -36,6 +36,7 @@ STATE_CHANGING: dict[str, tuple[str, frozenset[str]] | None] = {
     'trdrhub.incident.pg_terminate_sessions': None,
     'trdrhub.incident.k8s_rollout': ('action', frozenset({'scale', 'set_env', 'restart', 'undo'})),
     'trdrhub.incident.secret_rotate': None,
+    'trdrhub.incident.database_url': None,
     'trdrhub.incident.pg_restore_db': None,
     'trdrhub.incident.pg_maintenance': ('full', frozenset({'True', 'true', 'yes'})),
     'trdrhub.incident.git_revert': None,
@@ -45,8 +46,8 @@ STATE_CHANGING: dict[str, tuple[str, frozenset[str]] | None] = {
     'ansible.builtin.systemd': None,
     'ansible.builtin.systemd_service': None,
 }
-# Commands that change state: iptables, and the compose commands app_control runs.
-STATE_CHANGING_COMMANDS = re.compile(r'\b(iptables|ip6tables|nft|app_control__commands|systemctl)\b')
+# Commands that change state: iptables, and the compose commands app_control and use_pooler run.
+STATE_CHANGING_COMMANDS = re.compile(r'\b(iptables|ip6tables|nft|app_control__commands|use_pooler__commands|systemctl)\b')
 COMMAND_MODULES = ('ansible.builtin.command', 'ansible.builtin.shell')
 GATE_ROLE = 'trdrhub.incident.approval_gate'
 GATE_MODULE = 'trdrhub.incident.approval'
