@@ -54,6 +54,9 @@ def read_env(path: Path) -> dict:
 def box(tmp_path_factory):
     with Sandbox(tmp_path_factory.mktemp("sandbox")) as sandbox:
         yield sandbox
+    # Stopped: the files holding its credentials are gone, what a rehearsal leaves to read stays.
+    assert not sandbox.kubeconfig.exists() and not sandbox.leaked_secret_file.exists()
+    assert sandbox.backup.exists() and sandbox.incidents_dir.is_dir()
 
 
 def test_sandbox_command_runs_without_pythonpath_and_cleans_up(tmp_path):
