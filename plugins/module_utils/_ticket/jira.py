@@ -19,24 +19,19 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     HttpApiMismatchError,
-    HttpAuthError,
-    HttpClient,
-    HttpNotFoundError,
-    HttpStatusError,
     condense,
     describe_json,
     server_reason,
-    status_text,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.ticket import (
     JIRA_STATUSES,
     Step,
+    TicketClient,
     TicketError,
     desired_status,
     normalize,
 )
 
-SERVICE = 'Jira Cloud REST API v3'
 API = '/rest/api/3'
 FIELDS = 'summary,status,labels,issuelinks'
 
@@ -82,34 +77,14 @@ def jira_error(resp: t.Any) -> str:
     return server_reason(resp)
 
 
-class JiraClient(HttpClient):
-    """HttpClient with basic auth (account e-mail and API token) and Jira's error bodies."""
+class JiraClient(TicketClient):
+    """Basic auth with the account e-mail and an API token; Jira's error bodies."""
 
-    def __init__(self, params: dict[str, t.Any], **kwargs: t.Any) -> None:
-        transport = {k: params.get(k) for k in ('validate_certs', 'ca_path', 'timeout', 'retries', 'retry_delay')}
-        transport.update(url_username=params.get('username'), url_password=params.get('api_token'))
-        super().__init__(transport, params['url'], service=SERVICE, **kwargs)
-        self.session.headers['Accept'] = 'application/json'
+    SERVICE = 'Jira Cloud REST API v3'
+    AUTH_HINT = 'check username (the account e-mail) and api_token, and that the account may use the project'
 
-    def check(self, resp: t.Any, method: str, path: str, *, ok: t.Iterable[int] = (200,), missing: str = 'object') -> None:
-        status = resp.status_code
-        if status in tuple(ok):
-            return
-        req, said = f'{method} {self.prefix}{path}', self.mask(jira_error(resp))
-        said = f': {said}' if said else ''
-        if status in (401, 403):
-            raise HttpAuthError(f'{self.where()} refused {req} with {status_text(resp)}{said} - check username (the '
-                                'account e-mail) and api_token, and that the account may use the project', status=status)
-        if status == 404 and missing == 'object':
-            raise HttpNotFoundError(f'{self.where()}: {req} answered {status_text(resp)}{said}', status=status)
-        if status in (404, 410):
-            raise HttpApiMismatchError(f'{self.display} is not {self.service_name()}: {req} answered '
-                                       f'{status_text(resp)}{said} - check url', status=status)
-        if status == 400:
-            raise TicketError(f'{self.where()} rejected {req} with {status_text(resp)}{said}', status=status)
-        prefix = 'rate limited: ' if status == 429 else ''
-        raise HttpStatusError(f'{self.where()}: {prefix}{req} answered {status_text(resp)}{said}'
-                              f'{self._attempts(self.last_attempts)}', status=status)
+    def error_text(self, resp: t.Any) -> str:
+        return jira_error(resp)
 
     def get(self, path: str, params: t.Any = None, missing: str = 'object') -> t.Any:
         out = self.request_json('GET', API + path, params=params, missing=missing)

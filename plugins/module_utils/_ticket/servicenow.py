@@ -18,10 +18,6 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
     HttpApiMismatchError,
-    HttpAuthError,
-    HttpClient,
-    HttpNotFoundError,
-    HttpStatusError,
     condense,
     describe_json,
     server_reason,
@@ -29,12 +25,12 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_clie
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.ticket import (
     Step,
+    TicketClient,
     TicketError,
     desired_status,
     normalize,
 )
 
-SERVICE = 'ServiceNow Table API'
 TABLE = '/api/now/table/incident'
 JOURNAL = '/api/now/table/sys_journal_field'
 FIELDS = 'sys_id,number,state,short_description,correlation_id,impact,urgency,close_code,close_notes,assignment_group'
@@ -64,37 +60,20 @@ def _value(field: t.Any) -> str:
     return '' if field is None else str(field)
 
 
-class ServiceNowClient(HttpClient):
-    """HttpClient with basic auth or an OAuth bearer token and ServiceNow's error bodies."""
+class ServiceNowClient(TicketClient):
+    """Basic auth or an OAuth bearer token; ServiceNow's error bodies."""
 
-    def __init__(self, params: dict[str, t.Any], **kwargs: t.Any) -> None:
-        transport = {k: params.get(k) for k in ('validate_certs', 'ca_path', 'timeout', 'retries', 'retry_delay',
-                                                'bearer_token')}
-        transport.update(url_username=params.get('username'), url_password=params.get('api_token'))
-        super().__init__(transport, params['url'], service=SERVICE, **kwargs)
-        self.session.headers['Accept'] = 'application/json'
+    SERVICE = 'ServiceNow Table API'
+    TRANSPORT = TicketClient.TRANSPORT + ('bearer_token',)
+    AUTH_HINT = 'check username and api_token (or bearer_token), and the roles of the account'
 
-    def check(self, resp: t.Any, method: str, path: str, *, ok: t.Iterable[int] = (200,), missing: str = 'object') -> None:
-        status = resp.status_code
-        if status in tuple(ok):
-            return
-        req, said = f'{method} {self.prefix}{path}', self.mask(servicenow_error(resp))
-        said = f': {said}' if said else ''
-        if status == 403 and 'data policy' in said.lower():
-            raise TicketError(f'{self.where()} rejected {req} with {status_text(resp)}{said}', status=status)
-        if status in (401, 403):
-            raise HttpAuthError(f'{self.where()} refused {req} with {status_text(resp)}{said} - check username and '
-                                'api_token (or bearer_token), and the roles of the account', status=status)
-        if status == 404 and missing == 'object':
-            raise HttpNotFoundError(f'{self.where()}: {req} answered {status_text(resp)}{said}', status=status)
-        if status in (404, 410):
-            raise HttpApiMismatchError(f'{self.display} is not {self.service_name()}: {req} answered '
-                                       f'{status_text(resp)}{said} - check url', status=status)
-        if status == 400:
-            raise TicketError(f'{self.where()} rejected {req} with {status_text(resp)}{said}', status=status)
-        prefix = 'rate limited: ' if status == 429 else ''
-        raise HttpStatusError(f'{self.where()}: {prefix}{req} answered {status_text(resp)}{said}'
-                              f'{self._attempts(self.last_attempts)}', status=status)
+    def error_text(self, resp: t.Any) -> str:
+        return servicenow_error(resp)
+
+    def refused(self, resp: t.Any, req: str, said: str) -> Exception | None:
+        if resp.status_code == 403 and 'data policy' in said.lower():
+            return TicketError(f'{self.where()} rejected {req} with {status_text(resp)}{said}', status=resp.status_code)
+        return None
 
     def result(self, method: str, path: str, *, ok: t.Iterable[int] = (200,), missing: str = 'object',
                **kwargs: t.Any) -> t.Any:

@@ -15,7 +15,16 @@ from __future__ import annotations
 import re
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import HTTP_API_ARGS, HttpInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
+    HTTP_API_ARGS,
+    HttpApiMismatchError,
+    HttpAuthError,
+    HttpClient,
+    HttpInputError,
+    HttpNotFoundError,
+    HttpStatusError,
+    status_text,
+)
 
 SYSTEMS = ('jira', 'servicenow')
 STATUSES = ('investigating', 'identified', 'monitoring', 'resolved')
@@ -61,6 +70,54 @@ def argument_spec() -> dict[str, t.Any]:
 
 class TicketError(HttpInputError):
     """A request the ticket system cannot carry out (no transition to the status, a field refused)."""
+
+
+class TicketClient(HttpClient):
+    """HttpClient of a ticket system: basic auth (username, api_token), JSON answers, one message per refused request.
+
+    A system says its ``SERVICE``, which ``TRANSPORT`` options it takes, what to check after a
+    C(401)/C(403) (``AUTH_HINT``), how to read its error body (``error_text``) and any answer
+    it refuses in its own way (``refused``).
+    """
+
+    SERVICE = ''
+    TRANSPORT: tuple[str, ...] = ('validate_certs', 'ca_path', 'timeout', 'retries', 'retry_delay')
+    AUTH_HINT = ''
+
+    def __init__(self, params: dict[str, t.Any], **kwargs: t.Any) -> None:
+        transport = {k: params.get(k) for k in self.TRANSPORT}
+        transport.update(url_username=params.get('username'), url_password=params.get('api_token'))
+        super().__init__(transport, params['url'], service=self.SERVICE, **kwargs)
+        self.session.headers['Accept'] = 'application/json'
+
+    def error_text(self, resp: t.Any) -> str:
+        raise NotImplementedError
+
+    def refused(self, resp: t.Any, req: str, said: str) -> Exception | None:   # pylint: disable=unused-argument
+        """The system's own failure for this answer, if it has one (checked before the common ones)."""
+        return None
+
+    def check(self, resp: t.Any, method: str, path: str, *, ok: t.Iterable[int] = (200,), missing: str = 'object') -> None:
+        status = resp.status_code
+        if status in tuple(ok):
+            return
+        req, said = f'{method} {self.prefix}{path}', self.mask(self.error_text(resp))
+        said = f': {said}' if said else ''
+        own = self.refused(resp, req, said)
+        if own is not None:
+            raise own
+        if status in (401, 403):
+            raise HttpAuthError(f'{self.where()} refused {req} with {status_text(resp)}{said} - {self.AUTH_HINT}', status=status)
+        if status == 404 and missing == 'object':
+            raise HttpNotFoundError(f'{self.where()}: {req} answered {status_text(resp)}{said}', status=status)
+        if status in (404, 410):
+            raise HttpApiMismatchError(f'{self.display} is not {self.service_name()}: {req} answered '
+                                       f'{status_text(resp)}{said} - check url', status=status)
+        if status == 400:
+            raise TicketError(f'{self.where()} rejected {req} with {status_text(resp)}{said}', status=status)
+        prefix = 'rate limited: ' if status == 429 else ''
+        raise HttpStatusError(f'{self.where()}: {prefix}{req} answered {status_text(resp)}{said}'
+                              f'{self._attempts(self.last_attempts)}', status=status)
 
 
 def validate(params: dict[str, t.Any]) -> None:
