@@ -73,6 +73,26 @@ options:
       - Must be V(1) or more.
     type: int
     default: 25
+  report_activity:
+    description:
+      - Also return RV(activity), what M(trdrhub.incident.pg_activity_info) returns for the whole server (no filters),
+        read before any signal - the "before" picture of a containment, with the evidence in one call.
+    type: bool
+    default: false
+  verify:
+    description:
+      - After signalling, open a fresh connection and return RV(after) (the activity picture of the server, as for
+        O(report_activity)) and RV(remaining) (the sessions the filters select now, O(pids) aside) - the verification
+        of a containment, in the same call.
+      - Nothing is verified in check mode or when no session was selected.
+    type: bool
+    default: false
+  long_running_threshold:
+    description:
+      - For RV(activity) and RV(after) - an V(active) session is listed as long-running when its statement has run for
+        at least this many seconds. Must be V(0) or more.
+    type: float
+    default: 60
 extends_documentation_fragment:
   - trdrhub.incident.postgres
   - trdrhub.incident.postgres.session_filters
@@ -175,6 +195,29 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+activity:
+  description:
+    - The server's activity before any signal, as M(trdrhub.incident.pg_activity_info) returns it without filters -
+      C(database), C(server_version), C(ping), C(stats), C(connections), C(sessions), C(long_running),
+      C(idle_in_transaction), C(blockers) and C(hidden).
+  returned: when O(report_activity=true)
+  type: dict
+  sample: {"database": "trdrhub", "connections": {"total": 42, "max_connections": 100, "saturation": 0.42}}
+after:
+  description:
+    - The server's activity read over a fresh connection after the signals, in the shape of RV(activity). Its C(ping)
+      says whether the database answers a new client.
+  returned: when O(verify=true), not in check mode, and sessions were selected
+  type: dict
+  sample: {"ping": {"ok": true, "latency_ms": 0.4}, "connections": {"total": 12}}
+remaining:
+  description:
+    - The sessions the filters and guard rails select over that fresh connection (O(pids) not applied), in the shape
+      of RV(sessions) - empty when the containment holds.
+  returned: when O(verify=true), not in check mode, and sessions were selected
+  type: list
+  elements: dict
+  sample: []
 changed:
   description:
     - Whether a signal was delivered to at least one session. In check mode, whether any session would be signalled.
@@ -366,6 +409,7 @@ import typing as t
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgConnectionError, PgInputError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.activity import ActivityReport
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.sessions import (
     GUARD_ARGS,
@@ -396,6 +440,9 @@ def argument_spec() -> dict[str, t.Any]:
         mode={'type': 'str', 'choices': MODES, 'default': 'terminate'},
         grace=bounded({'type': 'float', 'default': 5}, minimum=0),
         wait_timeout=bounded({'type': 'float', 'default': 10}, minimum=0),
+        report_activity={'type': 'bool', 'default': False},
+        verify={'type': 'bool', 'default': False},
+        long_running_threshold=bounded({'type': 'float', 'default': 60}, minimum=0),
     )
     return spec
 
@@ -436,6 +483,7 @@ class SessionTerminator:
                 'min_duration, users, exclude_users, applications, exclude_applications, client_addrs, '
                 'query_pattern, wait_event_types or blockers_only)')
         self.warnings: list[str] = []
+        self.connect: t.Callable[[dict[str, t.Any]], t.Any] = PgClient   # the verification's fresh connection
 
     def run(self, client: PgClient) -> dict[str, t.Any]:
         pooler = client.pooler_warning()
@@ -451,8 +499,11 @@ class SessionTerminator:
         result: dict[str, t.Any] = {
             'matched': len(selected), 'excluded': excluded, 'survivors': [], 'queries': client.queries,
             'hidden': hidden}
+        if self.params.get('report_activity'):
+            result['activity'] = self.activity(client)
         self.guard.enforce_cap(selected, {
-            'sessions': list(views.values()), 'excluded': excluded, 'queries': client.queries})
+            'sessions': list(views.values()), 'excluded': excluded, 'queries': client.queries,
+            **({'activity': result['activity']} if 'activity' in result else {})})
         if selected:
             # Read-only, so check mode asks too: a missing privilege shows up in the
             # evidence run, before anyone confirms a termination that cannot happen.
@@ -467,6 +518,8 @@ class SessionTerminator:
             if result['survivors']:
                 pids = ', '.join(map(str, result['survivors']))
                 self.warnings.append(f"{len(result['survivors'])} session(s) survived: pids {pids}")
+            if self.params.get('verify'):
+                result.update(self.verify())
         result['sessions'] = list(views.values())
         if self.diff:
             if self.check_mode or not selected:
@@ -476,6 +529,35 @@ class SessionTerminator:
             result['diff'] = {'before': count_by_state(sessions), 'after': after}
         result['elapsed_s'] = round(time.monotonic() - self.started, 3)
         return result
+
+    def activity(self, client: t.Any) -> dict[str, t.Any]:
+        """The whole server's activity picture (pg_activity_info without filters) over ``client``."""
+        report = ActivityReport({'long_running_threshold': self.params.get('long_running_threshold', 60),
+                                 'query_max_length': self.params.get('query_max_length', 200)})
+        picture = report.run(client)
+        for key in ('changed', 'queries'):
+            picture.pop(key, None)
+        return picture
+
+    def verify(self) -> dict[str, t.Any]:
+        """After the signals, over a fresh connection: the activity picture and what the filters select now.
+
+        A database that refuses the fresh connection is reported (``after.ping.ok`` false), not raised:
+        the verification's verdict is the caller's.
+        """
+        try:
+            fresh = self.connect(self.params)
+        except PgConnectionError as exc:
+            return {'after': {'ping': {'ok': False, 'latency_ms': None}, 'msg': str(exc)}, 'remaining': []}
+        try:
+            after = self.activity(fresh)
+            sessions = fetch_sessions(fresh)
+            unpinned = SessionFilter.from_params(dict(self.params, pids=None))
+            selected, _excluded = self.guard.split(unpinned.select(sessions))
+            qmax = self.params.get('query_max_length', 200)
+            return {'after': after, 'remaining': [session_view(s, qmax) for s in selected]}
+        finally:
+            fresh.close()
 
     def _signal(self, client: PgClient, selected: list[dict[str, t.Any]]) -> tuple[dict[int, str], bool]:
         """Return (outcome per pid, whether any signal was delivered)."""

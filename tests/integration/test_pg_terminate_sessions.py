@@ -68,6 +68,37 @@ def test_check_apply_rerun(ansible, sessions, monitor, login, app):
     monitor.assert_killed(alive=[keep])
 
 
+def test_evidence_with_activity_and_termination_with_verification(ansible, sessions, monitor, login, app):
+    """report_activity: the server's picture beside the evidence; verify: after the signals, over a fresh
+    connection, the picture again and what the filters select now (pids aside) - one call each."""
+    targets = [sessions.active(f"{app}-api-{i}") for i in range(2)]
+    keep = sessions.active(app + "-keep")
+    args = {**login["super_tcp"], "applications": [app + "-api-*"], "long_running_threshold": 0}
+
+    evidence = ansible.run(MODULE, {**args, "report_activity": True}, check=True)
+    assert not evidence.failed, evidence.output
+    activity = evidence["activity"]
+    listed = {s["pid"] for s in activity["sessions"]}
+    assert {s.pid for s in targets + [keep]} <= listed          # no filter: the whole server
+    assert {s.pid for s in targets} <= {s["pid"] for s in activity["long_running"]}
+    assert activity["ping"]["ok"] is True and activity["connections"]["total"] >= 3
+    assert activity["database"] and activity["server_version"]
+    assert "after" not in evidence.result and "remaining" not in evidence.result   # nothing verified in check mode
+    monitor.assert_killed(alive=targets + [keep])
+
+    # A session that starts matching after the evidence is not signalled (pids) but is reported as remaining.
+    late = sessions.active(f"{app}-api-late")
+    pids = [s["pid"] for s in evidence["sessions"]]
+    done = ansible.run(MODULE, {**args, "pids": pids, "verify": True})
+    assert not done.failed, done.output
+    assert done.outcomes() == {s.pid: "terminated" for s in targets}
+    assert done["after"]["ping"]["ok"] is True
+    after_pids = {s["pid"] for s in done["after"]["sessions"]}
+    assert not after_pids & {s.pid for s in targets} and keep.pid in after_pids
+    assert [s["pid"] for s in done["remaining"]] == [late.pid]
+    monitor.assert_killed(killed=targets, alive=[keep, late])
+
+
 @pytest.mark.smoke
 def test_check_mode_sends_no_signal(ansible, sessions, monitor, login, app):
     """Check mode must not run pg_*_backend at all (a signal cannot be rolled back)."""
