@@ -34,6 +34,7 @@ help:
 	@echo "  investigate.yml       - phase 2: PostgreSQL, migrations, audit chain, Redis, HTTP, TLS into one diagnostics bundle"
 	@echo "  verify_audit.yml      - phase 2.3: verify the application's audit log and the incident ledger"
 	@echo "  contain_db.yml        - phase 3.2: terminate runaway PostgreSQL sessions behind the approval gate"
+	@echo "  use_pooler.yml        - phase 3.2: point DATABASE_URL at PgBouncer behind the gate, verified; -e use_pooler_rollback=true undoes"
 	@echo "  contain_app.yml       - phase 3.1: more replicas and/or read-only mode, behind the approval gate"
 	@echo "  contain_security.yml  - phase 3.3: scan access logs, review the audit log, block addresses, rotate a secret"
 	@echo "  block_ips.yml         - phase 3.3: block suspicious IP addresses on the web/edge hosts, behind the gate"

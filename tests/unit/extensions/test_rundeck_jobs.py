@@ -34,7 +34,7 @@ JOBS_FILE = RUNDECK / "trdrhub-incident-jobs.yml"
 PLAYBOOKS = REPO / "playbooks"
 PENDING_PLAYBOOKS = {"contain_security", "block_ips", "unblock_ips", "recover_db"}
 # Steps that change production state (docs/approvals.md): each waits for an approval.
-DESTRUCTIVE = {"contain_db", "contain_app", "contain_security", "block_ips", "rotate_secrets", "recover_db", "rollback", "recover_app",
+DESTRUCTIVE = {"contain_db", "contain_app", "use_pooler", "contain_security", "block_ips", "rotate_secrets", "recover_db", "rollback", "recover_app",
                "maintain_db", "config_rollback", "respond", "respond_p1", "respond_p2", "respond_p3", "respond_p4"}
 OPTION_NAME = re.compile(r"^[a-zA-Z_0-9.-]+$")
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
