@@ -101,8 +101,8 @@ def test_check_mode_shows_the_evidence_creates_nothing_and_checks_the_service(re
     assert "Database recovery evidence" in out and f"target database: {rec.target} (create)" in out
     assert "matches the sidecar checksum" in out and "CHECK MODE, nothing was created" in out
     assert "Restart the PostgreSQL service through the service manager" in out
-    assert "service restart: postgresql on localhost" in out   # the evidence names it
-    assert "service restart: postgresql restarted (check mode)" in out
+    assert "service restart: service postgresql restarted on localhost" in out   # the evidence names it
+    assert "service restart: service postgresql restarted on localhost (check mode, not run)" in out
     assert rec.target not in databases(pg_server)
     assert pg_server.password not in run.output
     assert snapshot.new_or_changed() == []
@@ -124,7 +124,7 @@ def test_store_mode_approved_by_two_others_restores_and_a_rerun_is_unchanged(rec
     out = flat(output)
     assert f"RESTORED into the new database {rec.target}" in out and "audit chain: valid" in out
     assert "NEXT MANUAL STEP (this playbook never does it)" in out
-    assert "Service restart skipped: recover_db_service_name is empty (not configured)" in out
+    assert "Service restart skipped: recover_db_service_name and recover_db_service_command are empty (not configured)" in out
     assert rec.target in databases(pg_server)
     assert query(pg_server, rec.target, "SELECT count(*) FROM audit_log_entries") == \
         query(pg_server, SOURCE, "SELECT count(*) FROM audit_log_entries")
@@ -153,3 +153,45 @@ def test_store_mode_denied_restores_nothing(recovery, pg_server):
     assert rec.target not in databases(pg_server)
     decision = rec.records("decision")[-1]["data"]
     assert decision["confirmed"] is False
+
+
+def test_restart_only_refuses_without_a_method_and_leaves_an_answering_server_alone(recovery, pg_server):
+    rec = recovery()
+    run = rec.run(recover_db_restore=False, recover_db_backup=None)
+    assert run.rc != 0
+    assert "recover_db_restore=false restarts the PostgreSQL service and nothing is configured to do it" in flat(run.output)
+    marker = rec.tmp / "restarted"
+    run = rec.run(recover_db_restore=False, recover_db_backup=None, recover_db_approval_mode="store",
+                  recover_db_service_command=["touch", str(marker)], recover_db_service_become=False)
+    assert run.rc == 0, run.output
+    out = flat(run.output)
+    assert "answers: yes, PostgreSQL" in out and "UNCHANGED" in out and "nothing was restarted" in out
+    assert not marker.exists() and not (rec.root / rec.incident / "approvals").exists()   # no gate, no restart
+    assert rec.target not in databases(pg_server)
+
+
+def test_restart_only_asks_the_gate_runs_the_command_and_fails_when_the_server_stays_down(recovery, tmp_path):
+    rec = recovery()
+    marker = tmp_path / "restarted"
+    dead = {"recover_db_login_host": "127.0.0.1", "recover_db_login_port": 9, "recover_db_connect_timeout": 2}
+    check = rec.run("--check", recover_db_restore=False, recover_db_backup=None,
+                    recover_db_service_command=["touch", str(marker)], recover_db_service_become=False, **dead)
+    assert check.rc == 0, check.output
+    assert "CHECK MODE, nothing was restarted (would restart with command touch" in flat(check.output)
+    assert not marker.exists()
+    rec.start(recover_db_restore=False, recover_db_backup=None, recover_db_approval_mode="store",
+              recover_db_service_command=["touch", str(marker)], recover_db_service_become=False,
+              recover_db_service_wait=2, **dead)
+    rid = rec.request_id()
+    assert not marker.exists()   # nothing before the approval
+    request = json.loads((rec.root / rec.incident / "approvals" / f"{rid}.json").read_text())
+    assert request["action"] == "restart_db" and request["required"] == 1
+    assert request["evidence"]["method"] == f"command touch {marker} on localhost"
+    vote = rec.vote(rid, "approve", "bob")
+    assert vote.rc == 0, vote.output
+    rc, output = rec.finish()
+    assert rc != 0 and marker.exists()
+    out = flat(output)
+    assert "NOT RECOVERED, 127.0.0.1:9 still does not answer" in out
+    verdicts = [e for e in rec.records("verification") if (e.get("data") or {}).get("method")]
+    assert verdicts and verdicts[-1]["data"]["answering"] is False
