@@ -6,17 +6,11 @@
 
 from __future__ import annotations
 
-import typing as t
-
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
 
 
 class HttpApiError(TrdrhubError):
     """Base class: ``str(exc)`` is the final ``msg``; ``details`` are extra result keys."""
-
-    def __init__(self, msg: str, **details: t.Any) -> None:
-        super().__init__(msg)
-        self.details: dict[str, t.Any] = details
 
 
 class HttpInputError(HttpApiError):

@@ -22,10 +22,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
 class K8sError(TrdrhubError):
     """Base class: ``str(exc)`` is the final ``msg``; ``details`` are extra result keys."""
 
-    def __init__(self, msg: str, **details: t.Any) -> None:
-        super().__init__(msg)
-        self.details: dict[str, t.Any] = details
-
 
 class K8sConfigError(K8sError):
     """No usable connection settings: bad kubeconfig, unknown context, missing in-cluster files."""

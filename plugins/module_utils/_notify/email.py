@@ -29,10 +29,6 @@ DEFAULT_PORTS = {'starttls': 587, 'tls': 465, 'none': 25}
 class EmailError(TrdrhubError):
     """``str(exc)`` is the final ``msg``; ``details`` are extra result keys."""
 
-    def __init__(self, msg: str, **details: t.Any) -> None:
-        super().__init__(msg)
-        self.details: dict[str, t.Any] = details
-
 
 def _address(value: str, option: str) -> str:
     if any(ch in value for ch in '\r\n'):

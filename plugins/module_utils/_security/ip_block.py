@@ -48,10 +48,6 @@ _V4_MAPPED = ipaddress.ip_network('::ffff:0:0/96')
 class IpBlockError(TrdrhubError):
     """Every failure a caller can cause: ``str(exc)`` is the module's ``msg``, ``details`` extra result keys."""
 
-    def __init__(self, msg: str, **details: t.Any) -> None:
-        super().__init__(msg)
-        self.details: dict[str, t.Any] = details
-
 
 def family_of(net: Network) -> str:
     return 'ipv4' if net.version == 4 else 'ipv6'
