@@ -16,8 +16,9 @@ description:
     to. Entries are hash-chained, so removing, editing or reordering one is detected by
     M(trdrhub.incident.audit_chain_verify).
   - "The incident is the first non-empty one of the variables C(trdrhub_incident_id), C(incident_id) and
-    C(contain_db_incident_id) of the task's host (any variable source: extra vars, inventory, play, role, set_fact),
-    else O(incident_id). A task result without an incident id is NOT recorded: the callback warns once and repeats at
+    C(trdrhub_run_incident_id) of the task's host (any variable source: extra vars, inventory, play, role, set_fact),
+    else O(incident_id). C(trdrhub_run_incident_id) is set by a role that chooses or generates the incident id of its
+    run (C(contain_db)); no role's own variable is read. A task result without an incident id is NOT recorded: the callback warns once and repeats at
     the end how many results went unrecorded. It never invents an id."
   - "A playbook that acts on an existing incident sets C(trdrhub_incident_must_exist: true): the results of an incident
     that has no ledger yet (a mistyped id) are then not recorded, so no incident is created by mistake; the playbook
@@ -172,7 +173,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger im
     validate_incident_id,
 )
 
-INCIDENT_VARS = ('trdrhub_incident_id', 'incident_id', 'contain_db_incident_id')
+INCIDENT_VARS = ('trdrhub_incident_id', 'incident_id', 'trdrhub_run_incident_id')
 # Set by playbooks that act on an existing incident: results of an incident without a ledger are not recorded.
 EXISTING_ONLY_VAR = 'trdrhub_incident_must_exist'
 READ_ONLY_VAR = 'trdrhub_ledger_read_only'

@@ -240,7 +240,7 @@ def test_results_before_the_incident_id_are_held_then_written(callback, tmp_path
     early = FakeTask('Incident | Refuse two different incident ids', 'ansible.builtin.assert')
     callback.v2_runner_on_ok(FakeResult(early, 'db2', {'msg': 'All assertions passed'}))
     assert entries(tmp_path) == []
-    callback.play.vm.host_vars['db2'] = {'contain_db_incident_id': 'INC-1'}   # the role chose it (set_fact)
+    callback.play.vm.host_vars['db2'] = {'trdrhub_run_incident_id': 'INC-1'}   # the role chose it (set_fact)
     callback.v2_runner_on_ok(FakeResult(FakeTask('Show', 'ansible.builtin.debug'), 'db2', {'msg': 'Incident INC-1'}))
     start, held, later = entries(tmp_path)
     assert held['task'] == 'Incident | Refuse two different incident ids' and 'observed_at' in held['data']
