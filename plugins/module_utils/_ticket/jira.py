@@ -30,6 +30,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.ticket im
     TicketError,
     desired_status,
     normalize,
+    oldest,
 )
 
 API = '/rest/api/3'
@@ -127,12 +128,9 @@ class Jira:
         if params.get('project'):
             jql = f'project = "{params["project"]}" AND {jql}'
         issues = client.search(jql + ' ORDER BY created ASC')
-        if len(issues) > 1:
-            warnings.append(f"{len(issues)} Jira issues carry the label {params['incident_id']}; working on the oldest "
-                            f"({issues[0]['key']}), not {', '.join(i['key'] for i in issues[1:])}")
-        if not issues:
+        issue = oldest(issues, lambda i: i['key'], f"Jira issues carry the label {params['incident_id']}", warnings)
+        if issue is None:
             return None
-        issue = issues[0]
         comments = client.get(f"/issue/{issue['key']}/comment", {'maxResults': 100})
         self.comments = [normalize(adf_text(c.get('body'))) for c in comments.get('comments') or [] if isinstance(c, dict)]
         return issue

@@ -29,6 +29,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.ticket im
     TicketError,
     desired_status,
     normalize,
+    oldest,
 )
 
 TABLE = '/api/now/table/incident'
@@ -98,12 +99,10 @@ class ServiceNow:
         if not isinstance(found, list) or not all(isinstance(r, dict) and r.get('sys_id') for r in found):
             raise HttpApiMismatchError(f'{client.where()}: the incident query answered {describe_json(found)}, not a '
                                        'list of records - check url')
-        if len(found) > 1:
-            warnings.append(f"{len(found)} ServiceNow incidents carry correlation_id {params['incident_id']}; working on "
-                            f"the oldest ({found[0].get('number')}), not {', '.join(str(r.get('number')) for r in found[1:])}")
-        if not found:
+        record = oldest(found, lambda r: str(r.get('number')), f"ServiceNow incidents carry correlation_id {params['incident_id']}",
+                        warnings)
+        if record is None:
             return None
-        record = found[0]
         notes = client.result('GET', JOURNAL, params={
             'sysparm_query': f"element_id={record['sys_id']}^element=work_notes", 'sysparm_fields': 'value',
             'sysparm_limit': 1000})

@@ -15,15 +15,13 @@ from __future__ import annotations
 import re
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
-    HTTP_API_ARGS,
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import HTTP_API_ARGS, HttpClient, status_text
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_errors import (
     HttpApiMismatchError,
     HttpAuthError,
-    HttpClient,
     HttpInputError,
     HttpNotFoundError,
     HttpStatusError,
-    status_text,
 )
 
 SYSTEMS = ('jira', 'servicenow')
@@ -118,6 +116,14 @@ class TicketClient(HttpClient):
         prefix = 'rate limited: ' if status == 429 else ''
         raise HttpStatusError(f'{self.where()}: {prefix}{req} answered {status_text(resp)}{said}'
                               f'{self._attempts(self.last_attempts)}', status=status)
+
+
+def oldest(found: list[dict[str, t.Any]], name: t.Callable[[dict[str, t.Any]], str], what: str,
+           warnings: list[str]) -> dict[str, t.Any] | None:
+    """The oldest of the tickets ``found`` for the incident, None if none; more than one is a warning naming the others."""
+    if len(found) > 1:
+        warnings.append(f"{len(found)} {what}; working on the oldest ({name(found[0])}), not {', '.join(name(r) for r in found[1:])}")
+    return found[0] if found else None
 
 
 def validate(params: dict[str, t.Any]) -> None:
