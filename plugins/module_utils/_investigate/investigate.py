@@ -16,7 +16,7 @@ import datetime
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgInputError,
+    InputError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
     REDACTED,
@@ -61,6 +61,10 @@ _DROP_KEYS = frozenset(('invocation', 'changed', 'failed', 'msg', 'skipped', 'sk
 _SECRET_OPTIONS = frozenset(('login_password', 'password', 'dsn', 'url_password', 'bearer_token', 'api_key', 'token'))
 
 
+class InvestigationError(InputError):
+    """The collected results or thresholds cannot make a report; the message names the input."""
+
+
 def scrub_evidence(value: t.Any, redactor: Redactor, key: t.Any = None) -> t.Any:
     """JSON-safe copy with known secrets and secret shapes masked in every string."""
     if key is not None and str(key).lower() in _SECRET_OPTIONS and value not in (None, '', False, True):
@@ -78,10 +82,10 @@ def thresholds_of(given: t.Mapping[str, t.Any] | None) -> dict[str, float]:
     merged = dict(DEFAULT_THRESHOLDS)
     for key, value in (given or {}).items():
         if key not in merged:
-            raise PgInputError(f"thresholds: unknown key {key!r}; known: {', '.join(sorted(merged))}")
+            raise InvestigationError(f"thresholds: unknown key {key!r}; known: {', '.join(sorted(merged))}")
         limit = number(value)
         if limit is None or limit < 0:
-            raise PgInputError(f'thresholds: {key} must be a number of at least 0, got {value!r}')
+            raise InvestigationError(f'thresholds: {key} must be a number of at least 0, got {value!r}')
         merged[key] = limit
     return merged
 
@@ -262,7 +266,7 @@ def build_report(collected: t.Mapping[str, t.Any] | None, incident_id: str, gene
                  check_mode: bool = False, bundle_dir: str | None = None) -> dict[str, t.Any]:
     """The redacted bundle, the findings, their one-line headlines and the Markdown summary."""
     if not isinstance(collected, t.Mapping):
-        raise PgInputError('the collected results must be a dictionary of collector name to result')
+        raise InvestigationError('the collected results must be a dictionary of collector name to result')
     limits = thresholds_of(thresholds)
     order = [n for n in COLLECTORS if n in collected] + sorted(n for n in collected if n not in COLLECTORS)
     redactor = Redactor([s for s in secrets if s])

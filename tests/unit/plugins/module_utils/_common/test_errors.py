@@ -74,6 +74,7 @@ def test_the_incident_errors_share_their_base(name):
 @pytest.mark.parametrize('name', [
     '_redis.py:RedisInputError', '_security/access_log.py:LogInputError', '_notify/communicate.py:CommunicationError',
     '_incident/errors.py:IncidentError', '_audit/chain_sources.py:LedgerFileError',
+    '_investigate/investigate.py:InvestigationError',
 ])
 def test_refused_inputs_are_input_errors_of_their_domain(name):
     assert issubclass(ERRORS[name], InputError)

@@ -12,8 +12,8 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.trdrhub.incident.plugins.filter.investigate import (
     FilterModule,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgInputError
 from ansible_collections.trdrhub.incident.plugins.module_utils._investigate.investigate import (
+    InvestigationError,
     build_report,
     section_of,
     thresholds_of,
@@ -131,7 +131,7 @@ def test_thresholds_change_the_findings():
     ({'queue_backlog': 'many'}, "thresholds: queue_backlog must be a number of at least 0, got 'many'"),
 ])
 def test_bad_thresholds(given, message):
-    with pytest.raises(PgInputError, match='^' + message.replace('(', r'\(')):
+    with pytest.raises(InvestigationError, match='^' + message.replace('(', r'\(')):
         thresholds_of(given)
 
 
