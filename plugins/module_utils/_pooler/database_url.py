@@ -23,6 +23,7 @@ import typing as t
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import MASK
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import utc_now
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.rollout import find_container
 from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.stores import (
@@ -33,7 +34,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.stores im
 )
 
 SCHEMES = ('postgresql', 'postgres')
-MASK = '********'
 CHANGED_AT = 'trdrhub.incident/database-url-changed-at'
 _SECRET_QUERY_KEYS = ('password', 'sslpassword')
 
