@@ -8,11 +8,12 @@ PYTEST := PYTHONPATH=tests/harness $(PY) -m pytest -p no:cacheprovider -p no:ans
 # Integration tests in two pytest-xdist workers, one test file per worker at a time.
 XDIST ?= -n 2 --dist loadfile
 
-.PHONY: help bootstrap bootstrap-dev drill sandbox sandbox-down test check bench smoke sanity sanity-2.19 units units-2.19 integration molecule lint build galaxy-import docs changelog clean
+.PHONY: help bootstrap bootstrap-dev drill drills sandbox sandbox-down test check bench smoke sanity sanity-2.19 units units-2.19 integration molecule lint build galaxy-import docs changelog clean
 
 help:
 	@echo "make drill   - contain a simulated database incident end to end (throwaway services), scored"
 	@echo "               SCENARIO=db-runaway|db-down|bad-deploy|attack|data-corruption|full-p1|all"
+	@echo "make drills  - every drill scenario, unattended, one table; fails when any scenario fails (CI lane)"
 	@echo "make sandbox - start every service the playbooks talk to in the background (make sandbox-down)"
 	@echo "make check   - the inner loop: ruff, unit tests, playbook syntax and the smoke tests (~2 min)"
 	@echo "make bench   - every benchmark in bench/, one table: workload, this project, reference, ratio, goal"
@@ -41,6 +42,7 @@ help:
 	@echo "  unblock_ips.yml       - lift the blocks of block_ips.yml (one incident, given addresses, or expired)"
 	@echo "  rotate_secrets.yml    - phase 3.3: rotate a PostgreSQL role password with verification and rollback"
 	@echo "  recover_db.yml        - phase 4.1: restore a backup into a new recovery database, behind the gate"
+	@echo "                          (-e recover_db_restore=false: only restart a PostgreSQL that is down)"
 	@echo "  recover_app.yml       - phase 4.1: restart the application and wait for the rollout, behind the gate"
 	@echo "  rollback.yml          - phase 4.1: roll the application back to the previous (or a given) revision"
 	@echo "  config_rollback.yml   - phase 4.1: git revert and push the configuration repository's last commit, behind the gate"
@@ -60,6 +62,11 @@ bootstrap-dev:
 SCENARIO ?= db-runaway
 drill: bootstrap
 	@$(PY) scripts/drill.py --scenario $(SCENARIO)
+
+# Every scenario with no terminal attached (gates answered by the simulated second person); the exit
+# status is non-zero when one scenario failed. Scorecards and logs stay under build/drills/.
+drills: bootstrap
+	@$(PY) scripts/drill.py --scenario all < /dev/null
 
 sandbox: bootstrap
 	@PY=$(PY) scripts/sandbox.sh up

@@ -8,8 +8,9 @@ Each scenario starts its own sandbox (PostgreSQL, Redis, Alertmanager, the Kuber
 double, the Statuspage, PagerDuty, Slack and SMTP contract servers, ...) on 127.0.0.1,
 injects its fault, runs the runbook's playbooks unattended - approval gates in store mode,
 answered by a simulated second person - checks the outcome from outside and prints a
-scorecard. Everything it started is removed afterwards; the incidents (ledger, approvals,
-PIR, scorecard.json) stay under build/drills/<scenario>-<stamp>/incidents/.
+scorecard scored against the priority triage recorded. Everything it started is removed
+afterwards; the incidents (ledger, approvals, PIR, scorecard.json and the playbooks' logs)
+stay under build/drills/<scenario>-<stamp>/incidents/. `make drills` runs them all unattended.
 
 Exit status: 0 when every scenario passed, 1 when one failed, 2 for an unknown scenario.
 """

@@ -9,7 +9,10 @@ third identity's vote as well.
     python scripts/drill.py --scenario bad-deploy      # make drill SCENARIO=bad-deploy
     python scripts/drill.py --scenario all             # every scenario, one table
 
-Each run writes its scorecard as ``scorecard.json`` in the incident's directory.
+Each run writes its scorecard as ``scorecard.json`` in the incident's directory, beside the
+playbooks' logs (``logs/``). The priority is the one triage recorded in the incident record (read
+from the ledger), and the scorecard measures against that priority's response target; each
+scenario also says which priority it expects, and why, and checks that triage agreed.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import datetime
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+from .netns import Netns
 from .sandbox import ATTACKER_BRUTE, ATTACKER_SQLI, CUSTOMER_EMAIL, DEPLOYMENT, Sandbox
 from .workload import INCIDENT, MUST_SURVIVE, Incident
 
@@ -64,10 +69,12 @@ def verify_ledger(path: Path) -> dict:
 class Drill:
     """One scenario run: the playbooks, the simulated second person, the marks and the checks."""
 
-    def __init__(self, scenario: str, box: Sandbox, priority: str, say: Callable[[str], None], verbose: int = 0) -> None:
+    def __init__(self, scenario: str, box: Sandbox, expected: str, say: Callable[[str], None], verbose: int = 0) -> None:
         self.scenario = scenario
         self.box = box
-        self.priority = priority
+        self.expected = expected      # what the scenario expects triage to say
+        self.priority: Optional[str] = None   # what triage recorded (the incident record), once it ran
+        self.assessment: dict = {}
         self.say = say
         self.verbose = verbose
         self.incident = f"DRILL-{scenario.upper()}-{datetime.datetime.now(UTC).strftime('%H%M%S')}"
@@ -101,17 +108,20 @@ class Drill:
                 self.marks[name] = max(self.marks.get(name, 0.0), last[phase]) if name == "recovered" else last[phase]
 
     def base_vars(self) -> dict:
-        return {"trdrhub_incident_id": self.incident, "trdrhub_approval_policy": {},
-                "trdrhub_priority": self.priority}
+        variables = {"trdrhub_incident_id": self.incident, "trdrhub_approval_policy": {}}
+        if self.priority:
+            variables["trdrhub_priority"] = self.priority   # the gates' priority: the recorded one
+        return variables
 
-    def play(self, playbook: str, extra: Optional[dict] = None, *, timeout: float = 300, flags=()) -> dict:
+    def play(self, playbook: str, extra: Optional[dict] = None, *, timeout: float = 300, flags=(), prefix=()) -> dict:
         variables = {**self.base_vars(), **(extra or {})}
-        argv = [ansible_playbook(), f"playbooks/{playbook}", "-i", "inventories/sandbox", "-e", json.dumps(variables),
-                *flags]
+        argv = [*prefix, ansible_playbook(), f"playbooks/{playbook}", "-i", "inventories/sandbox", "-e",
+                json.dumps(variables), *flags]
         if self.verbose > 1:
             argv.append("-" + "v" * (self.verbose - 1))
         log_path = self.logs / f"{len(self.plays) + 1:02d}-{playbook.replace('/', '_')}.log"
-        self.say(f"  $ ansible-playbook playbooks/{playbook} -i inventories/sandbox -e '...'")
+        self.say(f"  $ {' '.join(prefix) + ' ' if prefix else ''}ansible-playbook playbooks/{playbook} "
+                 "-i inventories/sandbox -e '...'")
         started = time.monotonic()
         with open(log_path, "w", encoding="utf-8") as log:
             proc = subprocess.Popen(argv, cwd=str(ROOT), env=self.env, stdin=subprocess.DEVNULL, stdout=log,
@@ -152,6 +162,31 @@ class Drill:
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
+    def record(self) -> dict:
+        """The incident record as the ledger last wrote it (event incident, data.record)."""
+        record: dict = {}
+        for entry in self.ledger():
+            data = entry.get("data") or {}
+            if entry.get("event") == "incident" and isinstance(data.get("record"), dict):
+                record = data["record"]
+        return record
+
+    def triage(self, extra: Optional[dict] = None, why: str = "") -> dict:
+        """Run triage.yml; the priority is then the incident record's, checked against the scenario's."""
+        res = self.play("triage.yml", extra)
+        self.expect_play(res, "triage opened the incident")
+        self.mark("triaged")
+        self.priority = self.record().get("priority")
+        decisions = [e.get("data") or {} for e in self.ledger() if e.get("event") == "decision"
+                     and (e.get("data") or {}).get("assessed_priority")]
+        self.assessment = decisions[-1] if decisions else {}
+        assessed = self.assessment.get("assessed_priority")
+        self.check(self.priority == self.expected,
+                   f"triage recorded {self.expected} in the incident record{(' (' + why + ')') if why else ''}",
+                   f"the record says {self.priority} (assessed {assessed}): "
+                   + "; ".join(self.assessment.get("reasons") or []))
+        return res
+
     def messages(self) -> Dict[str, int]:
         box = self.box
         with box.smtp.lock:
@@ -163,9 +198,20 @@ class Drill:
     def scorecard(self) -> dict:
         verification = verify_ledger(self.dir / "ledger.jsonl")
         pir = sorted(str(p) for p in (self.dir / "pir").glob("*.md")) if (self.dir / "pir").is_dir() else []
-        target = TARGETS.get(self.priority)
+        target = TARGETS.get(self.priority or "")
+        logs = self.dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for play in self.plays:   # the playbooks' logs beside the scorecard
+            source = Path(play["log"])
+            if source.exists() and source.parent != logs:
+                play["log"] = str(shutil.copy2(source, logs / source.name))
+        if self.logs != logs:
+            shutil.rmtree(self.logs, ignore_errors=True)
+            self.logs = logs
         card = {
             "scenario": self.scenario, "incident": self.incident, "priority": self.priority,
+            "expected_priority": self.expected, "assessed_priority": self.assessment.get("assessed_priority"),
+            "priority_reasons": self.assessment.get("reasons") or [],
             "started_at": datetime.datetime.now(UTC).isoformat(),
             "response_target_seconds": target,
             "seconds": {k: round(v, 1) for k, v in self.marks.items()},
@@ -259,6 +305,20 @@ class _Voter:
 # Scenarios
 
 
+def _gate(drill: Drill, action: str) -> Optional[dict]:
+    return next((g for g in drill.gates if g.get("action") == action), None)
+
+
+def _check_gate(drill: Drill, action: str, what: str) -> None:
+    """The gate was answered by as many other identities as its policy required, never by the requester."""
+    gate = _gate(drill, action)
+    approvers = (gate or {}).get("approvers") or []
+    ok = (gate is not None and gate.get("status") == "approved" and len(approvers) >= int(gate.get("required") or 1)
+          and gate.get("requester") not in approvers)
+    drill.check(ok, f"the {what} gate ({action}) was approved by {len(approvers)} other person(s)",
+                json.dumps(drill.gates))
+
+
 def scenario_db_runaway(drill: Drill) -> None:
     """Runaway queries and idle-in-transaction sessions: contained, protected sessions alive."""
     box = drill.box
@@ -272,11 +332,11 @@ def scenario_db_runaway(drill: Drill) -> None:
         inc.wait_older_than(3.5, timeout=30)
         drill.t0 = time.monotonic()
         drill.say("  injected: 8 long-running queries, 4 idle-in-transaction sessions, must-survive traffic")
-        triage = drill.play("triage.yml", {"triage_impact": ["customer-facing"],
-                                           "triage_override": {"priority": drill.priority,
-                                                               "reason": "drill: runaway sessions exhaust the database"}})
-        drill.expect_play(triage, "triage opened the incident")
-        drill.mark("triaged")
+        # The database still answers, so the signals alone say P2 (customer-facing); the commander's
+        # override - recorded with its reason - makes it P1, as the runbook's first procedure is practised.
+        drill.triage({"triage_impact": ["customer-facing"],
+                      "triage_override": {"priority": "P1", "reason": "drill: runaway sessions exhaust the database"}},
+                     "the commander's recorded override")
         res = drill.play("contain_db.yml", {"contain_db_approval_mode": "store", "contain_db_approval_poll_interval": 0.3,
                                             "contain_db_approval_timeout": 240, "contain_db_priority": drill.priority})
         drill.expect_play(res, "contain_db.yml succeeded")
@@ -287,24 +347,25 @@ def scenario_db_runaway(drill: Drill) -> None:
         drill.check(not left, "every runaway session terminated", f"{len(left)} still alive")
         drill.check(not lost, "every protected session alive (superuser maintenance, pg_dump, short queries)",
                     ", ".join(sorted({s.label for s in lost})))
-        drill.check(any(g["approvers"] for g in drill.gates), "the terminate gate was approved by a second person")
+        _check_gate(drill, "terminate_sessions", "terminate")
     verify = drill.play("verify.yml")
     drill.expect_play(verify, "verify.yml passes after containment")
     drill.mark("recovered")
 
 
 def scenario_bad_deploy(drill: Drill) -> None:
-    """A rollout of trdrhub-api that crash-loops: P2, rollback to the previous revision, healthy."""
+    """A rollout of trdrhub-api that crash-loops: P1 (every health route fails), rollback, healthy.
+
+    The sandbox's crash-looping rollout takes the API down - every health endpoint answers 503 - and
+    a complete outage is P1 by the runbook's matrix, whatever impact the responder names; a bad deploy
+    that leaves the old pods serving would be P2 (a failing readiness check, customer-facing).
+    """
     box = drill.box
     before = box.deployment_image()
     box.bad_deploy()
     drill.t0 = time.monotonic()
     drill.say(f"  injected: a rollout of {DEPLOYMENT} from {before} to {box.deployment_image()} whose pods crash-loop")
-    triage = drill.play("triage.yml", {"triage_impact": ["customer-facing"]})
-    drill.expect_play(triage, "triage opened the incident")
-    drill.check("P2" in triage["output"] or "P1" in triage["output"], "triage rated it P1/P2",
-                "no P1/P2 in the triage output")
-    drill.mark("triaged")
+    drill.triage({"triage_impact": ["customer-facing"]}, "every health endpoint fails: a complete outage")
     res = drill.play("rollback.yml", {"app_control_approval_mode": "store", "app_control_approval_poll_interval": 0.3,
                                       "app_control_approval_timeout": 240, "app_control_timeout": 60})
     drill.expect_play(res, "rollback.yml succeeded")
@@ -317,18 +378,31 @@ def scenario_bad_deploy(drill: Drill) -> None:
     verify = drill.play("verify.yml")
     drill.expect_play(verify, "verify.yml passes after the rollback")
     drill.mark("recovered")
-    drill.check(any(g["approvers"] for g in drill.gates), "the rollback gate was approved by a second person")
+    _check_gate(drill, "rollback", "rollback")
+
+
+def _audit_resource_id(box: Sandbox, dbname: str, sequence_number: int) -> Optional[str]:
+    conn = box.pg.connect(dbname=dbname)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT resource_id FROM audit_log_entries WHERE sequence_number = %s", (sequence_number,))
+            row = cur.fetchone()
+            return row[0] if row else None
+    finally:
+        conn.close()
 
 
 def scenario_data_corruption(drill: Drill) -> None:
-    """A tampered audit row: verify_audit detects it; restore the backup into a recovery database whose chain verifies."""
+    """A tampered audit row: verify_audit detects it; restore the backup into a recovery database whose chain verifies.
+
+    P2 by the matrix (impact data_integrity): the service runs and nothing is lost - the backup holds the
+    original row - so it is not the P1 of data loss.
+    """
     box = drill.box
     box.tamper_audit_row(17)
     drill.t0 = time.monotonic()
     drill.say("  injected: audit_log_entries row 17 edited in place (resource_id)")
-    triage = drill.play("triage.yml", {"triage_impact": ["data_integrity"]})
-    drill.expect_play(triage, "triage opened the incident")
-    drill.mark("triaged")
+    drill.triage({"triage_impact": ["data_integrity"]}, "data integrity at risk, nothing lost")
     audit = drill.play("verify_audit.yml")
     drill.check(audit["rc"] != 0 and "17" in audit["output"], "verify_audit.yml detects the tampered row",
                 f"rc {audit['rc']}")
@@ -336,7 +410,7 @@ def scenario_data_corruption(drill: Drill) -> None:
     target = "trdrhub_recovery_" + datetime.datetime.now(UTC).strftime("%H%M%S")
     res = drill.play("recover_db.yml", {"recover_db_target_db": target, "recover_db_approval_mode": "store",
                                         "recover_db_approval_poll_interval": 0.3, "recover_db_approval_timeout": 240,
-                                        "recover_db_priority": drill.priority})
+                                        "recover_db_priority": drill.priority, "recover_db_service_command": []})
     drill.expect_play(res, f"recover_db.yml restored the backup into {target}")
     drill.mark("recovered")
     conn = box.pg.connect(dbname="postgres")
@@ -346,13 +420,15 @@ def scenario_data_corruption(drill: Drill) -> None:
             exists = cur.fetchone() is not None
     finally:
         conn.close()
-    drill.check(exists, f"the recovery database {target} exists (production database untouched)")
+    drill.check(exists, f"the recovery database {target} exists")
+    drill.check(_audit_resource_id(box, "trdrhub", 17) == "LC-FORGED",
+                "production is untouched: trdrhub still holds the tampered row 17 (the evidence)")
+    drill.check(exists and _audit_resource_id(box, target, 17) not in (None, "LC-FORGED"),
+                f"{target} holds the original row 17")
     recheck = drill.play("verify_audit.yml", {"verify_audit_login_db": target, "verify_audit_login_user": "postgres",
                                               "verify_audit_login_password": box.pg.password})
     drill.expect_play(recheck, f"the audit chain of {target} verifies")
-    gates = [g for g in drill.gates if g["approvers"]]
-    drill.check(bool(gates) and len(gates[0]["approvers"]) >= 2, "the restore gate got two approvers (P1 restore_db)",
-                json.dumps(drill.gates))
+    _check_gate(drill, "restore_db", "restore")
 
 
 def scenario_full_p1(drill: Drill) -> None:
@@ -373,60 +449,112 @@ def scenario_full_p1(drill: Drill) -> None:
             "communicate_email_to": [CUSTOMER_EMAIL]}, timeout=600)
         drill.expect_play(res, "respond_p1.yml ran from the alert to the review")
         drill.marks_from_ledger(t0_wall)
+        record = drill.record()
+        drill.priority = record.get("priority")
+        decisions = [e.get("data") or {} for e in drill.ledger() if e.get("event") == "decision"
+                     and (e.get("data") or {}).get("assessed_priority")]
+        drill.assessment = decisions[0] if decisions else {}
+        drill.check(drill.priority == "P1" and drill.assessment.get("assessed_priority") == "P1",
+                    "triage assessed P1 from the firing alert (incident record)",
+                    f"record {drill.priority}, assessed {drill.assessment.get('assessed_priority')}")
         alive = inc.alive()
         drill.check(not [s for s in inc.sessions if s.kind == INCIDENT and s.pid in alive],
                     "the runaway sessions were terminated")
-    counts = drill.messages()
-    for channel, count in counts.items():
+    before = drill.messages()
+    for channel, count in before.items():
         drill.check(count > 0, f"messages on {channel}: {count}")
-    incidents = box.statuspage.incidents(box.page.id)
-    drill.check(bool(incidents), "the public status page shows the incident",
-                "no incident on the status page")
+    drill.check(bool(box.statuspage.incidents(box.page.id)), "the public status page shows the incident")
     pir = list((drill.dir / "pir").glob("*.md")) if (drill.dir / "pir").is_dir() else []
     drill.check(bool(pir), "the post-incident review was written", str(drill.dir / "pir"))
+    # Resolved: the record, then every channel told (communicate sends the resolution when the record is resolved).
+    res = drill.play("resolve.yml", {"resolution": "drill: runaway sessions terminated, workers back",
+                                     "root_cause": "drill: a stuck batch held the database"})
+    drill.expect_play(res, "resolve.yml resolved the incident")
+    res = drill.play("communicate.yml", {"communicate_email_to": [CUSTOMER_EMAIL]})
+    drill.expect_play(res, "communicate.yml sent the resolution")
+    drill.mark("resolved")
+    drill.check(drill.record().get("state") == "resolved", "the incident record is resolved",
+                str(drill.record().get("state")))
+    page = box.statuspage.incidents(box.page.id)
+    drill.check(bool(page) and all(i.get("status") == "resolved" for i in page),
+                "the status page incident is resolved", json.dumps([i.get("status") for i in page]))
+    pd = box.pagerduty.incident(box.routing_key, drill.incident) or {}
+    drill.check(pd.get("status") == "resolved", "the PagerDuty incident is resolved", json.dumps(pd)[:300])
+    after = drill.messages()
+    with box.smtp.lock:
+        mails = [str(m) for m in box.smtp.messages]
+    slack = [json.dumps(m) for m in box.slack.messages(box.webhook)]
+    drill.check(after["slack"] > before["slack"] and "resolved" in slack[-1].lower(),
+                "a resolution update went to Slack", slack[-1][:300] if slack else "none")
+    drill.check(after["email"] > before["email"] and "resolved" in mails[-1].lower(),
+                "a resolution email went to the customers", mails[-1][:300] if mails else "none")
 
 
 def scenario_db_down(drill: Drill) -> None:
-    """PostgreSQL stopped: P1 by triage, the service restarted, verify passes."""
+    """PostgreSQL stopped: P1 by triage, the configured restart behind a gate, verify passes."""
     box = drill.box
     box.stop_postgres()
     drill.t0 = time.monotonic()
     drill.say("  injected: PostgreSQL stopped (fast shutdown)")
-    triage = drill.play("triage.yml")
-    drill.expect_play(triage, "triage opened the incident")
-    drill.check("P1" in triage["output"], "triage rated the database outage P1", "no P1 in the triage output")
-    drill.mark("triaged")
+    drill.triage(why="/health/ready reports the database down: the application cannot serve")
     failing = drill.play("verify.yml")
     drill.check(failing["rc"] != 0, "verify.yml fails while the database is down")
-    # The sandbox's service manager: what `systemctl restart postgresql` does on a database host.
-    box.start_postgres()
-    drill.mark("recovered")
-    drill.notes.append("the database service restart is the sandbox's: PostgreSQL started again on its port and data")
-    drill.say("  the database service was restarted (sandbox service manager)")
+    # The configured restart method (the sandbox inventory's recover_db_service_command: the sandbox's
+    # service manager), behind the gate for action restart_db, answered by the second person.
+    res = drill.play("recover_db.yml", {"recover_db_restore": False, "recover_db_approval_mode": "store",
+                                        "recover_db_approval_poll_interval": 0.3, "recover_db_approval_timeout": 240,
+                                        "recover_db_priority": drill.priority, "recover_db_service_wait": 30})
+    drill.expect_play(res, "recover_db.yml restarted PostgreSQL (recover_db_restore=false)")
+    drill.mark("contained")
+    drill.check(box.services.actions == ["restart"] and box.postgres_running(),
+                "the database service was restarted once, through the configured method",
+                f"service actions {box.services.actions}, running {box.postgres_running()}")
+    _check_gate(drill, "restart_db", "restart")
     verify = drill.play("verify.yml")
     drill.expect_play(verify, "verify.yml passes after the restart")
+    drill.mark("recovered")
 
 
 def scenario_attack(drill: Drill) -> None:
-    """SQL injection and brute force in the access log, anomalous audit entries: scan, review, block (check mode)."""
+    """SQL injection and brute force in the access log, anomalous audit entries: scan, review, block, rotate.
+
+    The block runs for real in a network namespace of its own when the kernel lets us make one (root,
+    iproute2, iptables); otherwise in check mode, and the scorecard says so.
+    """
     box = drill.box
     box.access_log.attack()
     box.anomalous_audit_entries()
     drill.t0 = time.monotonic()
     drill.say(f"  injected: SQL injection from {ATTACKER_SQLI}, brute force from {ATTACKER_BRUTE}, bulk exports in the audit log")
-    triage = drill.play("triage.yml", {"triage_impact": ["security"]})
-    drill.expect_play(triage, "triage opened the incident")
-    drill.mark("triaged")
-    # Blocking needs root in a network namespace; the sandbox runs the block in check mode and says so.
-    res = drill.play("contain_security.yml", {"contain_security_hosts": "localhost", "contain_security_become": False,
-                                              "contain_security_since": "1h", "contain_security_block": True},
-                     flags=("--check",))
-    drill.expect_play(res, "contain_security.yml scanned and reviewed (check mode: nothing blocked)")
-    drill.notes.append("the block ran in check mode: changing firewall rules needs root in a network namespace "
-                       "(the integration tests block there)")
-    for address in (ATTACKER_SQLI, ATTACKER_BRUTE):
-        drill.check(address in res["output"], f"{address} found as an attacker")
-    # The leaked secret: the reporting service's database password, rotated behind the gate (P1: two approvers).
+    drill.triage({"triage_impact": ["security"]}, "a security breach")
+    netns = Netns()
+    refused = netns.create()
+    try:
+        scan = {"contain_security_hosts": "localhost", "contain_security_become": False,
+                "contain_security_since": "1h", "contain_security_block": True,
+                "contain_security_priority": drill.priority}
+        if refused is None:
+            # Inside the namespace 127.0.0.1 is its own: PostgreSQL through its unix socket.
+            scan.update({"contain_security_login_unix_socket": box.pg.socket_dir, "contain_security_login_host": None,
+                         "contain_security_approval_mode": "store", "contain_security_approval_poll_interval": 0.3,
+                         "contain_security_approval_timeout": 240, "contain_security_block_expire_after": "2h"})
+            res = drill.play("contain_security.yml", scan, prefix=("ip", "netns", "exec", netns.name))
+            drill.expect_play(res, f"contain_security.yml blocked the attackers (network namespace {netns.name})")
+            drill.mark("contained")
+            blocked = {source.split("/")[0] for source in netns.sources()}
+            for address in (ATTACKER_SQLI, ATTACKER_BRUTE):
+                drill.check(address in blocked, f"{address} is blocked in the namespace's firewall", str(sorted(blocked)))
+            _check_gate(drill, "block_ips", "block")
+            drill.notes.append(f"the block ran for real in the network namespace {netns.name} (deleted afterwards)")
+        else:
+            res = drill.play("contain_security.yml", scan, flags=("--check",))
+            drill.expect_play(res, "contain_security.yml scanned and reviewed (check mode: nothing blocked)")
+            for address in (ATTACKER_SQLI, ATTACKER_BRUTE):
+                drill.check(address in res["output"], f"{address} found as an attacker")
+            drill.notes.append(f"the block ran in check mode, nothing was blocked: {refused}")
+    finally:
+        netns.delete()
+    # The leaked secret: the reporting service's database password, rotated behind the gate (two approvers).
     secret_file = box.leaked_secret_file
     old_password = _env_value(secret_file, "DATABASE_PASSWORD")
     rotate = drill.play("rotate_secrets.yml", {
@@ -443,9 +571,7 @@ def scenario_attack(drill: Drill) -> None:
     drill.check(new_password and new_password != old_password, "the secret file holds a new password")
     drill.check(_logs_in(box, "trdrhub_reports", new_password), "the new password logs in")
     drill.check(not _logs_in(box, "trdrhub_reports", old_password), "the leaked password no longer logs in")
-    gates = [g for g in drill.gates if g["action"] == "rotate_secrets"]
-    drill.check(bool(gates) and len(gates[0]["approvers"]) >= 2, "the rotation gate got two approvers",
-                json.dumps(drill.gates))
+    _check_gate(drill, "rotate_secrets", "rotation")
 
 
 def _env_value(path: Path, key: str) -> str:
@@ -466,25 +592,26 @@ def _logs_in(box: Sandbox, user: str, password: str) -> bool:
         return False
 
 
+# The priority each scenario expects triage to record (the reasons are in the scenarios' docstrings).
 SCENARIOS = {
     "db-runaway": ("P1", scenario_db_runaway),
     "db-down": ("P1", scenario_db_down),
-    "bad-deploy": ("P2", scenario_bad_deploy),
+    "bad-deploy": ("P1", scenario_bad_deploy),
     "attack": ("P1", scenario_attack),
-    "data-corruption": ("P1", scenario_data_corruption),
+    "data-corruption": ("P2", scenario_data_corruption),
     "full-p1": ("P1", scenario_full_p1),
 }
 
 
 def run(scenario: str, say: Callable[[str], None] = print, verbose: int = 0, state_root: Optional[Path] = None) -> dict:
     """Run one scenario in its own sandbox; the scorecard (also written as scorecard.json)."""
-    priority, func = SCENARIOS[scenario]
+    expected, func = SCENARIOS[scenario]
     root = Path(state_root or (ROOT / "build" / "drills"))
     state_dir = root / f"{scenario}-{datetime.datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
-    say(f"== drill {scenario} ({priority}) " + "=" * max(0, 60 - len(scenario)))
+    say(f"== drill {scenario} (expects {expected}) " + "=" * max(0, 52 - len(scenario)))
     started = time.monotonic()
     with Sandbox(state_dir, dashboard=False) as box:
-        drill = Drill(scenario, box, priority, say, verbose)
+        drill = Drill(scenario, box, expected, say, verbose)
         try:
             func(drill)
         except Exception as exc:  # noqa: BLE001 - a drill that breaks is a failed drill, with the reason
@@ -497,8 +624,11 @@ def run(scenario: str, say: Callable[[str], None] = print, verbose: int = 0, sta
 
 def print_scorecard(card: dict, say: Callable[[str], None] = print) -> None:
     target = card["response_target_seconds"]
-    say(f"-- scorecard {card['scenario']} [{card['incident']}] {card['priority']} "
-        f"(response target {target // 60 if target else '-'} min)")
+    say(f"-- scorecard {card['scenario']} [{card['incident']}] {card['priority'] or 'no priority'} as triage recorded it "
+        f"(assessed {card.get('assessed_priority') or '-'}, expected {card.get('expected_priority')}; "
+        f"response target {target // 60 if target else '-'} min)")
+    for reason in card.get("priority_reasons") or []:
+        say(f"   why: {reason}")
     for name, secs in sorted(card["seconds"].items(), key=lambda item: item[1]):
         say(f"   time to {name:<13} {secs:7.1f}s {'within target' if target and secs <= target else ''}")
     for gate in card["gates"]:
@@ -513,21 +643,25 @@ def print_scorecard(card: dict, say: Callable[[str], None] = print) -> None:
     say(f"   PIR: {', '.join(card['pir']) or 'none'}")
     for note in card.get("notes", []):
         say(f"   note: {note}")
-    say(f"   scorecard: {card['path']}")
+    say(f"   scorecard: {card['path']} (playbook logs in {Path(card['path']).parent / 'logs'})")
     say(f"   {'PASSED' if card['passed'] else 'FAILED'}: {sum(c['ok'] for c in card['checks'])} of "
         f"{len(card['checks'])} checks passed")
 
 
 def print_table(cards: List[dict], say: Callable[[str], None] = print) -> None:
-    fmt = "  {:<16} {:<3} {:>8} {:>8} {:>9} {:>9} {:>5} {:>6} {:<8} {}"
-    say(fmt.format("SCENARIO", "PRI", "TRIAGE", "ACK", "CONTAIN", "RECOVER", "GATES", "MSGS", "LEDGER", "RESULT"))
+    fmt = "  {:<16} {:<3} {:>6} {:>7} {:>7} {:>7} {:>8} {:>8} {:>5} {:>4} {:<6} {}"
+    say(fmt.format("SCENARIO", "PRI", "TARGET", "TRIAGE", "ACK", "CONTAIN", "RECOVER", "IN-TGT", "GATES", "MSGS",
+                   "LEDGER", "RESULT"))
 
     def sec(card, key):
         value = card["seconds"].get(key)
         return f"{value:.1f}s" if value is not None else "-"
 
     for card in cards:
-        say(fmt.format(card["scenario"], card["priority"], sec(card, "triaged"), sec(card, "acknowledged"),
-                       sec(card, "contained"), sec(card, "recovered"), len(card["gates"]),
-                       sum(card["messages"].values()), "ok" if card["ledger"]["valid"] else "BROKEN",
-                       "PASSED" if card["passed"] else "FAILED"))
+        target = card["response_target_seconds"]
+        within = card.get("within_target")
+        say(fmt.format(card["scenario"], card["priority"] or "-", f"{target // 60}m" if target else "-",
+                       sec(card, "triaged"), sec(card, "acknowledged"), sec(card, "contained"),
+                       sec(card, "recovered"), "-" if within is None else ("yes" if within else "NO"),
+                       len(card["gates"]), sum(card["messages"].values()),
+                       "ok" if card["ledger"]["valid"] else "BROKEN", "PASSED" if card["passed"] else "FAILED"))

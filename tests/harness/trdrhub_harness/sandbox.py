@@ -8,10 +8,12 @@
 It starts a PostgreSQL with a seeded ``trdrhub`` database (the application's tables, a valid
 audit hash chain per tenant, ``secret_rotation_logs``, ``alembic_version``) and a real backup
 of it (``pg_dump --format=custom`` under the application's ``trdrhub_backup_<stamp>.sql.gz``
-name, with its ``.sha256``); Redis with the application's queue; Alertmanager; a TRDR Hub
+name, with its ``.sha256``); Redis with the application's queues; Alertmanager; a TRDR Hub
 health server whose answers follow the database, the Kubernetes rollout and injected faults;
 the Statuspage, PagerDuty, Slack and SMTP contract servers; the Kubernetes API double with
-``trdrhub-api`` in ``trdrhub-system``; an nginx access log being written; and the sandbox
+``trdrhub-api`` in ``trdrhub-system``; an nginx access log being written; a service manager for
+PostgreSQL (``bin/postgresql-service restart``, the configured restart method of recover_db.yml
+here, what ``systemctl`` or ``pg_ctlcluster`` is on a database host); and the sandbox
 page (``dashboard.py``) that shows what was "sent". ``python -m trdrhub_harness sandbox``
 runs it until Ctrl-C or SIGTERM; ``make sandbox`` / ``make sandbox-down`` in the background.
 
@@ -31,6 +33,7 @@ import secrets
 import shlex
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -55,6 +58,9 @@ from .workload import ALEMBIC_REVISION, create_trdrhub_db
 
 UTC = datetime.timezone.utc
 DEPLOYMENT = "trdrhub-api"
+# Celery's default queue, then one per queue-backed component of the application's alert rules
+# (FACTS names the components, not the queues: the names are configurable, trdrhub_redis_queues).
+QUEUES = {"celery": 3, "notifications": 2, "reports": 1, "bulk": 0}
 QUEUE = "celery"
 AUDIT_TENANTS = ("tenant-1", "tenant-2", "tenant-3")
 AUDIT_ROWS = 60
@@ -224,6 +230,105 @@ class HealthServer(InProcessHTTPServer):
                                                      "checks": checks, "overall_healthy": healthy})
 
 
+class ServiceControl(InProcessHTTPServer):
+    """The sandbox's service manager for PostgreSQL: ``POST /postgresql/{restart,start,stop}``, ``GET /postgresql/status``.
+
+    ``bin/postgresql-service <action>`` (written by the sandbox, with its token) is the command the
+    sandbox inventory configures as recover_db's restart method (``recover_db_service_command``).
+    """
+
+    name = "sandbox-services"
+
+    def __init__(self, sandbox: "Sandbox") -> None:
+        super().__init__()
+        self.sandbox = sandbox
+        self.token = secrets.token_hex(16)
+        self.actions: List[str] = []
+        # PostgreSQL is started from one long-lived thread: a child started from a request's thread
+        # would get its parent-death signal when that thread ends (PR_SET_PDEATHSIG is per thread).
+        self._jobs: List[Tuple[str, dict, threading.Event]] = []
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._worker = threading.Thread(target=self._work, name="sandbox-services-worker", daemon=True)
+
+    def start(self):
+        self._worker.start()
+        return super().start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        super().stop()
+        self._worker.join(timeout=10)
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                while not self._jobs and not self._stopping:
+                    self._wake.wait()
+                if self._stopping:
+                    return
+                action, out, done = self._jobs.pop(0)
+            try:
+                if action in ("restart", "stop"):
+                    self.sandbox.stop_postgres()
+                if action in ("restart", "start"):
+                    self.sandbox.start_postgres()
+            except Exception as exc:  # noqa: BLE001 - the answer says why the service did not start
+                out["error"] = str(exc)
+            done.set()
+
+    def run_action(self, action: str, timeout: float = 90.0) -> Optional[str]:
+        """Do ``action`` on the worker thread; None when done, else why not."""
+        out: dict = {}
+        done = threading.Event()
+        with self._wake:
+            self._jobs.append((action, out, done))
+            self._wake.notify_all()
+        if not done.wait(timeout):
+            return f"{action} did not finish within {timeout:.0f}s"
+        return out.get("error")
+
+    def handle(self, method: str, path: str, headers: Dict[str, str], body: bytes):
+        if headers.get("authorization") != f"Bearer {self.token}":
+            return json_answer(401, {"error": "a Bearer token is needed"})
+        parts = path.split("?", 1)[0].strip("/").split("/")
+        if len(parts) != 2 or parts[0] != "postgresql":
+            return json_answer(404, {"error": f"no such service action: {path}"})
+        action, box = parts[1], self.sandbox
+        if method == "GET" and action == "status":
+            return json_answer(200, {"service": "postgresql", "active": box.postgres_running()})
+        if method != "POST" or action not in ("restart", "start", "stop"):
+            return json_answer(405, {"error": f"{method} {action}: use POST restart, start or stop"})
+        error = self.run_action(action)
+        if error:
+            return json_answer(500, {"service": "postgresql", "action": action, "error": error})
+        self.actions.append(action)
+        return json_answer(200, {"service": "postgresql", "action": action, "active": box.postgres_running()})
+
+    def write_command(self, path: Path) -> Path:
+        """The command line client: ``postgresql-service restart`` (exit 0 when done, 1 with the reason)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"""#!{sys.executable}
+# The sandbox's PostgreSQL service manager (trdrhub_harness.sandbox.ServiceControl):
+#   postgresql-service restart|start|stop|status
+import json, sys, urllib.error, urllib.request
+action = sys.argv[1] if len(sys.argv) > 1 else "status"
+request = urllib.request.Request({self.url + "/postgresql/"!r} + action, method="GET" if action == "status" else "POST",
+                                 headers={{"Authorization": "Bearer {self.token}"}}, data=None if action == "status" else b"")
+try:
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        print(json.dumps(json.loads(answer.read())))
+except urllib.error.HTTPError as exc:
+    sys.exit("postgresql-service " + action + ": " + exc.read().decode(errors="replace"))
+except OSError as exc:
+    sys.exit("postgresql-service " + action + ": the sandbox does not answer: " + str(exc))
+""")
+        path.chmod(0o700)
+        return path
+
+
 class AccessLogWriter:
     """Appends nginx combined-format lines to ``path`` in a thread (``rate`` lines a second); attacks on demand."""
 
@@ -280,7 +385,8 @@ class Sandbox:
         self._stack: Optional[ExitStack] = None
         self.pg: Optional[PostgresServer] = None
         self.creds: dict = {}
-        self.redis = self.alertmanager = self.health = self.statuspage = None
+        self.redis = self.alertmanager = self.health = self.statuspage = self.services = None
+        self.service_command: Optional[Path] = None
         self.pagerduty = self.slack = self.smtp = self.k8s = self.access_log = self.dashboard = None
         self.page = None
         self.routing_key = self.webhook = ""
@@ -326,9 +432,14 @@ class Sandbox:
         self.redis = self._enter(RedisServer())
         self.redis.start()
         client = self.redis.client()
-        client.delete(QUEUE)
-        client.rpush(QUEUE, *[json.dumps({"task": "extract_lc", "id": i}) for i in range(3)])
+        for name, jobs in QUEUES.items():
+            client.delete(name)
+            if jobs:
+                client.rpush(name, *[json.dumps({"task": f"{name}_job", "id": i}) for i in range(jobs)])
         client.close()
+        self.services = self._enter(ServiceControl(self))
+        self.services.start()
+        self.service_command = self.services.write_command(self.dir / "bin" / "postgresql-service")
         self.alertmanager = self._enter(AlertmanagerServer())
         self.alertmanager.start()
         if self.kubernetes:
@@ -703,6 +814,7 @@ class Sandbox:
             "TRDRHUB_ACCESS_LOG": str(self.access_log.path),
             "TRDRHUB_REPORTS_SECRET_FILE": str(self.leaked_secret_file),
             "TRDRHUB_LEDGER_DIR": str(self.incidents_dir),
+            "TRDRHUB_PG_SERVICE_COMMAND": str(self.service_command),
         })
         if self.k8s is not None:
             out["TRDRHUB_KUBECONFIG"] = str(self.kubeconfig)
@@ -715,7 +827,7 @@ class Sandbox:
         rows = [
             ("PostgreSQL (database trdrhub, roles trdrhub_app / trdrhub_ops)", f"{self.pg.host}:{self.pg.port}"),
             ("backup", f"{self.backup} (+ .sha256)"),
-            ("Redis (queue celery)", self.redis.url),
+            ("Redis (queues " + ", ".join(QUEUES) + ")", self.redis.url),
             ("Alertmanager", self.alertmanager.url),
             ("TRDR Hub health (/healthz /health/live /health/ready /health/db-schema)", self.health.url),
             ("Statuspage API", f"{self.statuspage.url} (page {self.page.id})"),
@@ -723,6 +835,7 @@ class Sandbox:
             ("Slack webhook", self.webhook),
             ("SMTP (STARTTLS, AUTH)", f"{self.smtp.host}:{self.smtp.port}"),
             ("nginx access log", str(self.access_log.path)),
+            ("PostgreSQL service manager (recover_db's restart method)", f"{self.service_command} restart"),
             ("incidents home (ledgers, approvals, PIRs)", str(self.incidents_dir)),
         ]
         if self.k8s is not None:
