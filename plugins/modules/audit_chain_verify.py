@@ -380,9 +380,9 @@ import time
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain import PROFILES
-from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_sources import TableReader, ledger_path, read_ledger_file
+from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_sources import LedgerFileError, TableReader, ledger_path, read_ledger_file
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_verify import SCOPES, ChainVerifier
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import InputError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
@@ -422,13 +422,13 @@ class AuditChainVerification:
         self.source = params['source']
         self.profile = params.get('profile') or SOURCES[self.source]
         if self.profile != SOURCES[self.source]:
-            raise PgInputError(f'profile {self.profile} cannot verify source {self.source}: its entries are hashed '
+            raise InputError(f'profile {self.profile} cannot verify source {self.source}: its entries are hashed '
                                f'with the {SOURCES[self.source]} profile')
         for option, sources in ONLY_FOR.items():
             if params.get(option) and self.source not in sources:
-                raise PgInputError(f"{option} is used with source {' or '.join(sources)} only, not {self.source}")
+                raise InputError(f"{option} is used with source {' or '.join(sources)} only, not {self.source}")
         if self.source == 'ledger_file' and not params.get('path'):
-            raise PgInputError('source is ledger_file but path is missing: give the ledger file or its directory')
+            raise LedgerFileError('source is ledger_file but path is missing: give the ledger file or its directory')
         self.scope = params.get('sequence_scope') or DEFAULT_SCOPE[self.profile]
         self.keys = params.get('tenant_id') if self.source == 'table' else params.get('incident_id')
         self.verifier = ChainVerifier(

@@ -512,7 +512,6 @@ import statistics
 import time
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgIncidentError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._redis import (
@@ -520,6 +519,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._redis import (
     REDIS_COMMON_ARGS,
     REDIS_CONSTRAINTS,
     RedisClient,
+    RedisError,
     RedisInputError,
     RedisPermissionError,
 )
@@ -808,7 +808,7 @@ class RedisReport:
         result['queries'] = client.queries
         if waited is not None and not waited['met']:
             details = {key: value for key, value in result.items() if key != 'changed'}
-            raise PgIncidentError(timeout_message(waited, client.target), **details)
+            raise RedisError(timeout_message(waited, client.target), **details)
         return result
 
 
