@@ -25,13 +25,13 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain impo
     trdrhub_canonical_values,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_verify import (
+    AuditError,
     ChainVerifier,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
     InputError,
     PgInputError,
     PgPermissionError,
-    TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import LEDGER_FILE, ledger_lines
 
@@ -55,10 +55,6 @@ ITERSIZE = 5000
 PREFETCH = 1            # batches the reader thread may fetch ahead of the verifier (0: no thread)
 PREFETCH_ROWS = 2500    # rows per fetch when read ahead: three batches live at once (hashed, waiting, arriving)
 CURSOR_NAME = 'trdrhub_audit_chain_verify'
-
-
-class AuditError(TrdrhubError):
-    """A failure of audit verification that is not PostgreSQL's (those are the ``PgIncidentError`` family)."""
 
 
 class LedgerFileError(AuditError, InputError):

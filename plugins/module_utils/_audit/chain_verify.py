@@ -37,7 +37,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain impo
     Profile,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgInputError,
+    InputError,
+    TrdrhubError,
 )
 
 KINDS = ('hash_mismatch', 'missing_hash', 'broken_link', 'sequence_gap', 'duplicate_sequence', 'out_of_order',
@@ -47,6 +48,14 @@ SCOPES = ('chain', 'table')
 # What the next record's previous-hash must be, besides a stored hash.
 _START = object()    # the chain begins here: no previous hash
 _UNKNOWN = object()  # the record before had no stored hash: the link cannot be checked
+
+
+class AuditError(TrdrhubError):
+    """A failure of audit verification that is not PostgreSQL's (those are the ``PgIncidentError`` family)."""
+
+
+class AuditInputError(AuditError, InputError):
+    """A verification option (expected_heads, sequence_scope, the sequence range...) the verifier cannot use."""
 
 
 class _Chain:
@@ -87,7 +96,7 @@ def parse_expected_heads(heads: t.Any) -> dict[str, tuple[int, str]]:
     if not heads:
         return {}
     if not isinstance(heads, t.Mapping):
-        raise PgInputError('expected_heads must be a dictionary {chain key: {sequence_number: N, entry_hash: H}}')
+        raise AuditInputError('expected_heads must be a dictionary {chain key: {sequence_number: N, entry_hash: H}}')
     parsed: dict[str, tuple[int, str]] = {}
     for key, value in heads.items():
         head = value.get('head', value) if isinstance(value, t.Mapping) else None
@@ -96,7 +105,7 @@ def parse_expected_heads(heads: t.Any) -> dict[str, tuple[int, str]]:
         seq = _int(head.get('sequence_number', head.get('seq')))
         digest = head.get('entry_hash', head.get('hash'))
         if seq is None or not isinstance(digest, str) or not digest:
-            raise PgInputError(f'expected_heads[{key}] needs an integer sequence_number (or seq) and a non-empty '
+            raise AuditInputError(f'expected_heads[{key}] needs an integer sequence_number (or seq) and a non-empty '
                                f'entry_hash (or hash), got {value!r}')
         parsed[str(key)] = (seq, digest)
     return parsed
@@ -109,11 +118,11 @@ class ChainVerifier:
                  scope: str = 'chain', start_sequence: int | None = None, end_sequence: int | None = None,
                  chain_keys: t.Iterable[str] | None = None) -> None:
         if scope not in SCOPES:
-            raise PgInputError(f"sequence_scope must be one of {', '.join(SCOPES)}, got {scope}")
+            raise AuditInputError(f"sequence_scope must be one of {', '.join(SCOPES)}, got {scope}")
         if max_violations is None or max_violations < 0:
-            raise PgInputError(f'max_violations must be 0 or greater, got {max_violations}')
+            raise AuditInputError(f'max_violations must be 0 or greater, got {max_violations}')
         if start_sequence is not None and end_sequence is not None and start_sequence > end_sequence:
-            raise PgInputError(f'start_sequence ({start_sequence}) is greater than end_sequence ({end_sequence})')
+            raise AuditInputError(f'start_sequence ({start_sequence}) is greater than end_sequence ({end_sequence})')
         self.profile = profile
         self.max_violations = max_violations
         self.chain_keys = set(chain_keys) if chain_keys else None

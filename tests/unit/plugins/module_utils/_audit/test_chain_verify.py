@@ -15,12 +15,10 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain impo
     PROFILES,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_verify import (
+    AuditInputError,
     ChainVerifier,
     parse_expected_heads,
     verify_records,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
-    PgInputError,
 )
 
 TRDRHUB, LEDGER = PROFILES['trdrhub'], PROFILES['ledger']
@@ -301,7 +299,7 @@ def test_heads_from_an_earlier_result_round_trip():
 @pytest.mark.parametrize('heads', [['t1'], {'t1': 5}, {'t1': {'sequence_number': 'x', 'entry_hash': 'h'}},
                                    {'t1': {'sequence_number': 1}}, {'t1': {'sequence_number': True, 'entry_hash': 'h'}}])
 def test_bad_expected_heads(heads):
-    with pytest.raises(PgInputError, match='expected_heads'):
+    with pytest.raises(AuditInputError, match='expected_heads'):
         parse_expected_heads(heads)
 
 
@@ -357,7 +355,7 @@ def test_max_violations_caps_the_list_not_the_count():
     ({'start_sequence': 10, 'end_sequence': 9}, 'start_sequence (10) is greater than end_sequence (9)'),
 ])
 def test_bad_options(options, needle):
-    with pytest.raises(PgInputError, match=needle.replace('(', r'\(').replace(')', r'\)')):
+    with pytest.raises(AuditInputError, match=needle.replace('(', r'\(').replace(')', r'\)')):
         ChainVerifier(TRDRHUB, **options)
 
 

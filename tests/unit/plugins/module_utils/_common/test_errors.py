@@ -58,7 +58,7 @@ def test_only_postgresql_errors_are_postgresql_errors(where):
 @pytest.mark.parametrize('name, base', [
     ('_approval/approval.py:ApprovalError', TrdrhubError), ('_ledger/ledger.py:LedgerError', TrdrhubError),
     ('_pir/pir.py:PirError', TrdrhubError), ('_redis.py:RedisError', TrdrhubError),
-    ('_incident/errors.py:IncidentError', InputError), ('_audit/chain_sources.py:AuditError', TrdrhubError),
+    ('_incident/errors.py:IncidentError', InputError), ('_audit/chain_verify.py:AuditError', TrdrhubError),
 ])
 def test_each_domain_has_its_base_under_the_root(name, base):
     assert ERRORS[name].__bases__ == (base,)
@@ -74,7 +74,7 @@ def test_the_incident_errors_share_their_base(name):
 @pytest.mark.parametrize('name', [
     '_redis.py:RedisInputError', '_security/access_log.py:LogInputError', '_notify/communicate.py:CommunicationError',
     '_incident/errors.py:IncidentError', '_audit/chain_sources.py:LedgerFileError',
-    '_investigate/investigate.py:InvestigationError',
+    '_investigate/investigate.py:InvestigationError', '_audit/chain_verify.py:AuditInputError',
 ])
 def test_refused_inputs_are_input_errors_of_their_domain(name):
     assert issubclass(ERRORS[name], InputError)
