@@ -33,7 +33,7 @@ DOCSITE = DOCS / "docsite"
 LABEL = "ansible_collections.trdrhub.incident.docsite."
 SOURCE_ONLY = {"development"}
 # The order of the site's table of contents: the response procedure first, then by topic.
-ORDER = ["respond", "triage", "investigate", "contain_db", "security", "ip_blocking", "secret_rotation",
+ORDER = ["respond", "triage", "investigate", "contain_db", "security", "ip_blocking", "rotate_secrets",
          "database_recovery", "kubernetes", "communicate", "escalation", "pir", "approvals", "ledger",
          "audit_chain", "incident", "output", "targets", "pooler", "detect", "awx", "eda", "rundeck",
          "execution_environment", "sandbox", "installed"]

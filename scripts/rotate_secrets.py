@@ -5,7 +5,7 @@
 
     rotate_secrets.py --backend=local|k8s|vault [--dry-run] [--force] [--output-json] [--list] [--config FILE]
 
-Runs the ``trdrhub.incident.secret_rotate`` logic (generate, pending slot, ALTER ROLE with a SCRAM
+Runs the ``trdrhub.incident.rotate_secrets`` logic (generate, pending slot, ALTER ROLE with a SCRAM
 verifier, store, restart, verify, rollback) once per configured secret. The configuration file
 (``--config`` or ``TRDRHUB_ROTATE_CONFIG``, JSON or YAML) names the connection and the secrets:
 
@@ -109,7 +109,7 @@ def params_for(config: dict, name: str, backend: str, force: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description='Rotate TRDR Hub secrets (trdrhub.incident.secret_rotate).')
+    parser = argparse.ArgumentParser(description='Rotate TRDR Hub secrets (trdrhub.incident.rotate_secrets).')
     parser.add_argument('--backend', choices=BACKENDS, required=True)
     parser.add_argument('--dry-run', action='store_true', help='show the plan; change nothing')
     parser.add_argument('--force', action='store_true', help='rotate even when younger than min_age')

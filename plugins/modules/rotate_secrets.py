@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: secret_rotate
+module: rotate_secrets
 short_description: Rotate a PostgreSQL role password with verification and automatic rollback
-version_added: 1.0.0
+version_added: 1.1.0
 description:
   - Runbook step 3.3. Generates a new password, sets it on a PostgreSQL role, writes it to the secret store the
     application reads (a local env/JSON/raw file or a Kubernetes Secret), restarts the consumers, verifies that the
@@ -23,6 +23,9 @@ description:
     password it accepts and completes (new) or undoes (old) the interrupted rotation; after an undo it rotates anew.
   - The old password is always read from the store. Results, warnings, errors and the rotation log carry SHA-256
     fingerprints only, never a password.
+  - Called C(trdrhub.incident.secret_rotate) before 1.1.0, the name the role, the playbook and the AWX and Rundeck
+    jobs already used for it. The old name still works (C(meta/runtime.yml) redirects it here) and is deprecated;
+    it will be removed in 2.0.0.
 author:
   - TRDR Hub SRE (@trdrhub)
 options:
@@ -204,13 +207,13 @@ notes:
 seealso:
   - module: trdrhub.incident.k8s_rollout
   - name: Secret rotation
-    description: docs/secret_rotation.md in this collection.
-    link: https://github.com/trdrhub/trdrhub.incident/blob/main/docs/secret_rotation.md
+    description: docs/rotate_secrets.md in this collection.
+    link: https://github.com/trdrhub/trdrhub.incident/blob/main/docs/rotate_secrets.md
 """
 
 EXAMPLES = r"""
 - name: Rotate the API's database password in its env file, restart it, verify
-  trdrhub.incident.secret_rotate:
+  trdrhub.incident.rotate_secrets:
     login_host: db-primary.trdrhub.internal
     login_user: postgres
     login_password: "{{ vault_pg_admin_password }}"
@@ -225,7 +228,7 @@ EXAMPLES = r"""
   register: rotation
 
 - name: Rotate the password held in a Kubernetes Secret and restart the Deployments that use it
-  trdrhub.incident.secret_rotate:
+  trdrhub.incident.rotate_secrets:
     dsn: "{{ vault_pg_admin_dsn }}"
     role: trdrhub_app
     store: k8s_secret
@@ -239,7 +242,7 @@ EXAMPLES = r"""
     length: 40
 
 - name: Show the plan only
-  trdrhub.incident.secret_rotate:
+  trdrhub.incident.rotate_secrets:
     login_host: db-primary.trdrhub.internal
     login_user: postgres
     login_db: trdrhub

@@ -1,4 +1,4 @@
-"""What the secret_rotate integration tests share: the rotation log table and a throwaway login role.
+"""What the rotate_secrets integration tests share: the rotation log table and a throwaway login role.
 
 ``secret_rotation_logs`` is the application's table (FACTS: secret rotation); the harness
 schema does not have it, so the tests create it. Each test rotates the password of its own

@@ -1,4 +1,4 @@
-"""secret_rotate through real ansible-playbook against the harness PostgreSQL.
+"""rotate_secrets through real ansible-playbook against the harness PostgreSQL.
 
 Each test rotates the password of its own throwaway role (never trdrhub_app, which other
 tests log in as), in its own environment name, so tests are independent of each other.
@@ -75,7 +75,7 @@ def test_rotation_completes_and_never_shows_the_secret(ansible, login, target, p
     admin.cursor().execute("ALTER SYSTEM SET log_statement = 'all'")
     admin.cursor().execute("SELECT pg_reload_conf()")
     try:
-        run = ansible.run("secret_rotate", args(login, target), verbosity=3,
+        run = ansible.run("rotate_secrets", args(login, target), verbosity=3,
                           extra_env={"TRDRHUB_INCIDENT_ID": "INC-ROTATE-1"})
     finally:
         admin.cursor().execute("ALTER SYSTEM RESET log_statement")
@@ -102,14 +102,14 @@ def test_rotation_completes_and_never_shows_the_secret(ansible, login, target, p
     assert rows[0]["completed_at"] is not None
     # Nowhere: terminal output at -vvv, result, ledger, server log (log_statement=all), log table.
     ledger = (ansible.workdir / "incidents" / "INC-ROTATE-1" / "ledger.jsonl").read_text()
-    assert "secret_rotate" in ledger
+    assert "rotate_secrets" in ledger
     server_log = pg_server.log_path.read_text(errors="replace")
     assert "ALTER ROLE" in server_log and "SCRAM-SHA-256$4096:" in server_log
     assert_no_secret(run.output + ledger + server_log + json.dumps(rows, default=str), new, target.old)
 
 
 def test_verification_failure_rolls_everything_back(ansible, login, target):
-    run = ansible.run("secret_rotate", args(login, target, health_url="http://127.0.0.1:9/health/ready", health_timeout=2))
+    run = ansible.run("rotate_secrets", args(login, target, health_url="http://127.0.0.1:9/health/ready", health_timeout=2))
     assert run.failed and run["status"] == "rolled_back" and run["failed_step"] == "verify"
     assert "rolled back" in run["msg"] and "health check failed" in run["msg"]
     assert target.path.read_bytes() == target.original
@@ -124,7 +124,7 @@ def test_verification_failure_rolls_everything_back(ansible, login, target):
 
 
 def test_failed_restart_command_rolls_back(ansible, login, target):
-    run = ansible.run("secret_rotate", args(login, target, restart_command=["false"]))
+    run = ansible.run("rotate_secrets", args(login, target, restart_command=["false"]))
     assert run.failed and run["status"] == "rolled_back" and run["failed_step"] == "restart"
     assert "restart_command false exited with 1" in run["msg"]
     assert any("could not be restarted after the rollback either" in w for w in run.get("warnings", []))
@@ -132,7 +132,7 @@ def test_failed_restart_command_rolls_back(ansible, login, target):
 
 
 def test_crash_after_alter_role_is_recovered_by_the_next_run(ansible, login, target):
-    crashed = ansible.run("secret_rotate", args(login, target), extra_env={CRASH_ENV: "alter_role"})
+    crashed = ansible.run("rotate_secrets", args(login, target), extra_env={CRASH_ENV: "alter_role"})
     assert crashed.failed
     pending = pending_of(target)
     assert stat.S_IMODE(os.stat(str(target.path) + ".pending").st_mode) == 0o600
@@ -142,7 +142,7 @@ def test_crash_after_alter_role_is_recovered_by_the_next_run(ansible, login, tar
     assert target.can_login(pending["new"]) and not target.can_login(target.old)
     assert_no_secret(crashed.output, pending["new"], target.old)
 
-    run = ansible.run("secret_rotate", args(login, target))
+    run = ansible.run("rotate_secrets", args(login, target))
     assert not run.failed, run.output
     assert run["status"] == "completed"
     assert run["recovery"] == {"found": True, "database_accepts": "new", "action": "completed"}
@@ -157,7 +157,7 @@ def test_sigkill_of_ansible_playbook_after_alter_role_is_finished_by_the_next_ru
     """The whole ansible-playbook process group killed between ALTER ROLE and the store update."""
     playbook = tmp_path / "rotate.yml"
     playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
-        {"name": "Rotate", "trdrhub.incident.secret_rotate": args(login, target)}]}]))
+        {"name": "Rotate", "trdrhub.incident.rotate_secrets": args(login, target)}]}]))
     hosts = tmp_path / "hosts.ini"
     hosts.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
     proc = subprocess.Popen(ansible.playbook_argv(playbook, "-i", hosts), cwd=str(REPO),
@@ -177,7 +177,7 @@ def test_sigkill_of_ansible_playbook_after_alter_role_is_finished_by_the_next_ru
     # Out of step now: the database takes only the new password, the store still holds the old one.
     assert target.stored() == target.old and not target.can_login(target.old)
 
-    run = ansible.run("secret_rotate", args(login, target), via_playbook=True)
+    run = ansible.run("rotate_secrets", args(login, target), via_playbook=True)
     assert not run.failed, run.output
     assert run["recovery"] == {"found": True, "database_accepts": "new", "action": "completed"}
     assert target.stored() == pending["new"] and target.can_login(pending["new"])
@@ -186,12 +186,12 @@ def test_sigkill_of_ansible_playbook_after_alter_role_is_finished_by_the_next_ru
 
 
 def test_crash_before_alter_role_is_undone_then_rotated_anew(ansible, login, target):
-    crashed = ansible.run("secret_rotate", args(login, target), extra_env={CRASH_ENV: "pending"})
+    crashed = ansible.run("rotate_secrets", args(login, target), extra_env={CRASH_ENV: "pending"})
     assert crashed.failed
     abandoned = pending_of(target)["new"]
     assert target.can_login(target.old) and not target.can_login(abandoned)
 
-    run = ansible.run("secret_rotate", args(login, target))
+    run = ansible.run("rotate_secrets", args(login, target))
     assert not run.failed, run.output
     assert run["recovery"] == {"found": True, "database_accepts": "old", "action": "rolled_back"}
     new = target.stored()
@@ -199,21 +199,21 @@ def test_crash_before_alter_role_is_undone_then_rotated_anew(ansible, login, tar
 
 
 def test_min_age_skips_and_force_rotates(ansible, login, target):
-    first = ansible.run("secret_rotate", args(login, target))
+    first = ansible.run("rotate_secrets", args(login, target))
     assert first["status"] == "completed"
     after_first = target.stored()
-    skipped = ansible.run("secret_rotate", args(login, target, min_age="30d"))
+    skipped = ansible.run("rotate_secrets", args(login, target, min_age="30d"))
     assert not skipped.failed and not skipped["changed"] and skipped["status"] == "skipped"
     assert skipped["last_rotated_at"] is not None
     assert target.stored() == after_first and target.can_login(after_first)
-    forced = ansible.run("secret_rotate", args(login, target, min_age="30d", force=True))
+    forced = ansible.run("rotate_secrets", args(login, target, min_age="30d", force=True))
     assert forced["status"] == "completed" and forced["changed"]
     assert target.stored() != after_first and target.can_login(target.stored())
     assert [r["status"] for r in target.log_rows()] == ["completed", "completed"]
 
 
 def test_check_mode_changes_nothing(ansible, login, target):
-    run = ansible.run("secret_rotate", args(login, target), check=True)
+    run = ansible.run("rotate_secrets", args(login, target), check=True)
     assert not run.failed, run.output
     assert run["status"] == "planned" and not run["changed"]
     assert run["old_fingerprint"] == "sha256:" + sha(target.old)[:12] and run["new_fingerprint"] is None
@@ -228,7 +228,7 @@ def test_check_mode_changes_nothing(ansible, login, target):
 def test_dsn_value_in_database_url(ansible, login, target, pg_server):
     url = f"postgresql://{target.role}:{target.old}@{pg_server.host}:{pg_server.port}/{DB}?sslmode=disable"
     target.path.write_text(f'export DATABASE_URL="{url}"\n')
-    run = ansible.run("secret_rotate", args(login, target, key="DATABASE_URL", value_format="dsn",
+    run = ansible.run("rotate_secrets", args(login, target, key="DATABASE_URL", value_format="dsn",
                                             alphabet=["letters", "digits", "symbols"], length=40))
     assert not run.failed, run.output
     line = target.path.read_text()
@@ -249,7 +249,7 @@ def test_dsn_value_in_database_url(ansible, login, target, pg_server):
 ])
 def test_bad_input_is_one_clear_message(ansible, login, target, extra, message):
     params = {k: v for k, v in args(login, target, **extra).items() if v is not None}
-    run = ansible.run("secret_rotate", params)
+    run = ansible.run("rotate_secrets", params)
     assert run.failed
     assert message in run["msg"]
     assert "Traceback" not in run.output

@@ -1,4 +1,4 @@
-"""secret_rotate with store=k8s_secret and restart_deployments, through real ansible-playbook.
+"""rotate_secrets with store=k8s_secret and restart_deployments, through real ansible-playbook.
 
 The Secret and the Deployment live in the Kubernetes API double (``k8s_api``), the role in the
 harness PostgreSQL. Each test rotates the password of its own throwaway role, in its own
@@ -112,7 +112,7 @@ def run(ansible, login, target, *, check=False, verbosity=0, extra_env=None, **e
                   k8s_namespace=NS, k8s_secret=SECRET, key=KEY, k8s_auth={"kubeconfig": str(target.kubeconfig)},
                   restart_deployments=[API], restart_timeout=30)
     params.update(extra)
-    return ansible.run("secret_rotate", params, check=check, verbosity=verbosity, timeout=180,
+    return ansible.run("rotate_secrets", params, check=check, verbosity=verbosity, timeout=180,
                        extra_env={**CLEAN_ENV, **(extra_env or {})})
 
 

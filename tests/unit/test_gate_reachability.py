@@ -35,7 +35,7 @@ NS = 'trdrhub.incident.'
 STATE_CHANGING: dict[str, tuple[str, frozenset[str]] | None] = {
     'trdrhub.incident.pg_terminate_sessions': None,
     'trdrhub.incident.k8s_rollout': ('action', frozenset({'scale', 'set_env', 'restart', 'undo'})),
-    'trdrhub.incident.secret_rotate': None,
+    'trdrhub.incident.rotate_secrets': None,
     'trdrhub.incident.database_url': None,
     'trdrhub.incident.pg_restore_db': None,
     'trdrhub.incident.pg_maintenance': ('full', frozenset({'True', 'true', 'yes'})),
