@@ -30,6 +30,7 @@ EXTRA: dict[str, dict[str, t.Any]] = {
     'pagerduty_event': {'dedup_key': 'INC-2025-0042', 'summary': 'Queue lag', 'source': 'trdrhub', 'severity': 'critical'},
     'pg_restore_db': {'backup': '/backups/trdrhub_backup_20250115_143000.sql.gz'},
     'incident_ticket': {'username': 'sre-bot@trdrhub.example', 'api_token': 'S3cr3t-sentinel-value'},
+    'database_url': {'path': '/srv/trdrhub/.env'},
 }
 
 EXPECTED = {'missing': r'^missing required arguments: ', 'wrong type': r' must be ',
