@@ -8,7 +8,7 @@ PYTEST := PYTHONPATH=tests/harness $(PY) -m pytest -p no:cacheprovider -p no:ans
 # Integration tests in two pytest-xdist workers, one test file per worker at a time.
 XDIST ?= -n 2 --dist loadfile
 
-.PHONY: help bootstrap bootstrap-dev drill drills sandbox sandbox-down test check bench smoke sanity sanity-2.19 units units-2.19 integration molecule lint build galaxy-import docs changelog clean
+.PHONY: help bootstrap bootstrap-dev drill drills doc-commands sandbox sandbox-down test check bench smoke sanity sanity-2.19 units units-2.19 integration molecule lint build galaxy-import docs changelog clean
 
 help:
 	@echo "make drill   - contain a simulated database incident end to end (throwaway services), scored"
@@ -18,7 +18,8 @@ help:
 	@echo "make check   - the inner loop: ruff, unit tests, playbook syntax and the smoke tests (~2 min)"
 	@echo "make bench   - every benchmark in bench/, one table: workload, this project, reference, ratio, goal"
 	@echo "               (quick sizes, a few minutes; BENCH_FULL=1 for the full sizes, BENCH_ONLY=chain,log_scan)"
-	@echo "make test    - sanity (2.19 + 2.21), unit, integration, molecule, ansible-lint, build, docs"
+	@echo "make test    - sanity (2.19 + 2.21), unit, integration, molecule, ansible-lint, build, docs, every drill,"
+	@echo "               the command blocks of README and docs/ (make doc-commands)"
 	@echo "               in two parallel lanes; per-suite logs and timings in build/test-logs/"
 	@echo ""
 	@echo "Playbooks (ansible-playbook playbooks/<name>.yml -i inventories/sandbox -e trdrhub_incident_id=INC-1; -v for detail):"
@@ -75,7 +76,7 @@ sandbox-down:
 	@PY=$(PY) scripts/sandbox.sh down
 
 test: bootstrap-dev
-	@scripts/run_suites.sh "integration" "units lint build docs molecule sanity units-2.19 sanity-2.19"
+	@scripts/run_suites.sh "integration" "units lint build docs molecule sanity units-2.19 sanity-2.19 drills doc-commands"
 	@echo "make test: all suites passed"
 
 check: bootstrap
@@ -108,8 +109,13 @@ units-2.19:
 	  PYTHONPATH=tests/harness .venv-2.19/bin/python -m pytest -p no:cacheprovider tests/unit -q; \
 	else echo "units-2.19: skipped (no .venv-2.19)"; fi
 
+# The doc-command test starts a whole sandbox of its own: it runs as its own target (doc-commands),
+# in the other lane of make test, instead of holding one integration worker for minutes.
 integration:
-	$(HARNESS) --services postgres -- $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock tests/integration -q $(XDIST) --durations=25
+	$(HARNESS) --services postgres -- $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock tests/integration -q $(XDIST) --durations=25 --ignore=tests/integration/test_doc_commands.py
+
+doc-commands: bootstrap-dev
+	$(PYTEST) tests/integration/test_doc_commands.py -q --durations=10
 
 molecule:
 	$(HARNESS) --services postgres -- scripts/molecule.sh
