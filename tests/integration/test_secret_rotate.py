@@ -229,7 +229,7 @@ def test_dsn_value_in_database_url(ansible, login, target, pg_server):
     url = f"postgresql://{target.role}:{target.old}@{pg_server.host}:{pg_server.port}/{DB}?sslmode=disable"
     target.path.write_text(f'export DATABASE_URL="{url}"\n')
     run = ansible.run("rotate_secrets", args(login, target, key="DATABASE_URL", value_format="dsn",
-                                            alphabet=["letters", "digits", "symbols"], length=40))
+                                             alphabet=["letters", "digits", "symbols"], length=40))
     assert not run.failed, run.output
     line = target.path.read_text()
     assert line.startswith('export DATABASE_URL="postgresql://') and line.endswith('/trdrhub?sslmode=disable"\n')
