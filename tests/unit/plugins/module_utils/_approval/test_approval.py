@@ -1,24 +1,15 @@
 # Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Approval policy, quorum, votes and the directory store, without Ansible or a clock."""
+"""Approval policy, quorum, votes and evidence hashing, without Ansible or a clock."""
 
 from __future__ import annotations
 
 import datetime
 import json
-import multiprocessing
-import os
 
 import pytest
 from ansible_collections.trdrhub.incident.plugins.module_utils._approval import approval as ap
-from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import (
-    Gate,
-    cast_vote,
-)
-from ansible_collections.trdrhub.incident.plugins.module_utils._approval.store import (
-    DirStore,
-)
 
 T0 = datetime.datetime(2025, 1, 15, 14, 30, tzinfo=datetime.timezone.utc)
 
@@ -108,106 +99,6 @@ def test_evidence_is_redacted_before_hashing():
     clean = ap.clean_evidence({'pids': [1], 'dsn': 'postgresql://u:pw@h/db', 'note': 'password=hunter2'})
     assert clean['dsn'] == '<redacted>' and 'hunter2' not in json.dumps(clean)
     assert ap.evidence_hash(clean) == ap.evidence_hash(json.loads(json.dumps(clean)))
-
-
-def _vote_in_child(args):
-    root, req, who = args
-    try:
-        DirStore(root).add_vote(req, vote(req, who))
-        return 'ok'
-    except ap.DuplicateVote:
-        return 'duplicate'
-
-
-def test_dir_store_concurrent_votes_never_clobber(tmp_path):
-    store = DirStore(str(tmp_path))
-    req = request(required=2, now=ap.utc_now())
-    store.create(req)
-    with pytest.raises(ap.ApprovalError, match='exists already'):
-        store.create(req)
-    ctx = multiprocessing.get_context('fork')
-    with ctx.Pool(8) as pool:
-        outcomes = pool.map(_vote_in_child, [(str(tmp_path), req, who) for who in ['bob'] * 6 + ['carol'] * 6])
-    assert sorted(outcomes) == ['duplicate'] * 10 + ['ok'] * 2
-    votes = store.votes(req)
-    assert sorted(v['approver'] for v in votes) == ['bob', 'carol']
-    assert ap.tally(req, votes)['status'] == 'approved'
-    assert not [n for n in os.listdir(store.location('INC-1')) if n.startswith('.tmp-')]
-    store.finish(req, 'approved', {'status': 'approved'})
-    assert store.get(req['request_id'])['status'] == 'approved' and store.pending() == []
-
-
-class Ledger:
-    def __init__(self):
-        self.entries = []
-
-    def __call__(self, kind, incident_id, msg, data, actor=None, phase=None):
-        self.entries.append((kind, data))
-        return {'seq': len(self.entries), 'hash': 'h'}
-
-
-class Clock:
-    def __init__(self):
-        self.now = ap.utc_now()
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += datetime.timedelta(seconds=seconds)
-
-
-def gate(tmp_path, clock, ask=None, **params):
-    base = {'incident_id': 'INC-1', 'action': 'terminate_sessions', 'priority': 'P1', 'evidence': {'pids': [1]},
-            'mode': 'store', 'poll_interval': 1, 'timeout': 5, 'root': str(tmp_path), 'store_backend': 'dir',
-            'requester': 'alice', 'fail_on_denied': True}
-    base.update(params)
-    return Gate(base, record=Ledger(), env={}, variables={}, context={}, ask=ask, now=clock, sleep=clock.sleep)
-
-
-def test_gate_times_out_as_a_denial(tmp_path):
-    clock = Clock()
-    g = gate(tmp_path, clock)
-    result = g.run()
-    assert result['status'] == 'expired' and result['failed'] and not result['approved']
-    assert [entry[0] for entry in g.record.entries] == ['request', 'outcome']
-
-
-def test_gate_automatic_and_auto_mode(tmp_path):
-    clock = Clock()
-    assert gate(tmp_path, clock, policy={'P1': {'terminate_sessions': 'automatic'}}).run()['approved'] is True
-    denied = gate(tmp_path, clock, mode='auto', fail_on_denied=False).run()
-    assert denied['approved'] is False and 'failed' not in denied and 'Mode auto' in denied['msg']
-
-
-def test_gate_check_mode_waits_for_nothing(tmp_path):
-    g = gate(tmp_path, Clock())
-    result = g.run(check_mode=True)
-    assert result['status'] == 'check_mode' and not result['approved'] and 'failed' not in result
-    assert g.record.entries == [] and not os.path.exists(tmp_path / 'INC-1')
-
-
-def test_prompt_refuses_the_requester_and_repeats(tmp_path):
-    answers = iter(['local:Alice', 'bob', 'yes', 'bob', 'carol', 'y'])
-    g = gate(tmp_path, Clock(), ask=lambda text: next(answers), mode='prompt', action='rotate_secrets')
-    result = g.run()
-    assert result['approved'] and result['approvers'] == ['bob', 'carol']
-    assert [entry[0] for entry in g.record.entries] == ['request', 'vote', 'vote', 'outcome']
-
-
-def test_preapproved_needs_the_workflow(tmp_path):
-    g = gate(tmp_path, Clock(), mode='preapproved')
-    g.variables = {'awx_job_id': 5}
-    result = g.run()
-    assert result['failed'] and 'awx_workflow_job_id not set' in result['msg']
-    by_var = gate(tmp_path, Clock(), mode='preapproved', preapproved_by='variable contain_db_confirm').run()
-    assert by_var['approved'] and by_var['approvers'] == ['variable contain_db_confirm']
-
-
-def test_cast_vote_refuses_unknown_requests(tmp_path):
-    with pytest.raises(ap.ApprovalError, match='No approval request req-000000000000'):
-        cast_vote({'request_id': 'req-000000000000', 'decision': 'approve', 'approver': 'bob', 'root': str(tmp_path),
-                   'store_backend': 'dir'}, env={})
 
 
 def test_the_policy_table_in_the_docs_is_the_policy_the_code_enforces():
