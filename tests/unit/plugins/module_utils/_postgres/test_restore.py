@@ -8,22 +8,22 @@ from __future__ import annotations
 import datetime
 import gzip
 import hashlib
-import json
 import os
 import shutil
-import subprocess
 
 import pytest
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgGuardError, PgInputError
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import restore as backup
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import restore_run as run
-from ansible_collections.trdrhub.incident.plugins.modules import pg_restore_db
 
 CUSTOM = b'PGDMP\x01\x0e\x00\x04\x08\x01\x01' + b'\x00' * 200
+
+
 PLAIN = ('--\n-- PostgreSQL database dump\n--\n\nSET statement_timeout = 0;\n'
          'CREATE TABLE public.tenants (\n    id text\n);\nCREATE TABLE "Odd"."Mixed Case" (id int);\n'
          'CREATE UNLOGGED TABLE IF NOT EXISTS audit_log_entries (id int);\n'
          '\n--\n-- PostgreSQL database dump complete\n--\n')
+
+
 TOC = """;
 ; Archive created at 2025-01-15 02:00:03 UTC
 ;     dbname: lcopilot
@@ -204,97 +204,3 @@ def test_find_binary_prefers_explicit_then_path_then_newest_version(tmp_path, mo
     monkeypatch.setattr(shutil, 'which', lambda name: None)
     with pytest.raises(PgInputError, match='psql not found'):
         backup.find_binary('psql', None)
-
-
-def test_conninfo_keeps_the_password_out_of_the_command_line():
-    info, password = run.conninfo({'login_host': 'db', 'login_port': 5432, 'login_user': "o'brien",
-                                   'login_password': 's3cret', 'connect_params': {}}, 'lcopilot_recovery_1')
-    assert password == 's3cret' and 's3cret' not in info
-    assert "dbname='lcopilot_recovery_1'" in info and "user='o\\'brien'" in info
-    info, password = run.conninfo({'dsn': 'postgresql://ops:dsnpass@db:5433/lcopilot', 'connect_params': {}}, 'rec')
-    assert password == 'dsnpass' and 'dsnpass' not in info and "dbname='rec'" in info and "port='5433'" in info
-
-
-def test_provenance_is_only_ours():
-    mark = {'status': 'restored', 'sha256': 'ab' * 32}
-    assert run.provenance_of(backup.PROVENANCE_PREFIX + json.dumps(mark)) == mark
-    assert run.provenance_of('Production database, do not touch') is None
-    assert run.provenance_of(backup.PROVENANCE_PREFIX + '{broken') is None
-    assert run.provenance_of(None) is None
-
-
-@pytest.mark.parametrize('rc, stderr, expected', [
-    (-11, b'', 'crashed (signal 11)'),
-    (1, b'pg_restore: error: could not read from input file: end of file\n', 'the archive is truncated'),
-    (1, b'pg_restore: error: unsupported version (1.16) in file header\n', 'set pg_restore_path'),
-    (1, b'psql:/x.sql:2: ERROR:  relation "missing" does not exist\n', 'psql exited with 1: psql:/x.sql:2: ERROR'),
-])
-def test_failure_reason(rc, stderr, expected):
-    proc = subprocess.CompletedProcess(['psql'], rc, b'', stderr)
-    assert expected in run.failure_reason('psql', proc, [])
-
-
-def no_commands(argv, environ):
-    raise AssertionError(f'a plain SQL backup is validated without running {argv}')
-
-
-def plain_restorer(tmp_path, **params):
-    if not shutil.which('psql'):
-        pytest.skip('psql is not installed')
-    path = write(tmp_path / 'trdrhub_backup_20250115_020000.sql', PLAIN)
-    base = {'backup': path, 'sha256': hashlib.sha256(PLAIN.encode()).hexdigest(), 'source_db': 'lcopilot',
-            'connect_params': {}}
-    base.update(params)
-    return run.Restorer(base, no_commands)
-
-
-def test_restorer_validates_and_names_the_target_without_a_server(tmp_path):
-    restorer = plain_restorer(tmp_path)
-    assert restorer.target == 'lcopilot_recovery_20250115_020000'
-    assert restorer.toc['tables'] == ['Odd.Mixed Case', 'public.audit_log_entries', 'public.tenants']
-    assert restorer.checksum['ok'] is True and restorer.checksum['source'] == 'option'
-    with pytest.raises(PgInputError, match='checksum mismatch'):
-        plain_restorer(tmp_path, sha256='0' * 64)
-    with pytest.raises(PgGuardError, match='source \\(production\\) database'):
-        plain_restorer(tmp_path, target_db='lcopilot')
-
-
-def test_restorer_decides_create_unchanged_replace_or_refuses(tmp_path):
-    restorer = plain_restorer(tmp_path)
-    ours = backup.PROVENANCE_PREFIX + json.dumps({'status': 'restored', 'sha256': restorer.checksum['actual']})
-    other = backup.PROVENANCE_PREFIX + json.dumps({'status': 'restored', 'sha256': '1' * 64, 'backup_id': 'older'})
-    half = backup.PROVENANCE_PREFIX + json.dumps({'status': 'restoring', 'sha256': restorer.checksum['actual']})
-    assert restorer._decide({'datname': None}) == 'create'
-    assert restorer._decide({'datname': restorer.target, 'comment': ours}) == 'unchanged'
-    with pytest.raises(PgGuardError, match='holds backup older'):
-        restorer._decide({'datname': restorer.target, 'comment': other})
-    with pytest.raises(PgGuardError, match='an unfinished restore'):
-        restorer._decide({'datname': restorer.target, 'comment': half})
-    with pytest.raises(PgGuardError, match='was not created by this module'):
-        restorer._decide({'datname': restorer.target, 'comment': 'hand-made'})
-    replacing = plain_restorer(tmp_path, replace_existing=True)
-    assert replacing._decide({'datname': restorer.target, 'comment': other}) == 'replace'
-    with pytest.raises(PgGuardError, match='was not created by this module'):
-        replacing._decide({'datname': restorer.target, 'comment': None})
-
-
-def test_restorer_refuses_a_truncated_plain_dump(tmp_path):
-    if not shutil.which('psql'):
-        pytest.skip('psql is not installed')
-    cut = PLAIN[:PLAIN.index('-- PostgreSQL database dump complete')]
-    path = write(tmp_path / 'trdrhub_backup_20250115_020000.sql', cut)
-    with pytest.raises(PgInputError, match='the file is truncated'):
-        run.Restorer({'backup': path, 'verify_checksum': False, 'source_db': 'lcopilot', 'connect_params': {}}, no_commands)
-
-
-def test_module_refuses_both_a_path_and_an_id(run_module):
-    result = run_module(pg_restore_db, {'backup': '/tmp/x.sql.gz', 'backup_id': 'trdrhub_backup_20250115_020000',
-                                        'backup_dir': '/tmp'})
-    assert result['failed'] and 'mutually exclusive' in result['msg']
-
-
-def test_module_refuses_a_missing_file_with_one_message(run_module, tmp_path):
-    result = run_module(pg_restore_db, {'backup': str(tmp_path / 'trdrhub_backup_20250115_020000.sql.gz'),
-                                        'login_password': 'hunter2-secret'})
-    assert result['failed'] and result['msg'].endswith('does not exist')
-    assert 'hunter2-secret' not in json.dumps(result)
