@@ -326,7 +326,7 @@ def assessment(module: IncidentModule) -> dict[str, t.Any]:
 
 
 def main() -> None:
-    run_module(argument_spec(), lambda module: Call(lambda: assessment(module)))
+    run_module(argument_spec(), lambda module: Call(assessment, module))
 
 
 if __name__ == '__main__':

@@ -391,8 +391,8 @@ def argument_spec() -> dict[str, t.Any]:
 
 
 def main() -> None:
-    run_module(argument_spec(), lambda module: Call(lambda: rotate(module.params, module.run_command, check_mode=module.check_mode,
-                                                                   warn=module.warn, on_secret=module.no_log_values.add)),
+    run_module(argument_spec(), lambda module: Call(rotate, module.params, module.run_command, check_mode=module.check_mode, warn=module.warn,
+                                                    on_secret=module.no_log_values.add),
                requires=[PSYCOPG2], errors=(RotationFailed,),
                mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE + [['restart_deployments', 'restart_command']])
 

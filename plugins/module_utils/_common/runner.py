@@ -127,10 +127,10 @@ def request_log(module: t.Any, client: t.Any) -> dict[str, t.Any]:   # pylint: d
 
 
 class Call:
-    """A worker made of one function: ``run`` calls it (for work that needs no client object)."""
+    """A worker made of one function: ``run`` calls ``func(*args, **kwargs)`` (for work that needs no client object)."""
 
-    def __init__(self, func: t.Callable[[], dict[str, t.Any]]) -> None:
-        self.func = func
+    def __init__(self, func: t.Callable[..., dict[str, t.Any]], *args: t.Any, **kwargs: t.Any) -> None:
+        self.func, self.args, self.kwargs = func, args, kwargs
 
     def run(self, client: t.Any) -> dict[str, t.Any]:   # pylint: disable=unused-argument
-        return self.func()
+        return self.func(*self.args, **self.kwargs)
