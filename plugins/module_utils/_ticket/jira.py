@@ -17,12 +17,7 @@ from __future__ import annotations
 import json
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import (
-    HttpApiMismatchError,
-    condense,
-    describe_json,
-    server_reason,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import HttpApiMismatchError, condense, describe_json, server_reason
 from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.ticket import (
     JIRA_STATUSES,
     Step,

@@ -23,14 +23,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_clie
     server_reason,
     status_text,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.ticket import (
-    Step,
-    TicketClient,
-    TicketError,
-    desired_status,
-    normalize,
-    oldest,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._ticket.ticket import Step, TicketClient, TicketError, desired_status, normalize, oldest
 
 TABLE = '/api/now/table/incident'
 JOURNAL = '/api/now/table/sys_journal_field'
