@@ -10,9 +10,10 @@ import datetime
 import pytest
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgGuardError, PgInputError
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import maintenance as maint
-from ansible_collections.trdrhub.incident.plugins.modules import pg_maintenance
 
 BASE = {'poll_interval': 0.5, 'max_tables': 500, 'skip_if_dead_below': 0, 'vacuum_timeout': 3600}
+
+
 WHEN = datetime.datetime(2025, 1, 15, 2, 0, tzinfo=datetime.timezone.utc)
 
 
@@ -107,8 +108,3 @@ def test_listed_tables_must_exist_and_the_cap_holds():
         maint.Maintenance(dict(BASE, tables=['tenants', 'nope']), check_mode=True).run(client)
     with pytest.raises(PgGuardError, match='more than max_tables \\(1\\)'):
         maint.Maintenance(dict(BASE, max_tables=1), check_mode=True).run(client)
-
-
-def test_module_refuses_full_without_the_flag(run_module):
-    result = run_module(pg_maintenance, {'full': True, 'login_password': 'hunter2-secret'})
-    assert result['failed'] and 'allow_full_lock' in result['msg'] and 'hunter2-secret' not in str(result)
