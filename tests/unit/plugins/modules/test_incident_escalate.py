@@ -32,6 +32,7 @@ def at(minutes):
     return DETECTED + datetime.timedelta(minutes=minutes)
 
 
+@pytest.fixture
 def ledger_root(tmp_path, monkeypatch):
     for var in ('TRDRHUB_LEDGER_BACKEND', 'TRDRHUB_LEDGER_DIR', 'TRDRHUB_LEDGER_RUN', 'AWX_USER_NAME', 'RD_JOB_USERNAME'):
         monkeypatch.delenv(var, raising=False)
