@@ -1,0 +1,104 @@
+# Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The unit tests mirror the code, so the test of anything is one hop away.
+
+- plugins/module_utils/<package>/<file>.py  ->  tests/unit/plugins/module_utils/<package>/test_<file>.py
+- plugins/module_utils/_<file>.py (flat)    ->  tests/unit/plugins/module_utils/test_<file>.py
+- plugins/modules/<module>.py               ->  tests/unit/plugins/modules/test_<module>.py
+
+Test files of different packages may share a basename: tests/unit/pytest.ini imports test files by
+path (importlib mode). A file with no mirror yet is listed in NOT_YET_MIRRORED; the list only shrinks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGINS = REPO / 'plugins'
+UNIT = REPO / 'tests' / 'unit' / 'plugins'
+
+# Files whose behaviour is so far tested only through other files' tests (module tests, the
+# integration suite). Give one its test_<file>.py and remove it here.
+NOT_YET_MIRRORED: frozenset[str] = frozenset({
+    'module_utils/_applogs/kubernetes.py',
+    'module_utils/_audit/chain_sources.py',
+    'module_utils/_git/revert.py',
+    'module_utils/_incident/health.py',
+    'module_utils/_incident/store.py',
+    'module_utils/_investigate/summary.py',
+    'module_utils/_k8s/errors.py',
+    'module_utils/_postgres/activity.py',
+    'module_utils/_postgres/session_filter.py',
+    'module_utils/_rotate/pg.py',
+    'module_utils/_rotate/run.py',
+    'module_utils/_ticket/ticket.py',
+    'modules/approval.py',
+    'modules/approval_vote.py',
+    'modules/audit_review_info.py',
+    'modules/database_url.py',
+    'modules/email_notify.py',
+    'modules/git_revert.py',
+    'modules/incident_files.py',
+    'modules/incident_ticket.py',
+    'modules/pgbouncer_info.py',
+    'modules/statuspage_incident.py',
+})
+
+
+def code_files() -> list[Path]:
+    files = sorted((PLUGINS / 'module_utils').rglob('*.py')) + sorted((PLUGINS / 'modules').glob('*.py'))
+    return [f for f in files if f.name != '__init__.py' and '__pycache__' not in f.parts]
+
+
+def mirror(path: Path) -> list[Path]:
+    """The test file(s) that count as the mirror of a plugin file."""
+    rel = path.relative_to(PLUGINS)
+    if rel.parts[0] == 'module_utils' and len(rel.parts) == 2:   # flat module_utils/_redis.py
+        return [UNIT / 'module_utils' / f'test_{path.name.lstrip("_")}', UNIT / 'module_utils' / f'test_{path.name}']
+    return [UNIT / rel.parent / f'test_{path.name}']
+
+
+def key(path: Path) -> str:
+    return str(path.relative_to(PLUGINS))
+
+
+CODE = code_files()
+
+
+def test_the_code_is_found():
+    keys = {key(f) for f in CODE}
+    assert 'modules/incident.py' in keys and 'module_utils/_common/errors.py' in keys
+    assert len(CODE) > 60
+
+
+@pytest.mark.parametrize('path', CODE, ids=key)
+def test_every_module_and_module_utils_file_has_its_test_file(path):
+    if key(path) in NOT_YET_MIRRORED:
+        assert not any(m.is_file() for m in mirror(path)), (
+            f'{key(path)} has its test file now: remove it from NOT_YET_MIRRORED in {Path(__file__).name}')
+        pytest.skip(f'{key(path)}: no test file of its own yet')
+    wanted = mirror(path)[0]
+    assert any(m.is_file() for m in mirror(path)), (
+        f'{key(path)} has no unit test file: add {wanted.relative_to(REPO)} (tests/unit mirrors plugins/)')
+
+
+def test_the_allowance_names_existing_files_only():
+    assert NOT_YET_MIRRORED <= {key(f) for f in CODE}, NOT_YET_MIRRORED - {key(f) for f in CODE}
+
+
+def test_no_test_file_of_a_plugin_that_does_not_exist():
+    """A test file under plugins/module_utils or plugins/modules is named after a file that exists."""
+    names = {m for f in CODE for m in mirror(f)}
+    for folder in (UNIT / 'module_utils', UNIT / 'modules'):
+        for test in sorted(folder.rglob('test_*.py')):
+            if test in names or test.parent == UNIT / 'modules':
+                continue
+            # Several test files per plugin file are fine: test_<file>_<aspect>.py beside test_<file>.py.
+            stem = test.stem[len('test_'):]
+            siblings = {m.stem[len('test_'):] for m in names if m.parent == test.parent}
+            assert any(stem.startswith(s + '_') for s in siblings) or test.name == 'test_layout.py', (
+                f'{test.relative_to(REPO)} is named after no file of plugins/{test.parent.relative_to(UNIT)}')
