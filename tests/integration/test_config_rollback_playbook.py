@@ -166,3 +166,11 @@ def test_no_repository_configured_or_an_unknown_commit_is_refused(rollback):
     assert unknown.rc != 0
     assert "REFUSED BEFORE THE GATE" in flat(unknown.output) and "does not name a commit of origin/main" in flat(unknown.output)
     assert head(r.bare) == r.bad
+
+    # Without an incident id one is generated, and the whole run - its tasks too - is recorded under it.
+    generated = r.ansible.run_playbook(PLAYBOOK, "-i", r.inventory, "-e", "config_rollback_commit=nope", extra_env=r.env)
+    assert generated.rc != 0
+    [home] = [p for p in r.root.iterdir() if p.name.startswith("cfg")]
+    entries = read_file_ledger(home / "ledger.jsonl")
+    assert [e["data"]["confirmed"] for e in entries if e["event"] == "decision"] == [False]
+    assert any(e["event"] != "decision" and "git_revert" in json.dumps(e) for e in entries)   # the evidence task itself
