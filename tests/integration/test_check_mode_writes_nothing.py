@@ -48,6 +48,7 @@ COVERED = {
     "status.yml": "test_check_mode_writes_nothing.py",
     "triage.yml": "test_triage_playbook.py",
     "unblock_ips.yml": "test_ip_block_netns.py",
+    "use_pooler.yml": "test_use_pooler_playbook.py",
     "verify.yml": "test_respond_p1.py",
     "verify_audit.yml": "test_ledger_verify_audit.py",
 }

@@ -24,6 +24,7 @@ from _itest_ansible import REPO_ROOT
 from _itest_approval import vote, wait_for_request
 from _itest_k8s import CLEAN_ENV
 from _itest_ledger import read_file_ledger
+from _itest_snapshot import Snapshot
 from trdrhub_harness.pgbouncer import PgBouncerServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -267,7 +268,7 @@ def test_env_value_pooler_down_refused_then_switched_without_the_check(ansible, 
     assert res.rc == 0, res.output
     assert env_url(state) == direct_url(pg).replace(f":{pg.port}/", f":{pgbouncer.port}/")
     settle(state)
-    assert f"Deployment {API}: successfully rolled out" in res.output
+    assert f"restarted: {API}" in flat(res.output), res.output
     assert pg.password not in res.output
     back = play(ansible, inventory, k8s_vars(k8s_api, tmp_path, pgbouncer, incident, use_pooler_rollback=True), env)
     assert back.rc == 0, back.output
@@ -288,9 +289,10 @@ def test_compose_env_file_check_switch_and_rollback(ansible, pg_server, trdrhub_
              "use_pooler_compose_project_dir": str(project), "use_pooler_pgbouncer_host": pgbouncer.host,
              "use_pooler_pgbouncer_port": pgbouncer.port, "use_pooler_confirm": True}
 
+    snapshot = Snapshot(project, ledger_dir)
     check = play(ansible, inventory, extra, env, "--check")
     assert check.rc == 0, check.output
-    assert env_file.read_text() == original
+    assert env_file.read_text() == original and snapshot.new_or_changed() == []
     assert (f"then: docker compose --project-directory {project} --file=docker-compose.yml up --detach --no-deps "
             "--force-recreate api") in flat(check.output)
 
