@@ -30,7 +30,6 @@ NOT_YET_MIRRORED: frozenset[str] = frozenset({
     'module_utils/_incident/health.py',
     'module_utils/_incident/store.py',
     'module_utils/_investigate/summary.py',
-    'module_utils/_postgres/session_filter.py',
     'module_utils/_rotate/pg.py',
     'module_utils/_rotate/run.py',
     'module_utils/_ticket/ticket.py',
