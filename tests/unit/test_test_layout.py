@@ -37,7 +37,6 @@ NOT_YET_MIRRORED: frozenset[str] = frozenset({
     'modules/database_url.py',
     'modules/email_notify.py',
     'modules/git_revert.py',
-    'modules/incident_files.py',
     'modules/incident_ticket.py',
     'modules/pgbouncer_info.py',
     'modules/statuspage_incident.py',
