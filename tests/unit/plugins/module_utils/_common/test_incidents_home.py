@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from ansible_collections.trdrhub.incident.plugins.module_utils._common import incidents_home as _home
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import (
     closest,
     default_home,
@@ -57,3 +58,29 @@ def test_a_relative_inventory_value_of_the_implicit_localhost_is_taken_from_the_
     assert incidents_home({}, variables) == (str(tmp_path / 'inv' / 'records'), 'inventory')
     variables['ansible_inventory_sources'] = [str(inventory.parent)]
     assert incidents_home({}, variables) == (str(tmp_path / 'inv' / 'records'), 'inventory')
+
+
+# -- the one ledger-file reader --------------------------------------------------------------------
+def test_ledger_lines_are_numbered_with_their_newline(tmp_path):
+    path = tmp_path / 'ledger.jsonl'
+    path.write_bytes(b'{"seq": 1}\n\n{"seq": 2}\n{"seq": 3')
+    assert list(_home.ledger_lines(str(path), lock_held=True)) == [(1, b'{"seq": 1}\n'), (2, b'\n'), (3, b'{"seq": 2}\n'),
+                                                                   (4, b'{"seq": 3')]
+
+
+def test_ledger_lines_read_only_what_was_settled(tmp_path, monkeypatch):
+    path = tmp_path / 'ledger.jsonl'
+    path.write_bytes(b'{"seq": 1}\n{"seq": 2}\n')
+    monkeypatch.setattr(_home, 'settled_size', lambda _path: 15)   # an append was in progress past byte 15
+    assert list(_home.ledger_lines(str(path))) == [(1, b'{"seq": 1}\n'), (2, b'{"se')]
+    assert len(list(_home.ledger_lines(str(path), lock_held=True))) == 2
+
+
+def test_a_missing_ledger_file_has_no_lines(tmp_path):
+    assert list(_home.ledger_lines(str(tmp_path / 'none.jsonl'))) == []
+    assert list(_home.ledger_lines(str(tmp_path / 'none.jsonl'), lock_held=True)) == []
+
+
+def test_other_read_errors_are_the_callers_to_word(tmp_path):
+    with pytest.raises(IsADirectoryError):
+        list(_home.ledger_lines(str(tmp_path), lock_held=True))

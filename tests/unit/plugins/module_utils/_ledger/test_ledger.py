@@ -16,6 +16,7 @@ import os
 import stat
 
 import pytest
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgConnectionError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import (
     NO_LOG_MARKER,
     REDACTED,
@@ -540,3 +541,42 @@ def test_values_about_a_secret_stay_readable_and_are_not_masked_elsewhere():
     assert out['rotate_secrets_role'] == 'trdrhub_app' and out['rotate_secrets_path'] == '/srv/inventory/app.env'
     assert out['rotate_secrets_login_password'] == REDACTED
     assert 'trdrhub_app in /srv/inventory/app.env' in out['msg'] and 'S3cret-Pw-42' not in out['msg']
+
+
+# -- the one opener --------------------------------------------------------------------------------
+def test_connect_opens_the_file_ledger_the_options_name(tmp_path):
+    ledger = _ledger.connect({'root': 'incidents'}, base_dir=str(tmp_path), env={})
+    assert isinstance(ledger, _ledger.FileLedger) and ledger.root == str(tmp_path / 'incidents')
+    with pytest.raises(_ledger.LedgerError, match="ledger backend 'tape' is not one of file, postgres"):
+        _ledger.connect({'backend': 'tape'}, env={})
+
+
+def _refuse(attempts):
+    def refuse(params):
+        attempts.append(params)
+        raise PgConnectionError('Cannot connect to PostgreSQL at db:5432: connection refused')
+    return refuse
+
+
+def test_open_ledger_names_the_table_a_connection_failure_was_for(monkeypatch):
+    monkeypatch.setattr(_ledger, 'PSYCOPG2', _ledger.PSYCOPG2._replace(present=True))
+    monkeypatch.setattr(_ledger, 'PgClient', _refuse([]))
+    with pytest.raises(_ledger.LedgerError, match='^Cannot open the incident ledger table ops.ledger: Cannot connect to PostgreSQL'):
+        with _ledger.open_ledger({'backend': 'postgres', 'table': 'ops.ledger'}, env={}):
+            pass
+
+
+def test_the_ledger_cache_opens_each_ledger_once_and_pauses_after_a_failure(tmp_path, monkeypatch):
+    cache = _ledger.LedgerCache(retry_after=30.0)
+    first = cache.get({'backend': 'file', 'root': str(tmp_path)}, {})
+    assert cache.get({'backend': 'file', 'root': str(tmp_path)}, {}) is first
+    assert cache.get({'backend': 'file', 'root': str(tmp_path / 'other')}, {}) is not first
+    attempts: list = []
+    monkeypatch.setattr(_ledger, 'PSYCOPG2', _ledger.PSYCOPG2._replace(present=True))
+    monkeypatch.setattr(_ledger, 'PgClient', _refuse(attempts))
+    with pytest.raises(PgConnectionError, match='^Cannot connect to PostgreSQL'):
+        cache.get({'backend': 'postgres', 'dsn': 'host=db'}, {})
+    with pytest.raises(_ledger.LedgerError, match='^the ledger database was unreachable moments ago; the next attempt is 30s away'):
+        cache.get({'backend': 'postgres', 'dsn': 'host=db'}, {})
+    assert len(attempts) == 1 and attempts[0]['dsn'] == 'host=db'
+    cache.close()   # nothing was opened: nothing to close
