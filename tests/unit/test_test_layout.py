@@ -33,7 +33,6 @@ NOT_YET_MIRRORED: frozenset[str] = frozenset({
     'module_utils/_rotate/run.py',
     'modules/audit_review_info.py',
     'modules/database_url.py',
-    'modules/git_revert.py',
     'modules/incident_ticket.py',
     'modules/pgbouncer_info.py',
     'modules/statuspage_incident.py',
