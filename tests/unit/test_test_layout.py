@@ -31,11 +31,6 @@ NOT_YET_MIRRORED: frozenset[str] = frozenset({
     'module_utils/_investigate/summary.py',
     'module_utils/_rotate/pg.py',
     'module_utils/_rotate/run.py',
-    'modules/audit_review_info.py',
-    'modules/database_url.py',
-    'modules/incident_ticket.py',
-    'modules/pgbouncer_info.py',
-    'modules/statuspage_incident.py',
 })
 
 
