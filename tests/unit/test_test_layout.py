@@ -27,7 +27,6 @@ NOT_YET_MIRRORED: frozenset[str] = frozenset({
     'module_utils/_applogs/kubernetes.py',
     'module_utils/_audit/chain_sources.py',
     'module_utils/_incident/health.py',
-    'module_utils/_investigate/summary.py',
     'module_utils/_rotate/pg.py',
 })
 
