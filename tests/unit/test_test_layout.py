@@ -26,7 +26,6 @@ UNIT = REPO / 'tests' / 'unit' / 'plugins'
 NOT_YET_MIRRORED: frozenset[str] = frozenset({
     'module_utils/_applogs/kubernetes.py',
     'module_utils/_incident/health.py',
-    'module_utils/_rotate/pg.py',
 })
 
 
