@@ -23,9 +23,7 @@ UNIT = REPO / 'tests' / 'unit' / 'plugins'
 
 # Files whose behaviour is so far tested only through other files' tests (module tests, the
 # integration suite). Give one its test_<file>.py and remove it here.
-NOT_YET_MIRRORED: frozenset[str] = frozenset({
-    'module_utils/_applogs/kubernetes.py',
-})
+NOT_YET_MIRRORED: frozenset[str] = frozenset()
 
 
 def code_files() -> list[Path]:
