@@ -26,7 +26,3 @@ def test_email_notify_refuses_before_connecting(run_module, monkeypatch, args, m
     monkeypatch.setattr(email_notify.SmtpSender, 'send', refuse)
     result = run_module(email_notify, dict(EMAIL, **args))
     assert result['failed'] is True and result['msg'] == message
-
-
-# -- action plugins validate the same way ------------------------------------------------------
-

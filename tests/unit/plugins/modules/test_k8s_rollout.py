@@ -48,16 +48,11 @@ def replicaset(revision, image, history=None, cause=None):
                                   'spec': {'containers': [{'name': 'api', 'image': image}, {'name': 'sidecar', 'image': 'envoy:1'}]}}}}
 
 
-# -- undo: which template -----------------------------------------------------------------------
-
 SETS = [replicaset(1, 'api:1', cause='deploy 1'), replicaset(3, 'api:3'), replicaset(2, 'api:2', cause='deploy 2'),
         {'metadata': {'name': 'other', 'annotations': {REV: '9'}, 'ownerReferences': [{'kind': 'Deployment', 'uid': 'x'}]}}]
 
 
-# -- rollout evaluation -------------------------------------------------------------------------
-
-
-# -- runner: 409 retry, waiting ----------------------------------------------------------------
+# -- the API double ----------------------------------------------------------------
 
 class FakeClient:
     """Serves a list of Deployment reads and records writes; ``conflicts`` writes answer 409 first."""

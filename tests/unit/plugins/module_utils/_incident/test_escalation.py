@@ -208,6 +208,3 @@ def test_bad_input_is_one_message(kwargs, message):
     kwargs.setdefault('now', at(20))
     with pytest.raises(EscalationError, match=message.replace('(', r'\(').replace(')', r'\)')):
         decide(record(), [], **kwargs)
-
-
-# -- storage: the ledger ---------------------------------------------------------------------------

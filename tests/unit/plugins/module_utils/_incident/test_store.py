@@ -1,7 +1,8 @@
 # Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The incident record stored in the ledger: check, apply and re-run on the file backend, a tampered ledger refused, an unknown incident read, secrets kept out of the root cause."""
+"""The incident record stored in the ledger: check, apply and re-run on the file backend, a tampered ledger
+refused, an unknown incident read, secrets kept out of the root cause."""
 
 from __future__ import annotations
 

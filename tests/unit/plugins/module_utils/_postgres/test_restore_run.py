@@ -1,7 +1,8 @@
 # Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Running a restore: the connection string without the password on the command line, our provenance comment, failure reasons, and the Restorer's decisions without a server."""
+"""Running a restore: the connection string without the password on the command line, our provenance comment,
+failure reasons, and the Restorer's decisions without a server."""
 
 from __future__ import annotations
 

@@ -24,7 +24,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.stores im
     atomic_write,
 )
 
-# -- atomic write and the file store --------------------------------------------------------
 
 def test_atomic_write_replaces_with_mode_0600_and_leaves_no_temporary(tmp_path):
     path = tmp_path / 'api.env'

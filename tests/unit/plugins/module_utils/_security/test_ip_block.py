@@ -47,8 +47,8 @@ def test_parse_network_refuses_with_one_clear_message(given, words):
         assert word in str(caught.value)
 
 
-
 # --- expiry ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize('text, seconds', [
     ('30m', 1800), ('24h', 86400), ('7d', 604800), ('1h30m', 5400), ('2w', 1209600), ('90', 90), (' 12H ', 43200),
