@@ -125,9 +125,10 @@ def test_request_log_and_call():
 
 
 def test_library_missing_keeps_the_traceback():
+    lib = None
     try:
         import trdrhub_no_such_library  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     except ImportError:
         lib = Library.missing('trdrhub-no-such-library')
-    assert lib.name == 'trdrhub-no-such-library' and lib.present is False
+    assert lib is not None and lib.name == 'trdrhub-no-such-library' and lib.present is False
     assert 'trdrhub_no_such_library' in lib.error

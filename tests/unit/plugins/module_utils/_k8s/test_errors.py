@@ -53,10 +53,9 @@ def test_status_message_of_other_answers_has_no_reason():
 
 
 def test_config_reason_of_a_yaml_error_names_the_place_not_the_content():
-    try:
+    with pytest.raises(yaml.YAMLError) as caught:
         yaml.safe_load('users:\n- name: u\n  user: {token: "s3cr3t-token\n')
-    except yaml.YAMLError as exc:
-        reason = ke.config_reason(exc)
+    reason = ke.config_reason(caught.value)
     assert reason.startswith('not valid YAML: ') and ' at line ' in reason
     assert 's3cr3t-token' not in reason
 
