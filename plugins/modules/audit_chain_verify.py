@@ -423,7 +423,7 @@ class AuditChainVerification:
         self.profile = params.get('profile') or SOURCES[self.source]
         if self.profile != SOURCES[self.source]:
             raise InputError(f'profile {self.profile} cannot verify source {self.source}: its entries are hashed '
-                               f'with the {SOURCES[self.source]} profile')
+                             f'with the {SOURCES[self.source]} profile')
         for option, sources in ONLY_FOR.items():
             if params.get(option) and self.source not in sources:
                 raise InputError(f"{option} is used with source {' or '.join(sources)} only, not {self.source}")

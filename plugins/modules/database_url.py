@@ -35,7 +35,6 @@ options:
       - The variable (env file, Deployment env, Secret key) or JSON key that holds the URL.
     type: str
     default: DATABASE_URL
-    no_log: false
   path:
     description:
       - The file, with O(store=file). Required with it.
@@ -189,7 +188,7 @@ endpoint:
   returned: success
   type: dict
 needs_change:
-  description: Whether the URL differs from the one asked for - RV(changed) as the module decided it, which C(changed_when)
+  description: Whether the URL differs from the one asked for - C(changed) as the module decided it, which C(changed_when)
     on a check-mode planning task does not hide.
   returned: success
   type: bool

@@ -57,6 +57,8 @@ attributes:
     support: full
     details:
       - Runs on the controller.
+  async:
+    support: none
   bypass_host_loop:
     support: none
 notes:
@@ -134,7 +136,7 @@ def argument_spec() -> dict:
 def main() -> None:
     # Normally the action plugin of the same name does this on the controller; this path
     # runs when the module is executed directly on a host (for example by ansible-test).
-    run_module(argument_spec(), lambda module: Call(lambda: write_files(module.params, module.check_mode, module._diff)))
+    run_module(argument_spec(), lambda mod: Call(write_files, mod.params, mod.check_mode, mod._diff))
 
 
 if __name__ == '__main__':

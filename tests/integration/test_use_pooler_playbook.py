@@ -142,8 +142,8 @@ def flat(text: str) -> str:
 
 
 def k8s_vars(k8s_api, tmp_path, bouncer, incident, **more) -> dict:
-    return {"trdrhub_incident_id": incident, "use_pooler_kubeconfig": str(k8s_api.write_kubeconfig(tmp_path / "kubeconfig",
-                                                                                                    namespace=NS)),
+    kubeconfig = k8s_api.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
+    return {"trdrhub_incident_id": incident, "use_pooler_kubeconfig": str(kubeconfig),
             "use_pooler_pgbouncer_host": bouncer.host, "use_pooler_pgbouncer_port": bouncer.port,
             "use_pooler_console_host": bouncer.host, "use_pooler_console_port": bouncer.port,
             "use_pooler_console_user": bouncer.stats_user, "use_pooler_timeout": 30, "use_pooler_verify_timeout": 20,
@@ -252,7 +252,7 @@ def test_secret_switch_with_a_second_approver_verified_on_the_pooler_rerun_and_r
 
 
 def test_env_value_pooler_down_refused_then_switched_without_the_check(ansible, pg_server, trdrhub_db, pgbouncer,
-                                                                        k8s_api, inventory, tmp_path):
+                                                                       k8s_api, inventory, tmp_path):
     pg, state = pg_server, k8s_api.state
     seed(k8s_api, pg, "env")
     ledger_dir = tmp_path / "incidents"

@@ -60,6 +60,7 @@ CURSOR_NAME = 'trdrhub_audit_chain_verify'
 class LedgerFileError(AuditError, InputError):
     """The ledger file to verify cannot be found or read; the message names the file."""
 
+
 SET_UTC = "SET LOCAL TIME ZONE 'UTC'"
 SNAPSHOT = 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY'
 RELATION_SQL = """

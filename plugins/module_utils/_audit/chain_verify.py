@@ -106,7 +106,7 @@ def parse_expected_heads(heads: t.Any) -> dict[str, tuple[int, str]]:
         digest = head.get('entry_hash', head.get('hash'))
         if seq is None or not isinstance(digest, str) or not digest:
             raise AuditInputError(f'expected_heads[{key}] needs an integer sequence_number (or seq) and a non-empty '
-                               f'entry_hash (or hash), got {value!r}')
+                                  f'entry_hash (or hash), got {value!r}')
         parsed[str(key)] = (seq, digest)
     return parsed
 

@@ -51,7 +51,8 @@ STATUS_PHASES = {'investigating': 'investigate', 'identified': 'investigate', 'm
 RECORD_FIELDS = ('incident_id', 'state', 'status', 'title', 'summary', 'priority', 'response_deadline', 'impact',
                  'commander', 'commander_assigned_at', 'acknowledged', 'acknowledged_at', 'acknowledged_by',
                  'auto_acknowledged_at', 'auto_acknowledged_by', 'detected_at', 'opened_at', 'opened_by', 'references', 'notifications',
-                 'root_cause', 'resolution', 'resolved_at', 'resolved_by', 'duration_seconds', 'reopened_at', 'reopen_count', 'revision', 'updated_at', 'updated_by')
+                 'root_cause', 'resolution', 'resolved_at', 'resolved_by', 'duration_seconds', 'reopened_at', 'reopen_count',
+                 'revision', 'updated_at', 'updated_by')
 # Fields set directly by options (an "update"); the root cause and the resolution last: set with a resolution
 # (or cleared by a reopen), they are part of that action, not an update of their own.
 UPDATE_FIELDS = ('title', 'summary', 'priority', 'impact', 'detected_at', 'references', 'notifications', 'root_cause',

@@ -67,7 +67,7 @@ def mask(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc
     if '@' in netloc:
-        userinfo, _, host = netloc.rpartition('@')
+        userinfo, _at, host = netloc.rpartition('@')
         user = userinfo.split(':', 1)[0]
         netloc = f'{user}:{MASK}@{host}' if ':' in userinfo else f'{user}@{host}'
     return urlunsplit((parts.scheme, netloc, parts.path, mask_query(parts.query), parts.fragment))

@@ -33,10 +33,10 @@ def test_a_whole_response_gives_every_key_event_once_in_order():
         ('10:30:00', task('Restart worker', 'trdrhub.incident.k8s_rollout', 'recover', run='r')),
         ('10:35:00', incident('status', dict(identified, status='monitoring'),
                               {'status': {'before': 'identified', 'after': 'monitoring'}})),
-        ('10:40:00', {'event': 'verification', 'phase': 'verify', 'data': {'run': 'v', 'verdict': 'failed',
-                                                                            'message': 'Verification FAILED'}}),
-        ('10:45:00', {'event': 'verification', 'phase': 'verify', 'data': {'run': 'v2', 'verdict': 'passed',
-                                                                            'message': 'Verification PASSED: 3 passed'}}),
+        ('10:40:00', {'event': 'verification', 'phase': 'verify',
+                      'data': {'run': 'v', 'verdict': 'failed', 'message': 'Verification FAILED'}}),
+        ('10:45:00', {'event': 'verification', 'phase': 'verify',
+                      'data': {'run': 'v2', 'verdict': 'passed', 'message': 'Verification PASSED: 3 passed'}}),
         ('10:50:00', incident('resolve', resolved)),
     )
     assert _rows(entries, resolved) == [

@@ -57,7 +57,7 @@ def test_file_check_mode_writes_nothing_then_only_the_line_changes_then_nothing(
     assert planned['changed'] and planned['needs_change'] and path.read_text() == text
     assert planned['url'] == 'postgresql://trdrhub_app:********@pgbouncer:6543/lcopilot?sslmode=require'
     assert 'p@ss:w0rd' in seen and URL in seen
-    assert 'p%40ss' not in str({k: v for k, v in planned.items()})
+    assert 'p%40ss' not in str(dict(planned))
     done = run(FileSource(str(path), 'DATABASE_URL', 'env'), params(), False, seen.append)
     assert done['changed'] and not done['restart_needed']
     assert path.read_text() == text.replace('db-primary:5432', 'pgbouncer:6543')
