@@ -24,13 +24,11 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import MASK
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import utc_now
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.rollout import find_container
 from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.stores import (
     FileStore,
     K8sSecretStore,
     StoreError,
-    _b64,
 )
 
 SCHEMES = ('postgresql', 'postgres')
@@ -102,27 +100,16 @@ def endpoint_text(endpoint: t.Mapping[str, t.Any]) -> str:
 class UrlSecretStore(K8sSecretStore):
     """A Secret key holding the whole URL: written like the rotation's store, with its own annotation."""
 
-    def _body(self, obj: t.Mapping[str, t.Any], secret: str) -> dict[str, t.Any]:
-        body = {key: obj[key] for key in ('apiVersion', 'kind', 'type', 'immutable') if key in obj}
-        body.setdefault('apiVersion', 'v1')
-        body.setdefault('kind', 'Secret')
-        meta = dict(obj.get('metadata') or {})
-        meta['annotations'] = dict(meta.get('annotations') or {}, **{CHANGED_AT: utc_now().isoformat()})
-        body['metadata'] = {k: meta[k] for k in ('name', 'namespace', 'labels', 'annotations', 'resourceVersion') if k in meta}
-        body['data'] = dict(obj.get('data') or {})
-        body['data'][self.key] = _b64(secret)
-        return body
+    changed_at_annotation = CHANGED_AT
+
+    def _value(self, obj: t.Mapping[str, t.Any], secret: str) -> str:
+        return secret
 
 
-class FileSource:
-    restart_needed = False
+class _StoreSource:
+    """A source that reads and writes the whole URL through a rotation store (``self.store``)."""
 
-    def __init__(self, path: str, key: str, file_format: str) -> None:
-        self.store = FileStore(path, key, file_format, 'password')
-        self.kind = 'file'
-
-    def describe(self) -> dict[str, t.Any]:
-        return {'type': 'file', 'location': self.store.path, 'key': self.store.key, 'format': self.store.file_format}
+    store: t.Any
 
     @property
     def where(self) -> str:
@@ -135,7 +122,18 @@ class FileSource:
         self.store.write(value)
 
 
-class SecretSource:
+class FileSource(_StoreSource):
+    restart_needed = False
+
+    def __init__(self, path: str, key: str, file_format: str) -> None:
+        self.store = FileStore(path, key, file_format, 'password')
+        self.kind = 'file'
+
+    def describe(self) -> dict[str, t.Any]:
+        return {'type': 'file', 'location': self.store.path, 'key': self.store.key, 'format': self.store.file_format}
+
+
+class SecretSource(_StoreSource):
     restart_needed = True
 
     def __init__(self, client: t.Any, namespace: str, name: str, key: str, via: str) -> None:
@@ -146,16 +144,6 @@ class SecretSource:
     def describe(self) -> dict[str, t.Any]:
         return {'type': 'k8s_secret', 'location': f'{self.store.namespace}/{self.store.name}', 'key': self.store.key,
                 'via': self.via}
-
-    @property
-    def where(self) -> str:
-        return self.store.where
-
-    def read(self) -> str:
-        return self.store.read()
-
-    def write(self, value: str) -> None:
-        self.store.write(value)
 
 
 class EnvSource:

@@ -291,16 +291,23 @@ class K8sSecretStore:
     def read(self) -> str:
         return extract(self._stored(self._get()), self.value_format, self.where)
 
+    # The annotation that records when the key was written (a subclass may name its own).
+    changed_at_annotation = ROTATED_AT
+
+    def _value(self, obj: t.Mapping[str, t.Any], secret: str) -> str:
+        """The key's new text: the secret embedded in what the key holds, in its value format."""
+        return embed(self._stored(obj), secret, self.value_format, self.where)
+
     def _body(self, obj: t.Mapping[str, t.Any], secret: str) -> dict[str, t.Any]:
-        """The Secret as read, with the key replaced, the rotated-at annotation set and the resourceVersion read."""
+        """The Secret as read, with the key replaced, the changed-at annotation set and the resourceVersion read."""
         body = {key: obj[key] for key in ('apiVersion', 'kind', 'type', 'immutable') if key in obj}
         body.setdefault('apiVersion', 'v1')
         body.setdefault('kind', 'Secret')
         meta = dict(obj.get('metadata') or {})
-        meta['annotations'] = dict(meta.get('annotations') or {}, **{ROTATED_AT: utc_now().isoformat()})
+        meta['annotations'] = dict(meta.get('annotations') or {}, **{self.changed_at_annotation: utc_now().isoformat()})
         body['metadata'] = {k: meta[k] for k in ('name', 'namespace', 'labels', 'annotations', 'resourceVersion') if k in meta}
         body['data'] = dict(obj.get('data') or {})
-        body['data'][self.key] = _b64(embed(self._stored(obj), secret, self.value_format, self.where))
+        body['data'][self.key] = _b64(self._value(obj, secret))
         return body
 
     def write(self, secret: str) -> None:
