@@ -63,6 +63,15 @@ def parse_time(value: t.Any = None, now: datetime.datetime | None = None, *, req
     return moment.astimezone(UTC)
 
 
+def aware_or_none(value: t.Any) -> datetime.datetime | None:
+    """ISO 8601 text (``Z`` or an offset; none means UTC) as an aware datetime in its own offset; None otherwise."""
+    try:
+        parsed = datetime.datetime.fromisoformat(str(value).replace('Z', '+00:00'))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
 def parse_epoch(value: t.Any = None, now: datetime.datetime | None = None, *, required: bool = False) -> float:
     """``parse_time`` as epoch seconds; text of 9 to 11 digits (``1736951400``) is epoch seconds too."""
     if isinstance(value, str) and _EPOCH_TEXT.match(value.strip()):

@@ -23,6 +23,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
     Redactor,
     jsonable,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import aware_or_none
 from ansible_collections.trdrhub.incident.plugins.module_utils._investigate.sources import (
     commit_findings,
     commits_evidence,
@@ -199,14 +200,6 @@ def _health(res: t.Mapping[str, t.Any], out: list[dict[str, t.Any]]) -> None:
         _finding(out, 'warning', 'health', 'TLS certificate does not verify', str(tls['verify_error']))
 
 
-def _when(value: t.Any) -> datetime.datetime | None:
-    try:
-        parsed = datetime.datetime.fromisoformat(str(value).replace('Z', '+00:00'))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
-
-
 def _kubernetes(res: t.Mapping[str, t.Any], th: dict[str, float], now: datetime.datetime | None,
                 out: list[dict[str, t.Any]]) -> None:
     for dep in res.get('deployments') or []:
@@ -217,7 +210,7 @@ def _kubernetes(res: t.Mapping[str, t.Any], th: dict[str, float], now: datetime.
         elif dep.get('healthy') is False:
             _finding(out, 'warning', 'kubernetes', f'Deployment {name} is not healthy', '; '.join(dep.get('problems') or []))
         current = next((h for h in dep.get('history') or [] if h.get('current')), None)
-        created = _when(current.get('created')) if current else None
+        created = aware_or_none(current.get('created')) if current else None
         if created and now and (now - created).total_seconds() <= th['recent_rollout_s']:
             _finding(out, 'info', 'kubernetes', f"Recent rollout: {name} revision {current.get('revision')} at {current.get('created')}",
                      str(current.get('change_cause') or ', '.join(f'{k}={v}' for k, v in (current.get('images') or {}).items())))
@@ -271,7 +264,7 @@ def build_report(collected: t.Mapping[str, t.Any] | None, incident_id: str, gene
     order = [n for n in COLLECTORS if n in collected] + sorted(n for n in collected if n not in COLLECTORS)
     redactor = Redactor([s for s in secrets if s])
     sections = {name: scrub_evidence(section_of(name, collected[name]), redactor) for name in order}
-    findings = findings_of(sections, limits, _when(generated_at))
+    findings = findings_of(sections, limits, aware_or_none(generated_at))
     bundle = {
         'version': BUNDLE_VERSION, 'incident_id': incident_id, 'generated_at': generated_at,
         'check_mode': bool(check_mode), 'bundle_dir': bundle_dir, 'thresholds': limits,

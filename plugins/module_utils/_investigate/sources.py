@@ -15,6 +15,8 @@ import datetime
 import re
 import typing as t
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import aware_or_none
+
 # git log --format of the role's task: full hash, short hash, author date (ISO 8601), author, refs, subject.
 GIT_FORMAT = '%H%x1f%h%x1f%aI%x1f%an%x1f%D%x1f%s'
 _ERROR_LINE = re.compile(r'\b(ERROR|CRITICAL|FATAL|Traceback|Exception|panic)\b')
@@ -70,14 +72,6 @@ def commits_evidence(registered: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     return {'repository': repository, 'commits': parse_commits(registered.get('stdout') or '')}
 
 
-def _when(value: t.Any) -> datetime.datetime | None:
-    try:
-        parsed = datetime.datetime.fromisoformat(str(value).replace('Z', '+00:00'))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
-
-
 def host_findings(res: t.Mapping[str, t.Any], th: t.Mapping[str, float], finding: Finding) -> None:
     for host in res.get('hosts') or []:
         name = host.get('host')
@@ -130,7 +124,7 @@ def pooler_findings(res: t.Mapping[str, t.Any], finding: Finding) -> None:
 def commit_findings(res: t.Mapping[str, t.Any], th: t.Mapping[str, float], now: datetime.datetime | None,
                     finding: Finding) -> None:
     for commit in res.get('commits') or []:
-        when = _when(commit.get('date'))
+        when = aware_or_none(commit.get('date'))
         if when and now and 0 <= (now - when).total_seconds() <= th['recent_rollout_s']:
             finding('info', f"Recent commit in the deployment repository: {commit.get('short')} {commit.get('subject')}",
                     f"{commit.get('author')} at {commit.get('date')}")
