@@ -34,6 +34,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgPermissionError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.incidents_home import LEDGER_FILE, ledger_lines
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import require_readable_file
 
 try:
     import psycopg2
@@ -325,12 +326,7 @@ def ledger_path(path: str, incident_ids: list[str] | None) -> str:
         if not found:
             raise LedgerFileError(f"directory {path} holds no {' or '.join(os.path.relpath(c, path) for c in candidates)}")
         path = found[0]
-    if not os.path.exists(path):
-        raise LedgerFileError(f'ledger file {path} does not exist')
-    if not os.path.isfile(path):
-        raise LedgerFileError(f'ledger file {path} is not a regular file')
-    if not os.access(path, os.R_OK):
-        raise LedgerFileError(f'ledger file {path} is not readable by this user')
+    require_readable_file(path, LedgerFileError, 'ledger file')
     return path
 
 

@@ -16,6 +16,7 @@ Ansible's type errors ("is of type str and we were unable to convert to int: <cl
 
 from __future__ import annotations
 
+import os
 import re
 import typing as t
 from collections.abc import Mapping
@@ -152,6 +153,20 @@ def not_a_mapping(spec: Mapping[str, t.Any], raw: Mapping[str, t.Any]) -> tuple[
         if option.get('type') == 'dict' and option.get('options') and not isinstance(value, Mapping):
             return f'{where} must be a mapping, got {_words(type(value).__name__)}', where.split('.')[0].split('[')[0]
     return None
+
+
+def require_readable_file(path: str, error: type[Exception], what: str, what_else: str | None = None) -> None:
+    """Raise ``error`` with one sentence unless ``path`` is an existing, regular, readable file.
+
+    ``what`` names it in the sentences (``ledger file``); ``what_else``, when given, in the "not a
+    regular file" one (``backup`` rather than ``backup file``).
+    """
+    if not os.path.exists(path):
+        raise error(f'{what} {path} does not exist')
+    if not os.path.isfile(path):
+        raise error(f'{what_else or what} {path} is not a regular file')
+    if not os.access(path, os.R_OK):
+        raise error(f'{what} {path} is not readable by this user')
 
 
 def kind_of(value: t.Any) -> str:

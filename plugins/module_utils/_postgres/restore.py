@@ -25,6 +25,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgGuardError,
     PgInputError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import require_readable_file
 
 BACKUP_ID = re.compile(r'^trdrhub_backup_(\d{8})_(\d{6})$')
 # Suffixes the backup scripts and operators use, longest first.
@@ -120,12 +121,7 @@ def detect_format(path: str) -> dict[str, t.Any]:
     The TRDR Hub backups are named ``.sql.gz`` but are custom-format archives, so the name is
     never trusted. Raises PgInputError with one sentence when the file cannot be a dump.
     """
-    if not os.path.exists(path):
-        raise PgInputError(f'backup file {path} does not exist')
-    if not os.path.isfile(path):
-        raise PgInputError(f'backup {path} is not a regular file')
-    if not os.access(path, os.R_OK):
-        raise PgInputError(f'backup file {path} is not readable by this user')
+    require_readable_file(path, PgInputError, 'backup file', 'backup')
     size = os.path.getsize(path)
     if size == 0:
         raise PgInputError(f'backup file {path} is empty (0 bytes): the backup did not complete')
