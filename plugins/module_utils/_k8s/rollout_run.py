@@ -12,6 +12,7 @@ against the object that is actually changed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 import typing as t
@@ -47,17 +48,16 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.workloads im
 ATTEMPTS = 3
 
 
+@dataclasses.dataclass
 class Rollout:
     """One action on one Deployment; ``run`` returns the module result (without connection and requests)."""
 
-    def __init__(self, client: K8sClient, namespace: str, name: str, check_mode: bool = False,
-                 clock: t.Callable[[], float] = time.monotonic, sleep: t.Callable[[float], None] = time.sleep) -> None:
-        self.client = client
-        self.namespace = namespace
-        self.name = name
-        self.check_mode = check_mode
-        self.clock = clock
-        self.sleep = sleep
+    client: K8sClient
+    namespace: str
+    name: str
+    check_mode: bool = False
+    clock: t.Callable[[], float] = time.monotonic
+    sleep: t.Callable[[float], None] = time.sleep
 
     def read(self) -> dict[str, t.Any]:
         try:
