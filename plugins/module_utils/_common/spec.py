@@ -155,6 +155,27 @@ def not_a_mapping(spec: Mapping[str, t.Any], raw: Mapping[str, t.Any]) -> tuple[
     return None
 
 
+def checked_overrides(rules: t.Any, option: str, what: str, fields: t.Sequence[str], shape: str,
+                      error: type[Exception], *, null_ok: bool = False) -> t.Iterator[tuple[t.Any, t.Any]]:
+    """Each (key, rule) of ``option``, a mapping of ``what`` giving a rule per key to merge into defaults.
+
+    The mapping and each rule are checked, raising ``error`` with one sentence: a rule must be
+    ``shape`` (a dict, unless it is None and ``null_ok``) and has no key outside ``fields``.
+    """
+    if not isinstance(rules, dict):
+        raise error(f'{option} must be a mapping of {what}, got {kind_of(rules)}')
+    for key, rule in rules.items():
+        if rule is None and null_ok:
+            yield key, rule
+            continue
+        if not isinstance(rule, dict):
+            raise error(f'{option}.{key} must be {shape}')
+        unknown = sorted(set(rule) - set(fields))
+        if unknown:
+            raise error(f'{option}.{key} has unknown key(s) {", ".join(unknown)}; allowed: {", ".join(fields)}')
+        yield key, rule
+
+
 def require_readable_file(path: str, error: type[Exception], what: str, what_else: str | None = None) -> None:
     """Raise ``error`` with one sentence unless ``path`` is an existing, regular, readable file.
 

@@ -17,7 +17,7 @@ import copy
 import datetime
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import kind_of
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import checked_overrides
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.errors import (
     AssessmentError,
     EscalationError,
@@ -71,14 +71,8 @@ def external_rules(rules: t.Mapping[str, t.Any] | None = None) -> dict[str, dict
     merged = copy.deepcopy(DEFAULT_EXTERNAL)
     if not rules:
         return merged
-    if not isinstance(rules, dict):
-        raise EscalationError(f'external_rules must be a mapping of categories, got {kind_of(rules)}')
-    for category, rule in rules.items():
-        if not isinstance(rule, dict):
-            raise EscalationError(f'external_rules.{category} must be a dict with {", ".join(RULE_FIELDS)}')
-        unknown = sorted(set(rule) - set(RULE_FIELDS))
-        if unknown:
-            raise EscalationError(f'external_rules.{category} has unknown key(s) {", ".join(unknown)}; allowed: {", ".join(RULE_FIELDS)}')
+    for category, rule in checked_overrides(rules, 'external_rules', 'categories', RULE_FIELDS,
+                                            f'a dict with {", ".join(RULE_FIELDS)}', EscalationError):
         when = rule.get('when_impact', [])
         if not isinstance(when, list) or not all(isinstance(item, str) for item in when):
             raise EscalationError(f'external_rules.{category}.when_impact must be a list of impact categories')

@@ -18,7 +18,7 @@ import copy
 import datetime
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import kind_of
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import checked_overrides
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.errors import (
     AssessmentError,
     ObligationError,
@@ -66,18 +66,13 @@ def effective_obligations(policy: t.Mapping[str, t.Any] | None = None) -> dict[s
     merged = copy.deepcopy(DEFAULT_OBLIGATIONS)
     if not policy:
         return merged
-    if not isinstance(policy, dict):
-        raise ObligationError(f'obligation_policy must be a mapping of obligations, got {kind_of(policy)}')
-    for key, rule in policy.items():
+    shape = f'a dict with any of {", ".join(RULE_FIELDS)}, or null to remove it'
+    for key, rule in checked_overrides(policy, 'obligation_policy', 'obligations', RULE_FIELDS, shape, ObligationError,
+                                       null_ok=True):
         key = str(key)
         if rule is None:
             merged.pop(key, None)
             continue
-        if not isinstance(rule, dict):
-            raise ObligationError(f'obligation_policy.{key} must be a dict with any of {", ".join(RULE_FIELDS)}, or null to remove it')
-        unknown = sorted(set(rule) - set(RULE_FIELDS))
-        if unknown:
-            raise ObligationError(f'obligation_policy.{key} has unknown key(s) {", ".join(unknown)}; allowed: {", ".join(RULE_FIELDS)}')
         entry = merged.setdefault(key, {'title': key, 'party': key, 'when_impact': [], 'when_priority': [],
                                         'within_hours': None, 'conditions': ''})
         entry.update(rule)
