@@ -209,17 +209,15 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._applogs.lines im
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import Redactor
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import K8S_AUTH_ARGS, K8S_AUTH_MUTUALLY_EXCLUSIVE, KUBERNETES, K8sClient
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import K8S_AUTH_MUTUALLY_EXCLUSIVE, KUBERNETES, K8sClient, k8s_spec
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(K8S_AUTH_ARGS)
-    spec.update(
+    return k8s_spec(
         source={'type': 'str', 'choices': ['kubernetes', 'compose'], 'default': 'kubernetes'},
         tail_lines=bounded({'type': 'int', 'default': 100}, minimum=1, maximum=10000),
         max_line_length=bounded({'type': 'int', 'default': 2000}, minimum=80, maximum=100000),
         redact={'type': 'list', 'elements': 'str', 'default': [], 'no_log': True},
-        namespace={'type': 'str', 'default': 'trdrhub-system'},
         deployments={'type': 'list', 'elements': 'str', 'default': ['trdrhub-api']},
         container={'type': 'str'},
         max_pods=bounded({'type': 'int', 'default': 3}, minimum=1, maximum=50),
@@ -229,7 +227,6 @@ def argument_spec() -> dict[str, t.Any]:
         compose_files={'type': 'list', 'elements': 'path', 'default': []},
         compose_command={'type': 'list', 'elements': 'str', 'default': ['docker', 'compose']},
     )
-    return spec
 
 
 class AppLogs:

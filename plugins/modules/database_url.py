@@ -204,6 +204,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
+    DEFAULT_NAMESPACE,
     K8S_AUTH_ARGS,
     KUBERNETES,
 )
@@ -222,7 +223,7 @@ def argument_spec() -> dict[str, t.Any]:
         key={'type': 'str', 'default': 'DATABASE_URL', 'no_log': False},
         path={'type': 'path'},
         file_format={'type': 'str', 'default': 'env', 'choices': ['env', 'json', 'raw']},
-        namespace={'type': 'str', 'default': 'trdrhub-system'},
+        namespace={'type': 'str', 'default': DEFAULT_NAMESPACE},
         deployment={'type': 'str', 'default': 'trdrhub-api'},
         container={'type': 'str', 'default': 'api'},
         host={'type': 'str', 'required': True},

@@ -310,24 +310,14 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
-    K8S_AUTH_ARGS,
-    K8S_AUTH_MUTUALLY_EXCLUSIVE,
-    KUBERNETES,
-    K8sClient,
-    K8sInputError,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import K8S_AUTH_MUTUALLY_EXCLUSIVE, KUBERNETES, K8sClient, K8sInputError, k8s_spec
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.rollout import ACTIONS, check_env
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.rollout_run import Rollout
 
-DEFAULT_NAMESPACE = 'trdrhub-system'
-
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(K8S_AUTH_ARGS)
-    spec.update(
+    return k8s_spec(
         action={'type': 'str', 'required': True, 'choices': list(ACTIONS)},
-        namespace={'type': 'str', 'default': DEFAULT_NAMESPACE},
         name={'type': 'str', 'required': True},
         replicas=bounded({'type': 'int'}, minimum=0),
         expected_replicas=bounded({'type': 'int'}, minimum=0),
@@ -338,7 +328,6 @@ def argument_spec() -> dict[str, t.Any]:
         timeout=bounded({'type': 'float', 'default': 300}, above=0),
         incident_id={'type': 'str'},
     )
-    return spec
 
 
 REQUIRED_IF = [('action', 'scale', ['replicas']), ('action', 'set_env', ['container', 'env'])]

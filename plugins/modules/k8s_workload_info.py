@@ -461,28 +461,17 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
-    K8S_AUTH_ARGS,
-    K8S_AUTH_MUTUALLY_EXCLUSIVE,
-    KUBERNETES,
-    K8sClient,
-    K8sInputError,
-)
+from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import K8S_AUTH_MUTUALLY_EXCLUSIVE, KUBERNETES, K8sClient, K8sInputError, k8s_spec
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.workloads import WorkloadReader
-
-DEFAULT_NAMESPACE = 'trdrhub-system'
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(K8S_AUTH_ARGS)
-    spec.update(
-        namespace={'type': 'str', 'default': DEFAULT_NAMESPACE},
+    return k8s_spec(
         names={'type': 'list', 'elements': 'str', 'default': []},
         label_selector={'type': 'str'},
         include_pods={'type': 'bool', 'default': True},
         history=bounded({'type': 'int', 'default': 5}, minimum=0),
     )
-    return spec
 
 
 def check_params(params: dict[str, t.Any]) -> None:

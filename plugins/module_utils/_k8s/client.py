@@ -82,6 +82,13 @@ K8S_AUTH_ARGS: dict[str, dict[str, t.Any]] = {
 }
 # host names the API server itself; a kubeconfig context names it too, so both at once is ambiguous.
 K8S_AUTH_MUTUALLY_EXCLUSIVE: list[list[str]] = [['host', 'kubeconfig'], ['host', 'context']]
+# The namespace a module works in unless told otherwise: the TRDR Hub deployment's.
+DEFAULT_NAMESPACE = 'trdrhub-system'
+
+
+def k8s_spec(**options: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
+    """The spec of a module working in one namespace: K8S_AUTH_ARGS, ``namespace`` and the module's ``options``."""
+    return dict(K8S_AUTH_ARGS, namespace={'type': 'str', 'default': DEFAULT_NAMESPACE}, **options)
 
 # Same variable names as kubernetes.core, so an inventory written for it works unchanged.
 ENV = {

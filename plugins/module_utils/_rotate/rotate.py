@@ -32,6 +32,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import utc_now
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
+    DEFAULT_NAMESPACE,
     K8S_AUTH_ARGS,
     K8sError,
 )
@@ -81,7 +82,7 @@ ROTATE_ARGS: dict[str, dict[str, t.Any]] = {
     'file_format': {'type': 'str', 'choices': list(FILE_FORMATS), 'default': 'env'},
     'key': {'type': 'str', 'no_log': False},
     'value_format': {'type': 'str', 'choices': list(VALUE_FORMATS), 'default': 'password'},
-    'k8s_namespace': {'type': 'str', 'default': 'trdrhub-system'},
+    'k8s_namespace': {'type': 'str', 'default': DEFAULT_NAMESPACE},
     'k8s_secret': {'type': 'str', 'no_log': False},
     'k8s_auth': {'type': 'dict', 'options': dict(K8S_AUTH_ARGS)},
     'restart_deployments': {'type': 'list', 'elements': 'str', 'default': []},
