@@ -26,13 +26,10 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Library
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 
-try:
+with Library.optional('redis') as REDIS:
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
-    REDIS = Library('redis')
-except ImportError:
-    REDIS = Library.missing('redis')
 
 DEFAULT_HOST = 'localhost'
 DEFAULT_PORT = 6379

@@ -38,11 +38,8 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Library
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 
-try:
+with Library.optional('requests') as REQUESTS:
     import requests
-    REQUESTS = Library('requests')
-except ImportError:
-    REQUESTS = Library.missing('requests')
 
 USER_AGENT = 'trdrhub.incident (ansible module)'
 MAX_BACKOFF = 30.0

@@ -12,6 +12,7 @@ failure is a ``TrdrhubError`` and ends as a single ``fail_json`` message (its te
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 import typing as t
 
@@ -23,26 +24,51 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule
 
 
-class Library(t.NamedTuple):
+class Library:
     """A library a module may need, for the missing-library check: its pip name, whether it imported, the traceback.
 
-    Each client module_utils exports one, set where it imports the library::
+    Each client module_utils exports one, made where it imports the library (an ImportError
+    inside the block is kept, with its traceback, for the module's failure message)::
 
-        try:
+        with Library.optional('requests') as REQUESTS:
             import requests
-            REQUESTS = Library('requests')
-        except ImportError:
-            REQUESTS = Library.missing('requests')
+
+    It unpacks as ``(name, present, error)``.
     """
 
-    name: str
-    present: bool = True
-    error: t.Optional[str] = None
+    def __init__(self, name: str, present: bool = True, error: t.Optional[str] = None) -> None:
+        self.name, self.present, self.error = name, present, error
+
+    def __iter__(self) -> t.Iterator[t.Any]:
+        return iter((self.name, self.present, self.error))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Library) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f'Library(name={self.name!r}, present={self.present!r}, error={self.error!r})'
+
+    def _replace(self, **changes: t.Any) -> Library:
+        """A copy with ``changes`` (as a named tuple's ``_replace``)."""
+        return Library(**dict(zip(('name', 'present', 'error'), self), **changes))
 
     @classmethod
     def missing(cls, name: str) -> Library:
         """The library that did not import (call it in the ``except ImportError`` branch: it keeps the traceback)."""
         return cls(name, False, traceback.format_exc())
+
+    @classmethod
+    @contextlib.contextmanager
+    def optional(cls, name: str) -> t.Iterator[Library]:
+        """The library imported in the ``with`` block: present, or missing with the ImportError's traceback."""
+        library = cls(name)
+        try:
+            yield library
+        except ImportError:
+            library.present, library.error = False, traceback.format_exc()
 
 
 def require_libraries(module: t.Any, *libraries: Library) -> None:

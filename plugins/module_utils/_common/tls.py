@@ -22,12 +22,9 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Library
 
-try:
+with Library.optional('cryptography') as CRYPTOGRAPHY:
     from cryptography import x509
     from cryptography.x509.oid import ExtensionOID
-    CRYPTOGRAPHY = Library('cryptography')
-except ImportError:
-    CRYPTOGRAPHY = Library.missing('cryptography')
 
 try:
     import certifi

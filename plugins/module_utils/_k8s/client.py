@@ -53,15 +53,12 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.kubeconfig i
     kubeconfig_shape,
 )
 
-try:
+with Library.optional('kubernetes') as KUBERNETES:
     import kubernetes
     import urllib3
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.incluster_config import InClusterConfigLoader
-    KUBERNETES = Library('kubernetes')
-except ImportError:
-    KUBERNETES = Library.missing('kubernetes')
 
 DEFAULT_KUBECONFIG = '~/.kube/config'
 # Where a pod finds its service account; module attributes so tests can point them elsewhere.

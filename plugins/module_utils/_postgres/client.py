@@ -36,12 +36,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Library
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded, with_secret_keys
 
-try:
+with Library.optional('psycopg2') as PSYCOPG2:
     import psycopg2
     from psycopg2.extensions import parse_dsn
-    PSYCOPG2 = Library('psycopg2')
-except ImportError:
-    PSYCOPG2 = Library.missing('psycopg2')
 
 APPLICATION_NAME = 'trdrhub.incident'
 SSL_MODES = ['allow', 'disable', 'prefer', 'require', 'verify-ca', 'verify-full']
