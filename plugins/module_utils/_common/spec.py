@@ -168,12 +168,18 @@ def checked_overrides(rules: t.Any, option: str, what: str, fields: t.Sequence[s
         if rule is None and null_ok:
             yield key, rule
             continue
-        if not isinstance(rule, dict):
-            raise error(f'{option}.{key} must be {shape}')
-        unknown = sorted(set(rule) - set(fields))
-        if unknown:
-            raise error(f'{option}.{key} has unknown key(s) {", ".join(unknown)}; allowed: {", ".join(fields)}')
-        yield key, rule
+        yield key, checked_dict(rule, f'{option}.{key}', shape, fields, error)
+
+
+def checked_dict(value: t.Any, where: str, shape: str, fields: t.Sequence[str], error: type[Exception],
+                 noun: str = 'key(s)') -> dict[str, t.Any]:
+    """``value`` if it is a dict without keys outside ``fields``; else ``error`` naming ``where``: must be ``shape``."""
+    if not isinstance(value, dict):
+        raise error(f'{where} must be {shape}')
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise error(f'{where} has unknown {noun} {", ".join(unknown)}; allowed: {", ".join(fields)}')
+    return value
 
 
 def require_readable_file(path: str, error: type[Exception], what: str, what_else: str | None = None) -> None:

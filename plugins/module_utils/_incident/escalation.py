@@ -17,7 +17,7 @@ import copy
 import datetime
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import checked_overrides
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import checked_dict, checked_overrides
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.errors import (
     AssessmentError,
     EscalationError,
@@ -91,11 +91,8 @@ def check_contacts(contacts: t.Any, where: str) -> dict[str, dict[str, t.Any]]:
     for name, contact in contacts.items():
         if contact is None:
             continue
-        if not isinstance(contact, dict):
-            raise EscalationError(f'{where}.{name} must be a dict with any of {", ".join(CONTACT_FIELDS)}')
-        unknown = sorted(set(contact) - set(CONTACT_FIELDS))
-        if unknown:
-            raise EscalationError(f'{where}.{name} has unknown field(s) {", ".join(unknown)}; allowed: {", ".join(CONTACT_FIELDS)}')
+        checked_dict(contact, f'{where}.{name}', f'a dict with any of {", ".join(CONTACT_FIELDS)}', CONTACT_FIELDS,
+                     EscalationError, 'field(s)')
         for field, value in contact.items():
             if value is not None and not isinstance(value, str):
                 raise EscalationError(f'{where}.{name}.{field} must be a string')
