@@ -30,40 +30,39 @@ SCOPES = ('all', 'some', 'none')
 UTC = datetime.timezone.utc
 WEEKEND = (5, 6)  # Saturday, Sunday (UTC)
 
+# The escalation levels of the runbook, level 1 first: who is brought in, and the title.
+LEVELS = (('on_call', 'On-call engineer'), ('team_lead', 'Senior engineer / team lead'),
+          ('engineering_manager', 'Engineering manager'), ('executive', 'CTO / VP Engineering'))
+
+
+def _schedule(*after_minutes: int) -> list[dict[str, t.Any]]:
+    """The escalation steps of a priority: level n after the n-th number of minutes (after detection)."""
+    return [{'level': level, 'after_minutes': minutes, 'who': LEVELS[level - 1][0], 'title': LEVELS[level - 1][1]}
+            for level, minutes in enumerate(after_minutes, 1)]
+
+
 DEFAULT_POLICY: dict[str, t.Any] = {
     'P1': {
         'label': 'Critical', 'response_minutes': 15, 'business_days_only': False,
-        'escalation': [
-            {'level': 1, 'after_minutes': 0, 'who': 'on_call', 'title': 'On-call engineer'},
-            {'level': 2, 'after_minutes': 15, 'who': 'team_lead', 'title': 'Senior engineer / team lead'},
-            {'level': 3, 'after_minutes': 30, 'who': 'engineering_manager', 'title': 'Engineering manager'},
-            {'level': 4, 'after_minutes': 60, 'who': 'executive', 'title': 'CTO / VP Engineering'},
-        ],
+        'escalation': _schedule(0, 15, 30, 60),
         'notify': ['on_call', 'incident_commander', 'engineering_manager', 'status_page', 'customers'],
         'update_internal_minutes': 15, 'update_customer_minutes': 30,
     },
     'P2': {
         'label': 'High', 'response_minutes': 60, 'business_days_only': False,
-        'escalation': [
-            {'level': 1, 'after_minutes': 0, 'who': 'on_call', 'title': 'On-call engineer'},
-            {'level': 2, 'after_minutes': 60, 'who': 'team_lead', 'title': 'Senior engineer / team lead'},
-            {'level': 3, 'after_minutes': 120, 'who': 'engineering_manager', 'title': 'Engineering manager'},
-        ],
+        'escalation': _schedule(0, 60, 120),
         'notify': ['on_call', 'team_lead', 'status_page'],
         'update_internal_minutes': 30, 'update_customer_minutes': 60,
     },
     'P3': {
         'label': 'Medium', 'response_minutes': 240, 'business_days_only': False,
-        'escalation': [
-            {'level': 1, 'after_minutes': 0, 'who': 'on_call', 'title': 'On-call engineer'},
-            {'level': 2, 'after_minutes': 240, 'who': 'team_lead', 'title': 'Senior engineer / team lead'},
-        ],
+        'escalation': _schedule(0, 240),
         'notify': ['on_call', 'team_channel'],
         'update_internal_minutes': 120, 'update_customer_minutes': None,
     },
     'P4': {
         'label': 'Low', 'response_minutes': 1440, 'business_days_only': True,
-        'escalation': [],
+        'escalation': _schedule(),
         'notify': ['ticket'],
         'update_internal_minutes': None, 'update_customer_minutes': None,
     },
