@@ -260,11 +260,7 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import GATE_ARGS, Gate, Recorder
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_argument_spec, controller_main
-
-
-def argument_spec() -> dict[str, t.Any]:
-    return controller_argument_spec(GATE_ARGS)
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_module
 
 
 def run_gate(params: dict[str, t.Any], check_mode: bool, base_dir: str, context: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -277,10 +273,9 @@ def run_gate(params: dict[str, t.Any], check_mode: bool, base_dir: str, context:
         return dict(exc.details, failed=True, msg=str(exc), approved=False, status='error', ledger_entries=record.entries)
 
 
-def main() -> None:
-    # Normally the action plugin of the same name runs the gate on the controller; this path
-    # runs when the module is executed directly on a host, where no terminal can be prompted.
-    controller_main(argument_spec(), run_gate)
+# Normally the action plugin of the same name runs the gate on the controller; main() runs when the module is
+# executed directly on a host, where no terminal can be prompted.
+argument_spec, main = controller_module(GATE_ARGS, run_gate)
 
 
 if __name__ == '__main__':

@@ -141,20 +141,13 @@ msg:
   type: str
 """
 
-import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import VOTE_ARGS, cast_vote
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_argument_spec, controller_main
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_module
 
-
-def argument_spec() -> dict[str, t.Any]:
-    return controller_argument_spec(VOTE_ARGS)
-
-
-def main() -> None:
-    # Normally the action plugin of the same name votes on the controller; this path runs
-    # when the module is executed directly on a host.
-    controller_main(argument_spec(), cast_vote)
+# Normally the action plugin of the same name votes on the controller; main() runs when the module is executed
+# directly on a host.
+argument_spec, main = controller_module(VOTE_ARGS, cast_vote)
 
 
 if __name__ == '__main__':

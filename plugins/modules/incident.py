@@ -418,21 +418,14 @@ incident_dir:
   sample: /srv/incidents/INC-2025-0042
 """
 
-import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.incident import INCIDENT_ARGS
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.store import manage_incident
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_argument_spec, controller_main
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_module
 
-
-def argument_spec() -> dict[str, t.Any]:
-    return controller_argument_spec(INCIDENT_ARGS)
-
-
-def main() -> None:
-    # Normally the action plugin of the same name does this on the controller; this path
-    # runs when the module is executed directly on a host (for example by ansible-test).
-    controller_main(argument_spec(), manage_incident, want_diff=True)
+# Normally the action plugin of the same name does this on the controller; main() runs when the module is
+# executed directly on a host (for example by ansible-test).
+argument_spec, main = controller_module(INCIDENT_ARGS, manage_incident, want_diff=True)
 
 
 if __name__ == '__main__':

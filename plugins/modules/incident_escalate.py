@@ -301,11 +301,7 @@ backend:
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._incident.escalation_store import ESCALATE_ARGS, manage_escalation
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_argument_spec, controller_main
-
-
-def argument_spec() -> dict[str, t.Any]:
-    return controller_argument_spec(ESCALATE_ARGS)
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_module
 
 
 def hide_routing_keys(module: t.Any) -> None:
@@ -316,10 +312,9 @@ def hide_routing_keys(module: t.Any) -> None:
                 module.no_log_values.add(str(contact['pagerduty_routing_key']))
 
 
-def main() -> None:
-    # Normally the action plugin of the same name does this on the controller; this path
-    # runs when the module is executed directly on a host (for example by ansible-test).
-    controller_main(argument_spec(), manage_escalation, prepare=hide_routing_keys)
+# Normally the action plugin of the same name does this on the controller; main() runs when the module is
+# executed directly on a host (for example by ansible-test).
+argument_spec, main = controller_module(ESCALATE_ARGS, manage_escalation, prepare=hide_routing_keys)
 
 
 if __name__ == '__main__':

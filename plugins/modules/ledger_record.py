@@ -190,20 +190,13 @@ incident_dir:
   sample: /srv/incidents/INC-2025-0042
 """
 
-import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_argument_spec, controller_main
+from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controller import controller_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger import RECORD_ARGS, record_event
 
-
-def argument_spec() -> dict[str, t.Any]:
-    return controller_argument_spec(RECORD_ARGS)
-
-
-def main() -> None:
-    # Normally the action plugin of the same name does this on the controller; this path
-    # runs when the module is executed directly on a host (for example by ansible-test).
-    controller_main(argument_spec(), record_event)
+# Normally the action plugin of the same name does this on the controller; main() runs when the module is
+# executed directly on a host (for example by ansible-test).
+argument_spec, main = controller_module(RECORD_ARGS, record_event)
 
 
 if __name__ == '__main__':

@@ -70,3 +70,18 @@ def controller_main(argument_spec: dict[str, t.Any], operation: t.Callable[..., 
         return Call(work)
 
     run_module(argument_spec, worker, mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
+
+
+def controller_module(own_args: t.Mapping[str, t.Any], operation: t.Callable[..., dict[str, t.Any]],
+                      **options: t.Any) -> tuple[t.Callable[[], dict[str, t.Any]], t.Callable[[], None]]:
+    """``argument_spec()`` and ``main()`` of a controller-side module: its ``own_args`` run by ``operation``.
+
+    ``main()`` is ``controller_main`` (``options``: ``want_diff``, ``prepare``).
+    """
+    def argument_spec() -> dict[str, t.Any]:
+        return controller_argument_spec(own_args)
+
+    def main() -> None:
+        controller_main(argument_spec(), operation, **options)
+
+    return argument_spec, main
