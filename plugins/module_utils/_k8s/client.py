@@ -87,6 +87,7 @@ def k8s_spec(**options: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
     """The spec of a module working in one namespace: K8S_AUTH_ARGS, ``namespace`` and the module's ``options``."""
     return dict(K8S_AUTH_ARGS, namespace={'type': 'str', 'default': DEFAULT_NAMESPACE}, **options)
 
+
 # Same variable names as kubernetes.core, so an inventory written for it works unchanged.
 ENV = {
     'kubeconfig': ('K8S_AUTH_KUBECONFIG',),
