@@ -32,7 +32,7 @@ def test_pir_links_the_ticket(ansible, tmp_path, jira_server):
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"all": {"hosts": {"localhost": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
-    with_ticket, without = ("INC-PIRT-" + uuid.uuid4().hex[:6].upper() for _ in range(2))
+    with_ticket, without = ("INC-PIRT-" + uuid.uuid4().hex[:6].upper() for _number in range(2))
     for incident in (with_ticket, without):
         opened = ansible.run("incident", {"incident_id": incident, "title": "Reports slow", "priority": "P3"})
         assert not opened.failed, opened.output

@@ -3,7 +3,8 @@
 respond_p3.yml on the controller alone (no database, no alerts), with the Jira and Statuspage contract
 servers and the runbook's key-functionality endpoint (POST {"test": true}, test_http_health_probe's
 contract) as the only probe: triage opens the Jira issue, the verify phase POSTs the JSON body, the
-status moves to monitoring on the record and the ticket and, with respond_resolve, the procedure resolves the record, the issue and the Statuspage incident in one place
+status moves to monitoring on the record and the ticket and, with respond_resolve, the procedure resolves the record,
+the issue and the Statuspage incident in one place
 (roles/respond/tasks/status.yml). verify.yml in check mode sends no POST; a re-run whose status does
 not move sends nothing to the ticket.
 """
@@ -28,7 +29,7 @@ def flat(text):
 
 
 def test_p3_procedure_ticket_status_page_and_post_probe(ansible, tmp_path, pg_server, trdrhub_db, jira_server,
-                                                       statuspage_server):
+                                                        statuspage_server):
     incident = "INC-RTK-" + uuid.uuid4().hex[:6].upper()
     email, token = jira_server.add_account()
     project = jira_server.add_project()
