@@ -22,7 +22,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_run 
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import validate_task_args
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_MUTUALLY_EXCLUSIVE
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE
 
 
 class ActionModule(ActionBase):
@@ -35,7 +35,7 @@ class ActionModule(ActionBase):
         if not self._in_process():
             result.update(self._execute_module(task_vars=task_vars))
             return result
-        spec = chain_argument_spec()
+        spec = chain_argument_spec(POSTGRES_COMMON_ARGS)
         params, problem = validate_task_args(spec, self._task.args, mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
         if problem:
             result.update(failed=True, changed=False, msg=problem)

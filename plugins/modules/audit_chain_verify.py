@@ -13,8 +13,8 @@ description:
   - O(source=table) reads TRDR Hub's C(audit_log_entries) table (profile V(trdrhub), the application's
     C(compute_entry_hash)). O(source=ledger_file) and O(source=ledger_table) read this collection's incident ledger
     (profile V(ledger)).
-  - An incident ledger file on the controller (O(source=ledger_file) with a local connection, for example
-    C(delegate_to: localhost)) is verified in the controller process by the module's action plugin; every other
+  - An incident ledger file on the controller (O(source=ledger_file) over a local connection, for example a task
+    delegated to localhost) is verified in the controller process by the module's action plugin; every other
     source runs the module on the task's host.
   - Read-only; never changes anything. The result has the shape of the application's admin endpoint
     (RV(is_valid), RV(total_entries), RV(violations), RV(verified_at)) plus per-chain heads to pin next time.
@@ -383,11 +383,11 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_run import AuditChainVerification, chain_argument_spec, failure_message
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
 
 
 def argument_spec() -> dict[str, t.Any]:
-    return chain_argument_spec()
+    return chain_argument_spec(POSTGRES_COMMON_ARGS)
 
 
 def main() -> None:

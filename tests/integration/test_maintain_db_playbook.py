@@ -205,3 +205,28 @@ def test_a_pgbouncer_on_any_port_is_refused_before_the_gate(maintenance, pg_serv
     assert "Refusing to maintain through a connection pooler" in out and "REFUSED BEFORE THE GATE, nothing was run" in out
     assert dead_tuples(pg_server, m.db) >= 10000
     assert m.records("decision")[-1]["data"]["confirmed"] is False
+
+
+def test_the_response_procedure_runs_it_as_a_recovery_step(maintenance, pg_server, trdrhub_db):
+    """respond_recover_with: [maintain_db] puts the VACUUM in the recover phase, behind its own gate; in check mode
+    the evidence is shown and nothing runs."""
+    m = maintenance()
+    env = dict(m.env, TRDRHUB_PG_HOST=pg_server.host, TRDRHUB_PG_PORT=str(pg_server.port),
+               TRDRHUB_PG_OPS_PASSWORD=trdrhub_db["ops"]["password"], TRDRHUB_PG_APP_PASSWORD=trdrhub_db["app"]["password"],
+               TRDRHUB_BASE_URL=None, TRDRHUB_ALERTMANAGER_URL=None, TRDRHUB_REDIS_URL=None)
+    variables = dict(m.vars, respond_optional_phases=["recover"], respond_recover_with=["maintain_db"])
+    before = dead_tuples(pg_server, m.db)
+    run = m.ansible.run_playbook("playbooks/respond_p3.yml", "-i", "inventories/sandbox", "-e", json.dumps(variables),
+                                 "--check", extra_env=env, timeout=400)
+    assert run.rc == 0, run.output
+    out = flat(run.output)
+    assert "Database maintenance evidence" in out and f"VACUUM public.{TABLE}: 10000 dead" in out
+    assert "maintain_db (each behind its approval gate)" in out
+    assert dead_tuples(pg_server, m.db) == before
+
+    bad = m.ansible.run_playbook("playbooks/respond_p3.yml", "-i", "inventories/sandbox", "-e",
+                                 json.dumps(dict(variables, respond_recover_with=["vacuum_everything"])),
+                                 "--check", extra_env=env, timeout=200)
+    refused = flat(bad.output)
+    assert bad.rc != 0 and "respond_recover_with" in refused and "vacuum_everything" in refused, refused
+    assert "Database maintenance evidence" not in refused

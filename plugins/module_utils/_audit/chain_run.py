@@ -19,7 +19,6 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_sour
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_verify import SCOPES, ChainVerifier
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import InputError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS
 
 SOURCES = {'table': 'trdrhub', 'ledger_file': 'ledger', 'ledger_table': 'ledger'}  # source -> its profile
 DEFAULT_SCOPE = {'trdrhub': 'table', 'ledger': 'chain'}
@@ -28,9 +27,10 @@ ONLY_FOR = {'table': ('table', 'ledger_table'), 'columns': ('table', 'ledger_tab
             'incident_id': ('ledger_file', 'ledger_table'), 'path': ('ledger_file',)}
 
 
-def chain_argument_spec() -> dict[str, t.Any]:
-    """The options of audit_chain_verify."""
-    spec = dict(POSTGRES_COMMON_ARGS)
+def chain_argument_spec(connection_args: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The options of audit_chain_verify: ``connection_args`` (PostgreSQL's, given by the caller: ``_postgres``
+    imports this package, so this package does not import it) and the verification's own."""
+    spec = dict(connection_args)
     spec.update(
         source={'type': 'str', 'default': 'table', 'choices': list(SOURCES)},
         profile={'type': 'str', 'choices': sorted(PROFILES)},

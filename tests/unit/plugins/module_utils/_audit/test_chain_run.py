@@ -13,6 +13,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_run 
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import InputError, TrdrhubError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import validate_task_args
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS
 
 
 def ledger(path, incident='INC-7', count=4, tamper_at=None):
@@ -32,7 +33,7 @@ def ledger(path, incident='INC-7', count=4, tamper_at=None):
 
 
 def params(**args):
-    validated, problem = validate_task_args(chain_argument_spec(), args)
+    validated, problem = validate_task_args(chain_argument_spec(POSTGRES_COMMON_ARGS), args)
     assert problem is None, problem
     return validated
 
