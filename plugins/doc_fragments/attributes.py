@@ -4,17 +4,6 @@
 from __future__ import annotations
 
 
-def _group(name: str, what: str) -> str:
-    """The attribute of a module in the module-defaults group ``name`` (``what`` it sets once)."""
-    return f"""
-attributes:
-  action_group:
-    description: Use C(group/trdrhub.incident.{name}) in C(module_defaults) to set {what} once.
-    support: full
-    membership: [trdrhub.incident.{name}]
-"""
-
-
 class ModuleDocFragment:
     """Attributes shared by the collection's modules (use after ansible.builtin.action_common_attributes).
 
@@ -34,7 +23,35 @@ attributes:
     platforms: posix
 """
 
-    POSTGRESQL_GROUP = _group('postgresql', 'the connection options')
-    ALERTMANAGER_GROUP = _group('alertmanager', 'O(url) and the auth options')
-    REDIS_GROUP = _group('redis', 'the connection options')
-    KUBERNETES_GROUP = _group('kubernetes', 'the connection options')
+    POSTGRESQL_GROUP = r"""
+attributes:
+  action_group:
+    description: Use C(group/trdrhub.incident.postgresql) in C(module_defaults) to set the connection options once.
+    support: full
+    membership: [trdrhub.incident.postgresql]
+"""
+
+    ALERTMANAGER_GROUP = r"""
+attributes:
+  action_group:
+    description: Use C(group/trdrhub.incident.alertmanager) in C(module_defaults) to set O(url) and the auth options once.
+    support: full
+    membership: [trdrhub.incident.alertmanager]
+"""
+
+    REDIS_GROUP = r"""
+attributes:
+  action_group:
+    description: Use C(group/trdrhub.incident.redis) in C(module_defaults) to set the connection options once.
+    support: full
+    membership: [trdrhub.incident.redis]
+"""
+
+    KUBERNETES_GROUP = r"""
+attributes:
+  action_group:
+    description: Use C(group/trdrhub.incident.kubernetes) in C(module_defaults) to set the connection options once.
+    support: full
+    membership: [trdrhub.incident.kubernetes]
+"""
+

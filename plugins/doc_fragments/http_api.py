@@ -3,18 +3,6 @@
 
 from __future__ import annotations
 
-# What the collection's HTTP fragments say alike (notify_http.py uses it too): the backoff option and the
-# proxies. It ends the options and opens the notes.
-HTTP_COMMON = r"""
-  retry_delay:
-    description:
-      - Seconds before the first retry; doubled for each further one.
-    type: float
-    default: 1
-notes:
-  - Proxies are taken from the standard E(HTTPS_PROXY), E(HTTP_PROXY) and E(NO_PROXY) environment variables.
-"""
-
 
 class ModuleDocFragment:
     """Documentation of HTTP_API_ARGS in module_utils/_common/http_client.py (auth, TLS, timeouts, retries)."""
@@ -76,7 +64,14 @@ options:
       - V(0) disables retries.
     type: int
     default: 2
-""" + HTTP_COMMON + r"""  - Every failure is one message that names the URL (never with credentials), the request and the server's reason -
+  retry_delay:
+    description:
+      - Seconds before the first retry; doubled for each further one.
+    type: float
+    default: 1
+notes:
+  - Proxies are taken from the standard E(HTTPS_PROXY), E(HTTP_PROXY) and E(NO_PROXY) environment variables.
+  - Every failure is one message that names the URL (never with credentials), the request and the server's reason -
     unreachable, TLS verification failed, authentication refused (C(401)/C(403)), not the expected API, malformed JSON.
   - An answer larger than 16 MiB (or declaring more) is not read - reading stops there and the task fails saying so.
 requirements:

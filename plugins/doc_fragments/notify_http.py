@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from ansible_collections.trdrhub.incident.plugins.doc_fragments.http_api import HTTP_COMMON
-
 
 class ModuleDocFragment:
     """Documentation of NOTIFY_HTTP_ARGS in module_utils/_notify/notify.py (TLS, timeout, retries of a notification POST).
@@ -39,7 +37,14 @@ options:
       - V(0) disables retries.
     type: int
     default: 2
-""" + HTTP_COMMON + r"""  - An answer larger than 16 MiB (or declaring more) is not read - reading stops there and the task fails saying so.
+  retry_delay:
+    description:
+      - Seconds before the first retry; doubled for each further one.
+    type: float
+    default: 1
+notes:
+  - Proxies are taken from the standard E(HTTPS_PROXY), E(HTTP_PROXY) and E(NO_PROXY) environment variables.
+  - An answer larger than 16 MiB (or declaring more) is not read - reading stops there and the task fails saying so.
 requirements:
   - requests (Python package) on the host that runs the module
 """

@@ -275,7 +275,9 @@ def run_gate(params: dict[str, t.Any], check_mode: bool, base_dir: str, context:
 
 # Normally the action plugin of the same name runs the gate on the controller; main() runs when the module is
 # executed directly on a host, where no terminal can be prompted.
-argument_spec, main = controller_module(GATE_ARGS, run_gate)
+_MODULE = controller_module(GATE_ARGS, run_gate)
+argument_spec = _MODULE.argument_spec
+main = _MODULE.main
 
 
 if __name__ == '__main__':

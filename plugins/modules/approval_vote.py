@@ -147,7 +147,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controlle
 
 # Normally the action plugin of the same name votes on the controller; main() runs when the module is executed
 # directly on a host.
-argument_spec, main = controller_module(VOTE_ARGS, cast_vote)
+_MODULE = controller_module(VOTE_ARGS, cast_vote)
+argument_spec = _MODULE.argument_spec
+main = _MODULE.main
 
 
 if __name__ == '__main__':

@@ -200,9 +200,9 @@ restart_needed:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import require_libraries
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import InputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
     DEFAULT_NAMESPACE,
     K8S_AUTH_ARGS,
@@ -235,30 +235,34 @@ def argument_spec() -> dict[str, t.Any]:
     return spec
 
 
-def main() -> None:
-    module = IncidentModule(
-        argument_spec=argument_spec(),
-        required_if=[('store', 'file', ['path'])],
-        supports_check_mode=True,
-    )
-    p = module.params
-    if not p['host'].strip() or any(c in p['host'] for c in '/@?# '):
-        module.fail_json(msg=f"host must be a host name or address without scheme, user or path, got {p['host']!r}")
-    client = None
-    try:
-        if p['store'] == 'file':
+class UrlChange:
+    """The worker: the URL's source (an env file, or the Deployment's variable or Secret) and the change of its endpoint."""
+
+    def __init__(self, module: t.Any) -> None:
+        self.module = module
+        host = module.params['host']
+        if not host.strip() or any(c in host for c in '/@?# '):
+            raise InputError(f"host must be a host name or address without scheme, user or path, got {host!r}")
+
+    def run(self, client: t.Any) -> dict[str, t.Any]:
+        p = self.module.params
+        if client is None:
             source: t.Any = FileSource(p['path'], p['key'], p['file_format'])
         else:
-            require_libraries(module, KUBERNETES)
-            client = SecretsClient(p.get('k8s_auth') or {})
             source = kubernetes_source(client, p['namespace'], p['deployment'], p['container'], p['key'])
-        result = run(source, p, module.check_mode, module.no_log_values.add)
-    except TrdrhubError as exc:
-        module.fail_json(msg=str(exc), requests=client.requests if client else [])
-    if not module._diff:
-        result.pop('diff')
-    result['requests'] = client.requests if client else []
-    module.exit_json(**result)
+        result = run(source, p, self.module.check_mode, self.module.no_log_values.add)
+        if not self.module._diff:
+            result.pop('diff')
+        result['requests'] = client.requests if client is not None else []
+        return result
+
+
+def main() -> None:
+    run_module(argument_spec(), UrlChange,
+               lambda module, _worker: SecretsClient(module.params.get('k8s_auth') or {}) if module.params['store'] == 'kubernetes' else None,
+               requires=lambda params: [KUBERNETES] if params['store'] == 'kubernetes' else [],
+               error_extra=lambda module, client: {'requests': client.requests if client is not None else []},
+               required_if=[('store', 'file', ['path'])])
 
 
 if __name__ == '__main__':

@@ -425,7 +425,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.controlle
 
 # Normally the action plugin of the same name does this on the controller; main() runs when the module is
 # executed directly on a host (for example by ansible-test).
-argument_spec, main = controller_module(INCIDENT_ARGS, manage_incident, want_diff=True)
+_MODULE = controller_module(INCIDENT_ARGS, manage_incident, want_diff=True)
+argument_spec = _MODULE.argument_spec
+main = _MODULE.main
 
 
 if __name__ == '__main__':

@@ -314,7 +314,9 @@ def hide_routing_keys(module: t.Any) -> None:
 
 # Normally the action plugin of the same name does this on the controller; main() runs when the module is
 # executed directly on a host (for example by ansible-test).
-argument_spec, main = controller_module(ESCALATE_ARGS, manage_escalation, prepare=hide_routing_keys)
+_MODULE = controller_module(ESCALATE_ARGS, manage_escalation, prepare=hide_routing_keys)
+argument_spec = _MODULE.argument_spec
+main = _MODULE.main
 
 
 if __name__ == '__main__':

@@ -72,8 +72,15 @@ def controller_main(argument_spec: dict[str, t.Any], operation: t.Callable[..., 
     run_module(argument_spec, worker, mutually_exclusive=POSTGRES_MUTUALLY_EXCLUSIVE)
 
 
+class ControllerModule(t.NamedTuple):
+    """What a controller-side module's file exports (assigned one by one: ansible-doc reads plain names)."""
+
+    argument_spec: t.Callable[[], dict[str, t.Any]]
+    main: t.Callable[[], None]
+
+
 def controller_module(own_args: t.Mapping[str, t.Any], operation: t.Callable[..., dict[str, t.Any]],
-                      **options: t.Any) -> tuple[t.Callable[[], dict[str, t.Any]], t.Callable[[], None]]:
+                      **options: t.Any) -> ControllerModule:
     """``argument_spec()`` and ``main()`` of a controller-side module: its ``own_args`` run by ``operation``.
 
     ``main()`` is ``controller_main`` (``options``: ``want_diff``, ``prepare``).
@@ -84,4 +91,4 @@ def controller_module(own_args: t.Mapping[str, t.Any], operation: t.Callable[...
     def main() -> None:
         controller_main(argument_spec(), operation, **options)
 
-    return argument_spec, main
+    return ControllerModule(argument_spec, main)
