@@ -54,4 +54,3 @@ attributes:
     support: full
     membership: [trdrhub.incident.kubernetes]
 """
-
