@@ -18,6 +18,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client impor
 
 # -- patch building ------------------------------------------------------------------------------
 
+
 def test_restart_patch_is_kubectls_and_tags_the_deployment_only():
     change = ro.plan_restart(deployment(), '2025-01-15T14:30:00Z', 'INC-1')
     assert change.changed and change.patch_type == 'strategic'
