@@ -92,7 +92,7 @@ bench: bootstrap-dev
 
 smoke:
 	ANSIBLE_CONFIG=ansible.cfg $(VENV)/bin/ansible-playbook --syntax-check playbooks/*.yml > /dev/null
-	$(PYTEST) tests/integration -q -m smoke
+	$(PYTEST) tests/integration tests/harness/tests -q -m smoke
 
 sanity:
 	scripts/sanity.sh $(VENV)
@@ -109,10 +109,11 @@ units-2.19:
 	  PYTHONPATH=tests/harness .venv-2.19/bin/python -m pytest -p no:cacheprovider tests/unit -q; \
 	else echo "units-2.19: skipped (no .venv-2.19)"; fi
 
-# The doc-command test starts a whole sandbox of its own: it runs as its own target (doc-commands),
-# in the other lane of make test, instead of holding one integration worker for minutes.
+# tests/integration (the cross-cutting files, plugins/ and playbooks/) and the harness's own tests
+# (tests/harness/tests). The doc-command test starts a whole sandbox of its own: it runs as its own
+# target (doc-commands), in the other lane of make test, instead of holding one integration worker for minutes.
 integration:
-	$(HARNESS) --services postgres -- $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock tests/integration -q $(XDIST) --durations=25 --ignore=tests/integration/test_doc_commands.py
+	$(HARNESS) --services postgres -- $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock tests/integration tests/harness/tests -q $(XDIST) --durations=25 --ignore=tests/integration/test_doc_commands.py
 
 doc-commands: bootstrap-dev
 	$(PYTEST) tests/integration/test_doc_commands.py -q --durations=10

@@ -1,5 +1,8 @@
 """Fixtures for the integration tests: real PostgreSQL (harness), real ansible-playbook.
 
+They serve every test under tests/integration: the cross-cutting files here and the mirrors of the
+code in plugins/modules/, plugins/callback/ and playbooks/ (docs/architecture.md, "Where a test goes").
+
 Every test gets its own application_name prefix (``app``) and filters on it, so tests
 never see each other's sessions and can run in any order; every session a test spawns
 is terminated by a finalizer, also when the test fails.
@@ -32,11 +35,9 @@ NOSIGNAL_PASSWORD = "itest-nosignal-" + uuid.uuid5(uuid.NAMESPACE_URL, "trdrhub-
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "integration: runs real ansible-playbook against the harness PostgreSQL")
-    config.addinivalue_line("markers", "smoke: fast end-to-end checks that make check runs in the inner loop")
-    # The harness's session fixtures (pg_server, ...). Registered here rather than through
-    # ``pytest_plugins``, which pytest only allows in the rootdir's conftest: this way both
-    # ``pytest tests/integration`` and ``pytest tests`` work, with or without ``-p`` for it.
+    # The harness's session fixtures (pg_server, ...) and its markers (integration, smoke). Registered
+    # here rather than through ``pytest_plugins``, which pytest only allows in the rootdir's conftest:
+    # this way both ``pytest tests/integration`` and ``pytest tests`` work, with or without ``-p`` for it.
     if not config.pluginmanager.has_plugin(HARNESS_PLUGIN):
         config.pluginmanager.import_plugin(HARNESS_PLUGIN)
 

@@ -1,7 +1,7 @@
 # Copyright: (c) 2025, TRDR Hub SRE <sre@trdrhub.example>
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The unit tests mirror the code, so the test of anything is one hop away.
+"""The unit and integration tests mirror the code, so the test of anything is one hop away.
 
 - plugins/module_utils/<package>/<file>.py  ->  tests/unit/plugins/module_utils/<package>/test_<file>.py
 - plugins/module_utils/_<file>.py (flat)    ->  tests/unit/plugins/module_utils/test_<file>.py
@@ -9,6 +9,15 @@
 
 Test files of different packages may share a basename: tests/unit/pytest.ini imports test files by
 path (importlib mode). A file with no mirror yet is listed in NOT_YET_MIRRORED; the list only shrinks.
+
+Integration tests (against the harness's real services), where there are any:
+
+- plugins/<type>/<name>.py   ->  tests/integration/plugins/<type>/test_<name>.py
+- playbooks/<playbook>.yml   ->  tests/integration/playbooks/test_<playbook>.py
+
+beside which test_<name>_<aspect>.py may hold more of the same subject; a file about several
+playbooks at once is named after them in the order they run (test_assign_commander_resolve.py).
+What is about many modules or playbooks at once stays directly in tests/integration/.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PLUGINS = REPO / 'plugins'
 UNIT = REPO / 'tests' / 'unit' / 'plugins'
+INTEGRATION = REPO / 'tests' / 'integration'
 
 # Files whose behaviour is so far tested only through other files' tests (module tests, the
 # integration suite). Give one its test_<file>.py and remove it here.
@@ -79,3 +89,41 @@ def test_no_test_file_of_a_plugin_that_does_not_exist():
             siblings = {m.stem[len('test_'):] for m in names if m.parent == test.parent}
             assert any(stem.startswith(s + '_') for s in siblings) or test.name == 'test_layout.py', (
                 f'{test.relative_to(REPO)} is named after no file of plugins/{test.parent.relative_to(UNIT)}')
+
+
+def subjects(folder: Path) -> set[str]:
+    """The names an integration test file in ``folder`` (plugins/<type>/ or playbooks/) may be named after."""
+    if folder == INTEGRATION / 'playbooks':
+        return {p.stem for p in (REPO / 'playbooks').glob('*.yml')}
+    return {p.stem for p in (PLUGINS / folder.name).glob('*.py') if p.name != '__init__.py'}
+
+
+def integration_mirror_files() -> list[Path]:
+    return sorted(INTEGRATION.glob('plugins/*/test_*.py')) + sorted(INTEGRATION.glob('playbooks/test_*.py'))
+
+
+def test_the_integration_mirror_is_found():
+    names = {str(f.relative_to(INTEGRATION)) for f in integration_mirror_files()}
+    assert 'plugins/modules/test_pg_terminate_sessions.py' in names and 'playbooks/test_triage.py' in names
+
+
+@pytest.mark.parametrize('test', integration_mirror_files(), ids=lambda p: str(p.relative_to(INTEGRATION)))
+def test_every_integration_test_file_is_named_after_a_plugin_or_playbook(test):
+    """tests/integration/plugins/<type>/test_<name>[_<aspect>].py and playbooks/test_<name>[_<aspect>].py: <name> exists."""
+    names = subjects(test.parent)
+    stem = test.stem[len('test_'):]
+    where = 'playbooks/*.yml' if test.parent.name == 'playbooks' else f'plugins/{test.parent.name}/'
+    assert any(stem == n or stem.startswith(n + '_') for n in names), (
+        f'{test.relative_to(REPO)} is named after nothing in {where}: name it test_<name>.py or test_<name>_<aspect>.py')
+
+
+def test_integration_tests_live_in_the_mirror_or_directly_in_tests_integration():
+    """No other folders; a file directly in tests/integration named exactly after a module or playbook belongs in the mirror."""
+    allowed = {INTEGRATION, INTEGRATION / 'playbooks'} | {INTEGRATION / 'plugins' / d.name for d in PLUGINS.iterdir() if d.is_dir()}
+    stray = [str(t.relative_to(REPO)) for t in sorted(INTEGRATION.rglob('test_*.py'))
+             if t.parent not in allowed and '__pycache__' not in t.parts]
+    assert not stray, f'integration tests outside tests/integration/, plugins/<type>/ and playbooks/: {stray}'
+    mirrored = {'plugins/modules': subjects(INTEGRATION / 'plugins' / 'modules'), 'playbooks': subjects(INTEGRATION / 'playbooks')}
+    misplaced = [f'{t.name} -> {kind}/' for t in sorted(INTEGRATION.glob('test_*.py'))
+                 for kind, names in mirrored.items() if t.stem[len('test_'):] in names]
+    assert not misplaced, f'tests of one module or playbook go into its mirror file: {misplaced}'

@@ -21,7 +21,7 @@ List and watch behave as kubectl expects from a real API server: ``limit``/``con
 chunking, ``fieldSelector`` on ``metadata.name``/``metadata.namespace``, ``watch=true``
 streaming ``ADDED``/``MODIFIED``/``DELETED`` events from a ``resourceVersion`` (chunked
 JSON lines until ``timeoutSeconds``), and ``as=Table`` answers with the columns a real
-server prints (``kubectl get``). tests/integration/test_k8s_double_kubectl.py drives it
+server prints (``kubectl get``). tests/harness/tests/test_k8s_double_kubectl.py drives it
 with kubectl itself. What it does not do, it refuses with a Status (405 for other verbs,
 400 for other field labels) rather than pretending. Extension points, kept deliberately
 small:

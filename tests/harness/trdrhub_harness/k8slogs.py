@@ -1,7 +1,7 @@
 """Container logs for the Kubernetes API double: ``GET /api/v1/namespaces/{ns}/pods/{name}/log``.
 
 Answers as a real API server does (``kubectl logs`` and ``CoreV1Api.read_namespaced_pod_log``
-are checked against it in tests/integration/test_k8s_double_logs.py): plain text, the last
+are checked against it in tests/harness/tests/test_k8s_double_logs.py): plain text, the last
 ``tailLines`` lines, at most ``limitBytes`` bytes, ``timestamps=true`` prefixing each line with
 its RFC 3339 time; a pod with several containers needs ``container``; an unknown container, a
 container still waiting to start, or ``previous=true`` without a terminated instance are 400s

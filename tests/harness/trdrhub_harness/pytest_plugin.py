@@ -18,6 +18,12 @@ from .redis import RedisServer
 from .statuspage import StatuspageServer
 
 
+def pytest_configure(config):
+    # The markers of the tests that use these services: tests/integration and the harness's own tests/harness/tests.
+    config.addinivalue_line("markers", "integration: runs real ansible-playbook against the harness PostgreSQL")
+    config.addinivalue_line("markers", "smoke: fast end-to-end checks that make check runs in the inner loop")
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     if os.environ.get("TRDRHUB_PG_PORT"):

@@ -3,7 +3,7 @@
 
 """audit_chain_verify without a database: ledger files end to end, option checks, failure messages.
 
-The table sources run against the harness PostgreSQL in tests/integration/test_audit_chain_*.py.
+The table sources run against the harness PostgreSQL in tests/integration/plugins/modules/test_audit_chain_verify*.py.
 """
 
 from __future__ import annotations

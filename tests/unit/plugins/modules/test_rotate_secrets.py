@@ -4,7 +4,7 @@
 """rotate_secrets: the module's own name, the redirect of its old name, and its answer to bad input.
 
 The rotation itself is tested in module_utils/_rotate (test_rotate.py and the store, crypto, PostgreSQL
-and restart tests beside it) and, through real ansible-playbook, in tests/integration/test_secret_rotate*.py.
+and restart tests beside it) and, through real ansible-playbook, in tests/integration/plugins/modules/test_rotate_secrets*.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 
 """The rotated role seen through the admin connection, with a scripted client: the checks before anything changes,
 the stored verifier, and whether the server accepts a password (the log table runs against PostgreSQL in
-tests/integration/test_secret_rotate.py)."""
+tests/integration/plugins/modules/test_rotate_secrets.py)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
 Logs are written by hand, and by the harness generator (``trdrhub_harness.accesslog``) for mixed
 traffic. Parsing is in test_access_log.py, the rules in test_access_log_detect.py, the module in
 tests/unit/plugins/modules/test_access_log_scan.py; real ansible-playbook runs are in
-tests/integration/test_access_log_scan.py.
+tests/integration/plugins/modules/test_access_log_scan.py.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from _itest_snapshot import Snapshot
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +260,7 @@ def test_playbook_records_the_rotation_in_the_ledger(ansible, login, target, tmp
     extra = {f"rotate_secrets_{k}": v for k, v in args(login, target).items() if k not in ("role", "path", "key", "environment")}
     extra.update(rotate_secrets_role=target.role, rotate_secrets_path=str(target.path), rotate_secrets_environment=target.environment,
                  rotate_secrets_min_age="0", trdrhub_incident_id="INC-ROTATE-PB", rotate_secrets_hosts="localhost",
-                 rotate_secrets_confirm=True)   # the approval gate: see test_rotate_secrets_playbook.py
+                 rotate_secrets_confirm=True)   # the approval gate: see playbooks/test_rotate_secrets.py
     vars_file = tmp_path / "vars.json"
     vars_file.write_text(json.dumps(extra))
     inventory = tmp_path / "hosts.ini"

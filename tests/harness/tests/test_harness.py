@@ -16,7 +16,7 @@ from trdrhub_harness import HarnessError, Services
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-HARNESS_DIR = Path(__file__).resolve().parents[1] / "harness"
+HARNESS_DIR = Path(__file__).resolve().parents[1]
 
 
 def _gone(pid: int, timeout: float = 15.0) -> bool:

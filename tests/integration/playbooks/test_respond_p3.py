@@ -1,8 +1,8 @@
 """The response procedure keeps the ticket and the status page in step, and verifies with a POST probe.
 
 respond_p3.yml on the controller alone (no database, no alerts), with the Jira and Statuspage contract
-servers and the runbook's key-functionality endpoint (POST {"test": true}, test_http_health_probe's
-contract) as the only probe: triage opens the Jira issue, the verify phase POSTs the JSON body, the
+servers and the runbook's key-functionality endpoint (POST {"test": true}, the contract of
+_itest_http.KeyFunctionalityContract) as the only probe: triage opens the Jira issue, the verify phase POSTs the JSON body, the
 status moves to monitoring on the record and the ticket and, with respond_resolve, the procedure resolves the record,
 the issue and the Statuspage incident in one place
 (roles/respond/tasks/status.yml). verify.yml in check mode sends no POST; a re-run whose status does
@@ -15,8 +15,8 @@ import uuid
 
 import pytest
 from _itest_ansible import REPO_ROOT
+from _itest_http import KeyFunctionalityContract
 from _itest_ledger import check_chain, read_file_ledger
-from test_http_health_probe import KeyFunctionalityContract
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

@@ -15,7 +15,7 @@ from _itest_ledger import read_file_ledger
 from _itest_rotate import RotationRole, create_log_table
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

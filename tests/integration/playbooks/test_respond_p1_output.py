@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_respond_p1 import P1, alert, channels, flat, health, queue, response  # noqa: F401 pylint: disable=unused-import
 from trdrhub_harness.workload import INCIDENT
+
+from .test_respond_p1 import P1, alert, channels, flat, health, queue, response  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from _itest_http import StubServer, TrdrHubHealth
+from _itest_http import KeyFunctionalityContract, StubServer, TrdrHubHealth
 from trdrhub_harness import free_port
 from trdrhub_harness.certs import TestCA
 
@@ -176,67 +176,6 @@ def test_unreachable(ansible):
     assert res["tls"]["error"].startswith(f"no TLS handshake with 127.0.0.1:{port}: Connection refused")
     assert res["endpoints"][1]["error"].startswith("not requested, the server was unreachable")
     assert "Traceback" not in res.output
-
-
-class KeyFunctionalityContract:
-    """The runbook's test endpoint as a contract: POST /api/v1/test with a JSON object holding ``test: true``.
-
-    Anything else is refused the way an API would: 405 for another method, 415 without a JSON
-    content type, 400 for a body that is not that object. The bodies it accepted are kept.
-    """
-
-    def __init__(self):
-        import json as _json
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        self.accepted = []
-        contract = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _send(self, status, body):
-                data = _json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self):
-                self._send(405, {"detail": "Method Not Allowed"})
-
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.path != "/api/v1/test":
-                    return self._send(404, {"detail": "Not Found"})
-                if not (self.headers.get("Content-Type") or "").startswith("application/json"):
-                    return self._send(415, {"detail": "expected application/json"})
-                try:
-                    body = _json.loads(raw)
-                except ValueError:
-                    return self._send(400, {"detail": "malformed JSON"})
-                if not isinstance(body, dict) or body.get("test") is not True:
-                    return self._send(400, {"detail": "body must be {\"test\": true}"})
-                contract.accepted.append(body)
-                self._send(200, {"status": "ok", "test": True, "checks": {"queue": "ok"}})
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-
-    def __enter__(self):
-        import threading
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
 
 def test_post_with_a_json_body_and_checks_on_the_answer(ansible):

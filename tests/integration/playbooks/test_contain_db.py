@@ -2,7 +2,7 @@
 
 A re-run after the runaway sessions are gone (or with filters nothing matches) asks no approval:
 no request waits for approvers, no vote or decision is recorded, and the run says there was nothing
-to contain. The gate itself, the prompt and the vote are covered by test_approval_gate.py and
+to contain. The gate itself, the prompt and the vote are covered by plugins/modules/test_approval.py and
 test_next_step_hints.py.
 """
 from __future__ import annotations
