@@ -132,34 +132,30 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Preview which idle-in-transaction API sessions would be terminated
-  trdrhub.incident.pg_terminate_sessions:
-    login_host: db-primary.trdrhub.internal
-    login_port: 5432  # the PostgreSQL server itself, not PgBouncer on 6543
-    login_user: trdrhub_incident
-    login_password: "{{ vault_pg_incident_password }}"
-    login_db: trdrhub
-    databases: [trdrhub]
-    users: [trdrhub_app]
-    applications: ["trdrhub-api*"]
-    states: [idle in transaction]
-    min_duration: 300
-  check_mode: true
-  register: preview
+- name: Preview the idle-in-transaction API sessions, then terminate the previewed ones
+  module_defaults:
+    trdrhub.incident.pg_terminate_sessions:
+      login_host: db-primary.trdrhub.internal
+      login_port: 5432  # the PostgreSQL server itself, not PgBouncer on 6543
+      login_user: trdrhub_incident
+      login_password: "{{ vault_pg_incident_password }}"
+      login_db: trdrhub
+      databases: [trdrhub]
+      users: [trdrhub_app]
+      applications: ["trdrhub-api*"]
+      states: [idle in transaction]
+      min_duration: 300
+  block:
+    - name: Preview which sessions would be terminated
+      trdrhub.incident.pg_terminate_sessions: {}
+      check_mode: true
+      register: preview
 
-- name: Terminate them, at most 10, and wait for the backends to exit
-  trdrhub.incident.pg_terminate_sessions:
-    login_host: db-primary.trdrhub.internal
-    login_user: trdrhub_incident
-    login_password: "{{ vault_pg_incident_password }}"
-    login_db: trdrhub
-    databases: [trdrhub]
-    users: [trdrhub_app]
-    applications: ["trdrhub-api*"]
-    states: [idle in transaction]
-    min_duration: 300
-    max_sessions: 10
-  register: killed
+    - name: Terminate those of them that still match, at most 10, and wait for the backends to exit
+      trdrhub.incident.pg_terminate_sessions:
+        pids: "{{ preview.sessions | map(attribute='pid') | list }}"
+        max_sessions: 10
+      register: killed
 
 - name: Cancel runaway report queries, terminate whatever is still running 15 seconds later
   trdrhub.incident.pg_terminate_sessions:
