@@ -88,7 +88,6 @@ extends_documentation_fragment:
   - trdrhub.incident.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the URL and reports what would change; writes nothing.
   diff_mode:

@@ -97,9 +97,10 @@ extends_documentation_fragment:
   - trdrhub.incident.postgres
   - trdrhub.incident.postgres.session_filters
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.postgresql_group
 attributes:
   check_mode:
-    support: full
     details:
       - Lists exactly the sessions that would be signalled (RV(sessions[].outcome=would_signal)) and signals nothing.
         No signal is sent inside a transaction to be rolled back - a signal cannot be rolled back.
@@ -107,12 +108,6 @@ attributes:
     support: full
     details:
       - Counts of client sessions by state before and after; in check mode the after side is predicted.
-  platform:
-    platforms: posix
-  action_group:
-    description: Use C(group/trdrhub.incident.postgresql) in C(module_defaults) to set the connection options once.
-    support: full
-    membership: [trdrhub.incident.postgresql]
 notes:
   - At least one filter option must be set; the module refuses to select every client session.
   - The login role needs the C(pg_signal_backend) role (C(GRANT pg_signal_backend TO role)) or superuser to signal

@@ -157,20 +157,13 @@ extends_documentation_fragment:
   - trdrhub.incident.k8s.auth_option
   - trdrhub.incident.postgres
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.postgresql_group
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the store, the role and the rotation log and returns the plan (RV(plan), RV(steps)) with the fingerprint
         of the current password; generates nothing and changes nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action_group:
-    description: Use C(group/trdrhub.incident.postgresql) in C(module_defaults) to set the connection options once.
-    support: full
-    membership: [trdrhub.incident.postgresql]
 notes:
   - The connection (C(login_*) or O(dsn)) needs the right to C(ALTER ROLE) O(role) (superuser or C(CREATEROLE) with
     admin option on it). Connect to the PostgreSQL server, not to PgBouncer.
