@@ -7,8 +7,12 @@ from __future__ import annotations
 class ModuleDocFragment:
     """Attributes shared by the collection's modules (use after ansible.builtin.action_common_attributes).
 
-    ``trdrhub.incident.attributes`` is the read-only (info) module; the ``*_group`` fragments
-    add the module-defaults group a module belongs to (meta/runtime.yml action_groups).
+    ``trdrhub.incident.attributes`` holds what every module has unless it says otherwise: full check
+    mode, no diff, POSIX. Its check-mode details fit a module that only reads; a module that changes
+    something gives its own details (and its diff support), which replace them.
+    ``controller`` adds the flow attributes of a module that runs on the controller (use it after
+    ansible.builtin.action_common_attributes.flow); the ``*_group`` fragments add the module-defaults
+    group a module belongs to (meta/runtime.yml action_groups).
     """
 
     DOCUMENTATION = r"""
@@ -21,6 +25,16 @@ attributes:
     support: none
   platform:
     platforms: posix
+"""
+
+    CONTROLLER = r"""
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
 """
 
     POSTGRESQL_GROUP = r"""

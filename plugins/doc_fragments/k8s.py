@@ -71,3 +71,36 @@ notes:
 requirements:
   - kubernetes (the official Python client) on the host that runs the module
 """
+
+    # K8S_AUTH_ARGS as the suboptions of one dict option, O(k8s_auth), for a module that reaches the API server for
+    # only part of its work (database_url, rotate_secrets). The module gives its description: when it is used.
+    AUTH_OPTION = r"""
+options:
+  k8s_auth:
+    type: dict
+    suboptions:
+      kubeconfig:
+        description: Path of the kubeconfig.
+        type: path
+      context:
+        description: Kubeconfig context.
+        type: str
+      host:
+        description: API server URL, to connect without a kubeconfig.
+        type: str
+      api_key:
+        description: Bearer token. Never shown.
+        type: str
+      validate_certs:
+        description: Verify the API server's certificate.
+        type: bool
+        aliases: [verify_ssl]
+      ca_cert:
+        description: CA file of the API server.
+        type: path
+        aliases: [ssl_ca_cert]
+      request_timeout:
+        description: Seconds to wait for each answer.
+        type: float
+        default: 10
+"""

@@ -36,3 +36,14 @@ options:
 notes:
   - For the V(postgres) backend without any connection option, the connection string in E(TRDRHUB_LEDGER_DSN) is used.
 """
+
+    # A module whose only use of the PostgreSQL connection options is the V(postgres) backend
+    # (with trdrhub.incident.postgres and trdrhub.incident.attributes.controller).
+    POSTGRES_BACKEND = r"""
+attributes:
+  action:
+    details:
+      - Runs on the controller. The PostgreSQL connection options are used from the controller too.
+notes:
+  - The connection options (O(login_host), O(dsn), ...) are only used with O(backend=postgres).
+"""

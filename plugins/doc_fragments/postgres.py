@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Documentation of the option specs in module_utils/_postgres/client.py and _sessions.py."""
+    """Documentation of the option specs in module_utils/_postgres/client.py and session_filter.py."""
 
     # Connection options: POSTGRES_COMMON_ARGS in module_utils/_postgres/client.py.
     DOCUMENTATION = r"""
@@ -102,7 +102,7 @@ requirements:
   - psycopg2 (or psycopg2-binary) on the host that runs the module
 """
 
-    # Session selection options: SESSION_FILTER_ARGS in module_utils/_postgres/sessions.py.
+    # Session selection options: SESSION_FILTER_ARGS in module_utils/_postgres/session_filter.py.
     SESSION_FILTERS = r"""
 options:
   databases:

@@ -91,10 +91,10 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.http_api
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
   - trdrhub.incident.attributes.alertmanager_group
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the silences and reports what would happen (RV(action) V(would_create), V(would_update) or
         V(would_expire)); creates, updates and expires nothing.
@@ -102,8 +102,6 @@ attributes:
     support: full
     details:
       - Shows the silence (matchers, start, end, creator, comment) before and after.
-  platform:
-    platforms: posix
 seealso:
   - module: trdrhub.incident.alertmanager_alerts_info
   - name: Alertmanager silences

@@ -108,24 +108,16 @@ extends_documentation_fragment:
   - trdrhub.incident.postgres
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.controller
 attributes:
   check_mode:
-    support: full
     details:
       - Shows the request it would make and returns RV(approved=false) with RV(status=check_mode), without failing,
         waiting, storing or recording anything; the destructive step after it runs in check mode too.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
   action:
-    support: full
     details:
       - Runs on the controller, where the terminal, the store and the ledger are.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 notes:
   - The connection options are used by O(backend=postgres) (the ledger) and O(store_backend=postgres).
   - In O(mode=store) the two-person rule counts accounts - the AWX or Rundeck user, else the OS login (audit login uid,

@@ -82,38 +82,12 @@ options:
     description:
       - Kubernetes connection, for O(store=kubernetes). Same keys and E(K8S_AUTH_*) fallbacks as the
         C(trdrhub.incident.k8s) options (see C(docs/kubernetes.md) in this collection).
-    type: dict
-    suboptions:
-      kubeconfig:
-        description: Path of the kubeconfig.
-        type: path
-      context:
-        description: Kubeconfig context.
-        type: str
-      host:
-        description: API server URL, to connect without a kubeconfig.
-        type: str
-      api_key:
-        description: Bearer token. Never shown.
-        type: str
-      validate_certs:
-        description: Verify the API server's certificate.
-        type: bool
-        aliases: [verify_ssl]
-      ca_cert:
-        description: CA file of the API server.
-        type: path
-        aliases: [ssl_ca_cert]
-      request_timeout:
-        description: Seconds to wait for each answer.
-        type: float
-        default: 10
 extends_documentation_fragment:
+  - trdrhub.incident.k8s.auth_option
   - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the URL and reports what would change; writes nothing.
   diff_mode:

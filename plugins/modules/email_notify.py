@@ -91,16 +91,12 @@ options:
     default: 30
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Connects to nothing; returns the message that would be sent (RV(message)) and the recipients, and reports
         C(changed).
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 seealso:
   - module: trdrhub.incident.slack_message
   - module: trdrhub.incident.pagerduty_event

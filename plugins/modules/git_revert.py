@@ -54,9 +54,9 @@ options:
     default: trdrhub-incident@localhost
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Nothing is committed or pushed. The commit to revert is shown (RV(diff), C(git show)); without a clone in O(dest)
         the module clones into a temporary directory that it removes, and O(dest) is not created.
@@ -64,8 +64,6 @@ attributes:
     support: full
     details:
       - The patch of the commit to be reverted, as C(git show --stat --patch).
-  platform:
-    platforms: posix
 requirements:
   - git on the host that runs the module, with access to O(repo) (an SSH key or credential helper for a remote).
 """

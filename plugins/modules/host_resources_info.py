@@ -61,7 +61,6 @@ extends_documentation_fragment:
   - trdrhub.incident.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - The module only reads (and opens and closes TCP connections), so it runs unchanged in check mode.
   platform:

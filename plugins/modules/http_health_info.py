@@ -99,7 +99,6 @@ extends_documentation_fragment:
   - trdrhub.incident.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - GET and HEAD probes run unchanged in check mode; a V(POST) endpoint is not requested (RV(endpoints[].skipped)).
 notes:

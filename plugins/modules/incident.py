@@ -159,9 +159,11 @@ extends_documentation_fragment:
   - trdrhub.incident.postgres
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.controller
+  - trdrhub.incident.ledger.postgres_backend
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the ledger and returns the record as it would be and the changes; appends nothing and creates no ledger
         directory or table. RV(entry) is null.
@@ -169,18 +171,7 @@ attributes:
     support: full
     details:
       - Shows the record before and after, one field a line.
-  platform:
-    platforms: posix
-  action:
-    support: full
-    details:
-      - Runs on the controller. The PostgreSQL connection options are used from the controller too.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 notes:
-  - The connection options (O(login_host), O(dsn), ...) are only used with O(backend=postgres).
   - Times in the record are ISO 8601 UTC to the second (V(2025-01-15T14:30:00Z)).
   - The C(trdrhub.incident.ledger) callback also records the task itself (event C(task)); the entry this module appends
     is the record's.

@@ -109,15 +109,11 @@ options:
     default: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - The module only computes, so it runs unchanged in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - "The P4 target of one business day skips Saturday and Sunday in UTC - an incident detected on Friday at 14:00 is
     due on Monday at 14:00, one detected on Saturday at 10:00 on Tuesday at 00:00 (the clock starts on Monday). Public

@@ -95,27 +95,16 @@ extends_documentation_fragment:
   - trdrhub.incident.postgres
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.controller
+  - trdrhub.incident.ledger.postgres_backend
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the ledger and returns what would be escalated; records nothing. RV(entries) is empty.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action:
-    support: full
-    details:
-      - Runs on the controller. The PostgreSQL connection options are used from the controller too.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 notes:
   - The module decides and records; it sends nothing. The C(trdrhub.incident.escalate) role notifies the contacts
     (Slack, email, PagerDuty) - see C(docs/escalation.md).
-  - The connection options (O(login_host), O(dsn), ...) are only used with O(backend=postgres).
 seealso:
   - module: trdrhub.incident.incident
   - module: trdrhub.incident.incident_assess

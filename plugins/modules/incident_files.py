@@ -42,25 +42,19 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.controller
 attributes:
   check_mode:
-    support: full
     details:
       - Writes nothing and creates no directory; reports which files would be written, with their SHA-256.
   diff_mode:
     support: full
     details:
       - Shows the content before and after of every file whose content changes.
-  platform:
-    platforms: posix
   action:
-    support: full
     details:
       - Runs on the controller.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 notes:
   - The content of a file is the evidence itself; use C(no_log) on the task when it may hold anything sensitive.
 seealso:

@@ -139,9 +139,9 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.notify_http
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the ticket (search, comments or work notes; the transitions are not read) and reports what would be
         done; writes nothing.
@@ -150,8 +150,6 @@ attributes:
     details:
       - Shows the ticket's key, summary, status and links (Jira) or state, impact and urgency (ServiceNow) before and
         after.
-  platform:
-    platforms: posix
 notes:
   - Jira Cloud answers C(429) with C(Retry-After) when rate limiting; ServiceNow answers C(429) when an instance's
     rate limit rule applies.

@@ -120,7 +120,6 @@ extends_documentation_fragment:
   - trdrhub.incident.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - The module only reads the firewall, so it runs unchanged in check mode.
   diff_mode:

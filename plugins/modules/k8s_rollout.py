@@ -92,10 +92,10 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.k8s
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
   - trdrhub.incident.attributes.kubernetes_group
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the Deployment (and for V(undo) its ReplicaSets), computes the object the action would produce and
         reports RV(changed) and the diff from it; nothing is written, and O(wait) does not wait (O(action=status), which
@@ -105,8 +105,6 @@ attributes:
     details:
       - Shows replicas, paused, images, env per container, pod-template annotations and the incident annotation before
         and after.
-  platform:
-    platforms: posix
 notes:
   - "RBAC: C(get) on C(deployments); C(patch) on C(deployments) for restart, undo, pause, resume and set_env;
     C(patch) on C(deployments/scale) for scale; C(list) on C(replicasets) for undo and history; C(list) on C(pods) to

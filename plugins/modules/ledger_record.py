@@ -64,26 +64,15 @@ extends_documentation_fragment:
   - trdrhub.incident.postgres
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.controller
+  - trdrhub.incident.ledger.postgres_backend
 attributes:
   check_mode:
-    support: full
     details:
       - Writes nothing; returns the entry that would be appended, with the sequence number and previous hash computed
         from the ledger's current head. A missing ledger directory or table is not created.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action:
-    support: full
-    details:
-      - Runs on the controller. The PostgreSQL connection options are used from the controller too.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 notes:
-  - The connection options (O(login_host), O(dsn), ...) are only used with O(backend=postgres).
   - The ledger is verified with M(trdrhub.incident.audit_chain_verify) (C(source=ledger_file) or C(source=ledger_table));
     see C(docs/ledger.md) for the entry format.
 seealso:

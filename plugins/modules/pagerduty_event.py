@@ -88,15 +88,11 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.notify_http
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Sends nothing; returns the event that would be sent (RV(event), routing key masked) and reports C(changed).
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - Only O(summary), O(source), O(severity), O(component), O(group), O(event_class), O(custom_details) and O(timestamp)
     of a trigger are sent; for acknowledge and resolve they are ignored with a warning.

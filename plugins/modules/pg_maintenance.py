@@ -86,16 +86,12 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.postgres
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
   - trdrhub.incident.attributes.postgresql_group
 attributes:
   check_mode:
-    support: full
     details:
       - Reports the selected tables, their dead tuples and which would be processed or skipped; runs nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - The login role must own the tables (or be superuser, or from PostgreSQL 16 have C(MAINTAIN)); tables it may not
     vacuum are skipped by the server with a warning, which RV(tables[].messages) shows with O(verbose).

@@ -166,10 +166,10 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.postgres
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
   - trdrhub.incident.attributes.postgresql_group
 attributes:
   check_mode:
-    support: full
     details:
       - Validates the file, verifies the checksum, reads the table of contents and reports what would be created
         (RV(action)); creates, drops and restores nothing. An existing restored target is verified read-only.
@@ -177,8 +177,6 @@ attributes:
     support: full
     details:
       - The databases of the server before and after (the target appears); predicted in check mode.
-  platform:
-    platforms: posix
 notes:
   - The connection options name the server and the login role; O(login_db) is the database the module connects to for
     C(CREATE DATABASE) (for example V(postgres)), never the target. The restore and the verification connect to the target.

@@ -97,9 +97,10 @@ extends_documentation_fragment:
   - trdrhub.incident.postgres
   - trdrhub.incident.postgres.session_filters
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.postgresql_group
 attributes:
   check_mode:
-    support: full
     details:
       - Lists exactly the sessions that would be signalled (RV(sessions[].outcome=would_signal)) and signals nothing.
         No signal is sent inside a transaction to be rolled back - a signal cannot be rolled back.
@@ -107,12 +108,6 @@ attributes:
     support: full
     details:
       - Counts of client sessions by state before and after; in check mode the after side is predicted.
-  platform:
-    platforms: posix
-  action_group:
-    description: Use C(group/trdrhub.incident.postgresql) in C(module_defaults) to set the connection options once.
-    support: full
-    membership: [trdrhub.incident.postgresql]
 notes:
   - At least one filter option must be set; the module refuses to select every client session.
   - The login role needs the C(pg_signal_backend) role (C(GRANT pg_signal_backend TO role)) or superuser to signal
@@ -132,34 +127,30 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Preview which idle-in-transaction API sessions would be terminated
-  trdrhub.incident.pg_terminate_sessions:
-    login_host: db-primary.trdrhub.internal
-    login_port: 5432  # the PostgreSQL server itself, not PgBouncer on 6543
-    login_user: trdrhub_incident
-    login_password: "{{ vault_pg_incident_password }}"
-    login_db: trdrhub
-    databases: [trdrhub]
-    users: [trdrhub_app]
-    applications: ["trdrhub-api*"]
-    states: [idle in transaction]
-    min_duration: 300
-  check_mode: true
-  register: preview
+- name: Preview the idle-in-transaction API sessions, then terminate the previewed ones
+  module_defaults:
+    trdrhub.incident.pg_terminate_sessions:
+      login_host: db-primary.trdrhub.internal
+      login_port: 5432  # the PostgreSQL server itself, not PgBouncer on 6543
+      login_user: trdrhub_incident
+      login_password: "{{ vault_pg_incident_password }}"
+      login_db: trdrhub
+      databases: [trdrhub]
+      users: [trdrhub_app]
+      applications: ["trdrhub-api*"]
+      states: [idle in transaction]
+      min_duration: 300
+  block:
+    - name: Preview which sessions would be terminated
+      trdrhub.incident.pg_terminate_sessions: {}
+      check_mode: true
+      register: preview
 
-- name: Terminate them, at most 10, and wait for the backends to exit
-  trdrhub.incident.pg_terminate_sessions:
-    login_host: db-primary.trdrhub.internal
-    login_user: trdrhub_incident
-    login_password: "{{ vault_pg_incident_password }}"
-    login_db: trdrhub
-    databases: [trdrhub]
-    users: [trdrhub_app]
-    applications: ["trdrhub-api*"]
-    states: [idle in transaction]
-    min_duration: 300
-    max_sessions: 10
-  register: killed
+    - name: Terminate those of them that still match, at most 10, and wait for the backends to exit
+      trdrhub.incident.pg_terminate_sessions:
+        pids: "{{ preview.sessions | map(attribute='pid') | list }}"
+        max_sessions: 10
+      register: killed
 
 - name: Cancel runaway report queries, terminate whatever is still running 15 seconds later
   trdrhub.incident.pg_terminate_sessions:

@@ -76,7 +76,6 @@ extends_documentation_fragment:
   - trdrhub.incident.attributes.redis_group
 attributes:
   check_mode:
-    support: full
     details:
       - The module only reads, so it runs unchanged in check mode, O(wait_for) included.
 notes:

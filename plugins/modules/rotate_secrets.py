@@ -99,32 +99,6 @@ options:
     description:
       - Kubernetes connection, for O(store=k8s_secret) and O(restart_deployments). Same keys and E(K8S_AUTH_*)
         fallbacks as the C(trdrhub.incident.k8s) options (see C(docs/kubernetes.md) in this collection).
-    type: dict
-    suboptions:
-      kubeconfig:
-        description: Path of the kubeconfig.
-        type: path
-      context:
-        description: Kubeconfig context.
-        type: str
-      host:
-        description: API server URL, to connect without a kubeconfig.
-        type: str
-      api_key:
-        description: Bearer token. Never shown.
-        type: str
-      validate_certs:
-        description: Verify the API server's certificate.
-        type: bool
-        aliases: [verify_ssl]
-      ca_cert:
-        description: CA file of the API server.
-        type: path
-        aliases: [ssl_ca_cert]
-      request_timeout:
-        description: Seconds to wait for each answer.
-        type: float
-        default: 10
   restart_deployments:
     description:
       - Deployments of O(k8s_namespace) restarted after the store changed (like C(kubectl rollout restart)), then waited
@@ -180,22 +154,16 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - trdrhub.incident.k8s.auth_option
   - trdrhub.incident.postgres
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
+  - trdrhub.incident.attributes.postgresql_group
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the store, the role and the rotation log and returns the plan (RV(plan), RV(steps)) with the fingerprint
         of the current password; generates nothing and changes nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action_group:
-    description: Use C(group/trdrhub.incident.postgresql) in C(module_defaults) to set the connection options once.
-    support: full
-    membership: [trdrhub.incident.postgresql]
 notes:
   - The connection (C(login_*) or O(dsn)) needs the right to C(ALTER ROLE) O(role) (superuser or C(CREATEROLE) with
     admin option on it). Connect to the PostgreSQL server, not to PgBouncer.

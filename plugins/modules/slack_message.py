@@ -52,15 +52,11 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.notify_http
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Posts nothing; returns the payload that would be sent (RV(payload)) and reports C(changed).
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 seealso:
   - module: trdrhub.incident.pagerduty_event
   - module: trdrhub.incident.email_notify

@@ -104,9 +104,9 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.notify_http
   - ansible.builtin.action_common_attributes
+  - trdrhub.incident.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the unresolved incidents (and the page's components when O(components) is set) and reports what would
         be done; creates and updates nothing.
@@ -114,8 +114,6 @@ attributes:
     support: full
     details:
       - Shows name, status, impact, component statuses and the latest update body before and after.
-  platform:
-    platforms: posix
 notes:
   - The Statuspage API allows about 60 requests a minute per key; a run makes two requests (list, then create or
     update), three in check mode with O(components).

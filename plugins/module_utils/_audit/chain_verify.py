@@ -193,12 +193,8 @@ class ChainVerifier:
         chain = self._chains.get(key) or self._chain(key)
         last = chain.last_seq
         if last is not None:
-            if seq == last:
-                self.violation('duplicate_sequence', key, seq, rid, None, seq,
-                               f'sequence number {seq} appears more than once in the chain', line)
-            elif seq < last:
-                self.violation('out_of_order', key, seq, rid, last + 1, seq,
-                               f'sequence number {seq} comes after {last}', line)
+            if seq <= last:
+                self._not_after(key, seq, rid, last, line, 'appears more than once in the chain', '')
             elif self._per_chain_gaps and seq != last + 1:
                 self.violation('sequence_gap', key, seq, rid, last + 1, seq,
                                f'sequence jumps from {last} to {seq}: {self._missing(last, seq)} missing', line)
@@ -241,12 +237,8 @@ class ChainVerifier:
         last_key, last = before
         if seq == last and chain_last == seq:
             return  # a duplicate already reported within its chain
-        if seq == last:
-            self.violation('duplicate_sequence', key, seq, rid, None, seq,
-                           f'sequence number {seq} is also used by another chain', line)
-        elif seq < last:
-            self.violation('out_of_order', key, seq, rid, last + 1, seq,
-                           f'sequence number {seq} comes after {last} in the table order', line)
+        if seq <= last:
+            self._not_after(key, seq, rid, last, line, 'is also used by another chain', ' in the table order')
         elif seq != last + 1:
             # The table's finding, not the next entry's chain: that entry is usually another tenant's, intact.
             self.violation('sequence_gap', None, last + 1, None, last + 1, seq,
@@ -254,6 +246,13 @@ class ChainVerifier:
                            f'and {self.profile.chain_key} {key} #{seq}: entries were deleted (the chain that lost them '
                            'shows a broken link at its next entry, or ends short of its expected head), or never '
                            'written', line, where='table', missing=[last + 1, seq - 1])
+
+    def _not_after(self, key: t.Any, seq: int, rid: t.Any, last: int, line: int | None, repeated: str, order: str) -> None:
+        """A sequence number that does not come after ``last``: used twice (``repeated`` says where) or out of order."""
+        if seq == last:
+            self.violation('duplicate_sequence', key, seq, rid, None, seq, f'sequence number {seq} {repeated}', line)
+        else:
+            self.violation('out_of_order', key, seq, rid, last + 1, seq, f'sequence number {seq} comes after {last}{order}', line)
 
     @staticmethod
     def _missing(last: int, seq: int) -> str:

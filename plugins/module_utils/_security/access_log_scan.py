@@ -206,23 +206,11 @@ class AccessLogScan(BlockScan):
                 read += len(batch)
                 before = in_window + outside + unparsed + blank
                 for line in batch:
-                    if line[:1] == b'{':
+                    ok = False
+                    is_json = line[:1] == b'{'
+                    if is_json:
                         parsed = parse_json_line(line, times) if allow_json else None
-                        if parsed is None:
-                            unparsed += 1
-                            if len(self.stats['unparsed_samples']) < UNPARSED_SAMPLES:
-                                unparsed_sample(line)
-                            continue
-                        ip, ts, request, status, agent = parsed
-                        if ts < since or ts > until:
-                            outside += 1
-                            if ts > stop_after:
-                                stopped = True
-                                break
-                            continue
-                        watched = status_rules[status]
                     else:
-                        ok = False
                         start = line.find(b' [')
                         if start > 0 and allow_combined:
                             raw = line[start + 2:start + 28]
@@ -249,19 +237,24 @@ class AccessLogScan(BlockScan):
                                         ok = True
                         if not ok:
                             parsed = parse_combined_slow(line, times) if allow_combined else None
-                            if parsed is None:
-                                if not line.strip():
-                                    blank += 1
-                                    continue
-                                unparsed += 1
-                                if len(self.stats['unparsed_samples']) < UNPARSED_SAMPLES:
-                                    unparsed_sample(line)
+                            if parsed is None and not line.strip():
+                                blank += 1
                                 continue
-                            ip, ts, request, status, agent = parsed
-                            if ts < since or ts > until:
-                                outside += 1
-                                continue
-                            watched = status_rules[status]
+                    if not ok:
+                        # A JSON line, or a combined line the fast path refused.
+                        if parsed is None:
+                            unparsed += 1
+                            if len(self.stats['unparsed_samples']) < UNPARSED_SAMPLES:
+                                unparsed_sample(line)
+                            continue
+                        ip, ts, request, status, agent = parsed
+                        if ts < since or ts > until:
+                            outside += 1
+                            if is_json and ts > stop_after:
+                                stopped = True
+                                break
+                            continue
+                        watched = status_rules[status]
                     in_window += 1
                     if ts > latest:
                         latest = ts
