@@ -20,7 +20,7 @@ help:
 	@echo "               (quick sizes, a few minutes; BENCH_FULL=1 for the full sizes, BENCH_ONLY=chain,log_scan)"
 	@echo "make test    - sanity (2.19 + 2.21), unit, integration, molecule, ansible-lint, build, docs, every drill,"
 	@echo "               the command blocks of README and docs/ (make doc-commands)"
-	@echo "               in two parallel lanes; per-suite logs and timings in build/test-logs/"
+	@echo "               in three parallel lanes; per-suite logs and timings in build/test-logs/"
 	@echo ""
 	@echo "Playbooks (ansible-playbook playbooks/<name>.yml -i inventories/sandbox -e trdrhub_incident_id=INC-1; -v for detail):"
 	@echo "  respond.yml           - the response procedure of the priority triage assesses (P1-P4), start to end"
@@ -76,7 +76,7 @@ sandbox-down:
 	@PY=$(PY) scripts/sandbox.sh down
 
 test: bootstrap-dev
-	@scripts/run_suites.sh "integration" "units lint build docs molecule sanity units-2.19 sanity-2.19 drills doc-commands"
+	@scripts/run_suites.sh "integration" "units lint build docs molecule sanity units-2.19 sanity-2.19" "drills doc-commands"
 	@echo "make test: all suites passed"
 
 check: bootstrap
@@ -111,7 +111,7 @@ units-2.19:
 
 # tests/integration (the cross-cutting files, plugins/ and playbooks/) and the harness's own tests
 # (tests/harness/tests). The doc-command test starts a whole sandbox of its own: it runs as its own
-# target (doc-commands), in the other lane of make test, instead of holding one integration worker for minutes.
+# target (doc-commands), in a lane of its own in make test, instead of holding one integration worker for minutes.
 integration:
 	$(HARNESS) --services postgres -- $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock tests/integration tests/harness/tests -q $(XDIST) --durations=25 --ignore=tests/integration/test_doc_commands.py
 

@@ -14,6 +14,9 @@ cd "$root"
 logs=build/test-logs
 rm -rf "$logs" && mkdir -p "$logs"
 start=$(date +%s)
+# Busy and total CPU ticks of the whole machine (first line of /proc/stat), to tell how full the cores were.
+cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
+read -r busy0 all0 < <(cpu_ticks)
 
 run_lane() {
   local target t0 rc
@@ -36,6 +39,8 @@ done
 for pid in "${pids[@]}"; do wait "$pid"; done
 
 total=$(( $(date +%s) - start ))
+read -r busy1 all1 < <(cpu_ticks)
+busy_pct=$(( 100 * (busy1 - busy0) / (all1 - all0 > 0 ? all1 - all0 : 1) ))
 failed=0
 {
   printf '%-14s %8s  %s\n' target seconds result
@@ -44,6 +49,7 @@ failed=0
     printf '%-14s %8s  %s\n' "$target" "$secs" "$res"
   done < "$logs/results"
   printf '%-14s %8s\n' "wall (lanes)" "$total"
+  printf '%-14s %7s%%  %s\n' "cpu busy" "$busy_pct" "of $(nproc) cores over the run"
 } | tee "$logs/timings.txt"
 grep -q ' [1-9][0-9]*$' "$logs/results" && failed=1
 if [ $failed -ne 0 ]; then
