@@ -5,6 +5,12 @@ PY := $(VENV)/bin/python
 HARNESS := PYTHONPATH=tests/harness $(PY) -m trdrhub_harness run
 PYTEST := PYTHONPATH=tests/harness $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock
 
+# Compiled bytecode of every Python process goes to build/pycache, never beside the sources. An inherited
+# PYTHONDONTWRITEBYTECODE=1 (set on some CI machines) would leave no cache at all: every ansible-playbook and
+# module process would compile the collection (and, with a cache prefix, ansible-core) from source again.
+export PYTHONPYCACHEPREFIX := $(CURDIR)/build/pycache
+unexport PYTHONDONTWRITEBYTECODE
+
 # Integration tests in two pytest-xdist workers, one test file per worker at a time.
 XDIST ?= -n 2 --dist loadfile
 
