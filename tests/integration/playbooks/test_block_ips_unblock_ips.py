@@ -55,7 +55,7 @@ def unblock(pb, *args, **extra):
     return pb.run("unblock_ips.yml", {"block_ips_confirm": True, **extra}, *args)
 
 
-def test_block_is_real_idempotent_and_refuses_allowlisted(kernel, ansible):
+def test_block_is_real_idempotent_refuses_allowlisted_and_a_store_mode_rerun_asks_no_approval(kernel, ansible):
     pb, reason = kernel
     addresses = ["203.0.113.5", "10.20.3.4", "2001:db8:bad::/48", "::ffff:198.51.100.9"]
     if pb is None:
@@ -92,6 +92,17 @@ def test_block_is_real_idempotent_and_refuses_allowlisted(kernel, ansible):
     assert pb.netns.sources(CHAIN, "ipv4") == v4 and pb.netns.sources(CHAIN, "ipv6") == v6
     assert second.result["blocked"] == []
     assert {r["requested"] for r in second.result["already_blocked"]} == set(v4) | set(v6)
+
+    # A store-mode rerun with every block in place asks no approval: no request, no vote, no decision.
+    def asked():
+        return [e for e in pb.ledger("INC-IPB-1") if e["event"] in ("approval", "decision")]
+    before, requests = asked(), sorted((pb.ledger_dir / "INC-IPB-1" / "approvals").glob("req-*.json"))
+    store = block(pb, addresses, block_ips_confirm=False, block_ips_approval_mode="store", block_ips_approval_timeout=5)
+    assert store.ok and store.recap()["changed"] == 0, store.output
+    assert "NOTHING TO DO, no approval asked, nothing changed" in " ".join(store.output.split())
+    assert asked() == before
+    assert sorted((pb.ledger_dir / "INC-IPB-1" / "approvals").glob("req-*.json")) == requests
+    assert pb.netns.sources(CHAIN, "ipv4") == v4 and pb.netns.sources(CHAIN, "ipv6") == v6
 
 
 def test_check_mode_plans_and_changes_nothing(kernel, ansible):
@@ -136,40 +147,6 @@ def test_unconfirmed_run_blocks_nothing(kernel, ansible):
     assert decisions and decisions[-1]["data"]["confirmed"] is False
 
 
-def test_unblocking_before_the_expiry_needs_an_approval(kernel, ansible):
-    pb, reason = kernel
-    if pb is None:
-        need_kernel(reason)
-    assert block(pb, ["203.0.113.41"], "INC-IPB-9").ok
-    run = unblock(pb, block_ips_incident_id="INC-IPB-9", block_ips_confirm=False)
-    assert not run.ok and "Not approved: Nothing was unblocked." in " ".join(run.output.split()), run.output
-    assert set(pb.netns.sources(CHAIN)) == {"203.0.113.41/32"}
-    decision = [e for e in pb.ledger("INC-IPB-9") if e["event"] == "decision"][-1]["data"]
-    assert decision["action"] == "unblock_ips" and decision["confirmed"] is False
-    approved = unblock(pb, block_ips_incident_id="INC-IPB-9")
-    assert approved.ok, approved.output
-    assert pb.netns.sources(CHAIN) == {}
-    decision = [e for e in pb.ledger("INC-IPB-9") if e["event"] == "decision"][-1]["data"]
-    assert decision["action"] == "unblock_ips" and decision["confirmed_by"] == "variable block_ips_confirm"
-
-
-def test_a_store_mode_rerun_with_every_block_in_place_asks_no_approval(kernel, ansible):
-    pb, reason = kernel
-    if pb is None:
-        need_kernel(reason)
-    assert block(pb, ["203.0.113.51"], "INC-IPB-10").ok
-
-    def asked():
-        return [e for e in pb.ledger("INC-IPB-10") if e["event"] in ("approval", "decision")]
-    before, requests = asked(), sorted((pb.ledger_dir / "INC-IPB-10" / "approvals").glob("req-*.json"))
-    again = block(pb, ["203.0.113.51"], "INC-IPB-10", block_ips_confirm=False, block_ips_approval_mode="store",
-                  block_ips_approval_timeout=5)
-    assert again.ok and again.recap()["changed"] == 0, again.output
-    assert "NOTHING TO DO, no approval asked, nothing changed" in " ".join(again.output.split())
-    assert asked() == before   # no request, no vote, no decision
-    assert sorted((pb.ledger_dir / "INC-IPB-10" / "approvals").glob("req-*.json")) == requests
-
-
 def test_invalid_address_is_one_clear_message(kernel, ansible):
     pb, reason = kernel
     if pb is None:
@@ -182,7 +159,8 @@ def test_invalid_address_is_one_clear_message(kernel, ansible):
     assert pb.netns.rules(CHAIN, "ipv4") is None
 
 
-def test_expiry_sweep_removes_only_expired_blocks(kernel, ansible):
+def test_unblock_by_expiry_by_incident_and_by_address(kernel, ansible):
+    """The expiry sweep lifts only expired blocks; then lifting by incident (dry run first) and by address."""
     pb, reason = kernel
     past = int(time.time()) - 600
     if pb is None:
@@ -190,61 +168,57 @@ def test_expiry_sweep_removes_only_expired_blocks(kernel, ansible):
                    f'-A {CHAIN} -s 192.0.2.2/32 -m comment --comment "trdrhub:INC-NEW:exp={past + 86400}" -j DROP']
         plan = plan_only(ansible, {"state": "absent", "expired_only": True}, current)
         assert [r["address"] for r in plan["to_unblock"]] == ["192.0.2.1/32"]
-        need_kernel(reason)
-    old = block(pb, ["192.0.2.1", "2001:db8:dead::1"], "INC-OLD", block_ips_expires_at=str(past),
-                block_ips_allow_past_expiry=True)
-    assert old.ok, old.output
-    fresh = block(pb, ["192.0.2.2"], "INC-NEW")
-    assert fresh.ok, fresh.output
-    pb.netns.add_raw("ipv4", "-A", CHAIN, "-s", "192.0.2.3/32", "-j", "DROP")   # not ours: never touched
-    assert set(pb.netns.sources(CHAIN)) == {"192.0.2.1/32", "192.0.2.2/32", "192.0.2.3/32"}
-
-    sweep = unblock(pb, block_ips_expired_only=True)
-    assert sweep.ok, sweep.output
-    assert set(pb.netns.sources(CHAIN)) == {"192.0.2.2/32", "192.0.2.3/32"}
-    assert pb.netns.sources(CHAIN, "ipv6") == {}
-    assert {r["address"] for r in sweep.result["unblocked"]} == {"192.0.2.1/32", "2001:db8:dead::1/128"}
-    lifted = [e for e in pb.ledger("INC-OLD") if e["event"] == "verification" and e["data"].get("action") == "unblock"]
-    assert len(lifted) == 1 and {r["address"] for r in lifted[0]["data"]["unblocked"]} == {"192.0.2.1/32", "2001:db8:dead::1/128"}
-    assert not [e for e in pb.ledger("INC-NEW") if e["data"].get("action") == "unblock"]
-
-    again = unblock(pb, block_ips_expired_only=True)
-    assert again.ok and again.recap()["changed"] == 0, again.output
-
-
-def test_unblock_by_incident_and_by_address(kernel, ansible):
-    pb, reason = kernel
-    if pb is None:
         future = int(time.time()) + 3600
         current = [f'-A {CHAIN} -s 203.0.113.{n}/32 -m comment --comment "trdrhub:INC-{n % 2}:exp={future}" -j DROP'
                    for n in (1, 2, 3)]
         plan = plan_only(ansible, {"state": "absent", "incident_id": "INC-1"}, current)
         assert sorted(r["address"] for r in plan["to_unblock"]) == ["203.0.113.1/32", "203.0.113.3/32"]
         need_kernel(reason)
+    old = block(pb, ["192.0.2.1", "2001:db8:dead::1"], "INC-OLD", block_ips_expires_at=str(past),
+                block_ips_allow_past_expiry=True)
+    assert old.ok, old.output
     assert block(pb, ["203.0.113.21", "2001:db8:bad::21"], "INC-A").ok
     assert block(pb, ["203.0.113.22", "203.0.113.23"], "INC-B").ok
+    pb.netns.add_raw("ipv4", "-A", CHAIN, "-s", "192.0.2.3/32", "-j", "DROP")   # not ours: never touched
+    fresh = {"203.0.113.21/32", "203.0.113.22/32", "203.0.113.23/32"}
+    assert set(pb.netns.sources(CHAIN)) == {"192.0.2.1/32", "192.0.2.3/32"} | fresh
 
+    # The expiry sweep: only the expired blocks go, fresh ones (v4 and v6) and the rule not ours stay.
+    sweep = unblock(pb, block_ips_expired_only=True)
+    assert sweep.ok, sweep.output
+    assert set(pb.netns.sources(CHAIN)) == {"192.0.2.3/32"} | fresh
+    assert set(pb.netns.sources(CHAIN, "ipv6")) == {"2001:db8:bad::21/128"}
+    assert {r["address"] for r in sweep.result["unblocked"]} == {"192.0.2.1/32", "2001:db8:dead::1/128"}
+    lifted = [e for e in pb.ledger("INC-OLD") if e["event"] == "verification" and e["data"].get("action") == "unblock"]
+    assert len(lifted) == 1 and {r["address"] for r in lifted[0]["data"]["unblocked"]} == {"192.0.2.1/32", "2001:db8:dead::1/128"}
+    for incident in ("INC-A", "INC-B"):
+        assert not [e for e in pb.ledger(incident) if e["data"].get("action") == "unblock"]
+
+    again = unblock(pb, block_ips_expired_only=True)
+    assert again.ok and again.recap()["changed"] == 0, again.output
+
+    # By incident: a dry run first, which changes nothing.
     snapshot = Snapshot(pb.ledger_dir)
     check = unblock(pb, "--check", block_ips_incident_id="INC-A")
     assert check.ok, check.output
     assert snapshot.new_or_changed() == []
-    assert set(pb.netns.sources(CHAIN)) == {"203.0.113.21/32", "203.0.113.22/32", "203.0.113.23/32"}
+    assert set(pb.netns.sources(CHAIN)) == {"192.0.2.3/32"} | fresh
 
     by_incident = unblock(pb, block_ips_incident_id="INC-A")
     assert by_incident.ok, by_incident.output
-    assert set(pb.netns.sources(CHAIN)) == {"203.0.113.22/32", "203.0.113.23/32"}
+    assert set(pb.netns.sources(CHAIN)) == {"192.0.2.3/32", "203.0.113.22/32", "203.0.113.23/32"}
     assert pb.netns.sources(CHAIN, "ipv6") == {}
 
     by_address = unblock(pb, block_ips_addresses=["203.0.113.23"])
     assert by_address.ok, by_address.output
-    assert set(pb.netns.sources(CHAIN)) == {"203.0.113.22/32"}
+    assert set(pb.netns.sources(CHAIN)) == {"192.0.2.3/32", "203.0.113.22/32"}
     assert [r["incident_id"] for r in by_address.result["unblocked"]] == ["INC-B"]
 
     again = unblock(pb, block_ips_incident_id="INC-A")
     assert again.ok and again.recap()["changed"] == 0, again.output
 
 
-def test_reject_target_and_extra_hook_chain(kernel, ansible):
+def test_reject_target_extra_hook_chain_and_unblocking_before_the_expiry_needs_an_approval(kernel, ansible):
     pb, reason = kernel
     if pb is None:
         plan = plan_only(ansible, {"addresses": ["203.0.113.30", "2001:db8:bad::30"], "incident_id": "INC-IPB-8",
@@ -258,6 +232,17 @@ def test_reject_target_and_extra_hook_chain(kernel, ansible):
     assert f"-j {CHAIN}" in pb.netns.exec(["iptables", "-S", "FORWARD"]).stdout
     second = block(pb, ["203.0.113.30", "2001:db8:bad::30"], "INC-IPB-8", **args)
     assert second.ok and second.recap()["changed"] == 0, second.output
+
+    # Lifting the blocks before their expiry needs an approval: refused without one, nothing lifted.
+    refused = unblock(pb, block_ips_incident_id="INC-IPB-8", block_ips_confirm=False)
+    assert not refused.ok and "Not approved: Nothing was unblocked." in " ".join(refused.output.split()), refused.output
+    assert set(pb.netns.sources(CHAIN)) == {"203.0.113.30/32"}
+    assert set(pb.netns.sources(CHAIN, "ipv6")) == {"2001:db8:bad::30/128"}
+    decision = [e for e in pb.ledger("INC-IPB-8") if e["event"] == "decision"][-1]["data"]
+    assert decision["action"] == "unblock_ips" and decision["confirmed"] is False
+
     lifted = unblock(pb, block_ips_incident_id="INC-IPB-8")
     assert lifted.ok, lifted.output
     assert pb.netns.rules(CHAIN, "ipv4") == [] and pb.netns.rules(CHAIN, "ipv6") == []
+    decision = [e for e in pb.ledger("INC-IPB-8") if e["event"] == "decision"][-1]["data"]
+    assert decision["action"] == "unblock_ips" and decision["confirmed_by"] == "variable block_ips_confirm"
