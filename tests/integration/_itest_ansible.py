@@ -13,7 +13,8 @@ Two paths:
   mode) that saves the registered result. Used for modules with an action plugin (they
   run on the controller), for runs with ``verbosity`` (the display layer is what is
   tested), when ``via_playbook=True`` is passed, and for every call when
-  ``TRDRHUB_ITEST_VIA_PLAYBOOK=1`` is set in the environment.
+  ``TRDRHUB_ITEST_VIA_PLAYBOOK=1`` is set in the environment (also a call that passes
+  ``via_playbook=False``: a module whose action plugin hands some runs to the module unchanged).
 """
 from __future__ import annotations
 
@@ -130,9 +131,10 @@ class AnsibleRunner:
         run_dir = Path(tempfile.mkdtemp(prefix=f"run{self.count}-", dir=self.workdir))
         fqcn = module if "." in module else f"{NAMESPACE}.{NAME}.{module}"
         short = fqcn.rsplit(".", 1)[-1]
-        if via_playbook is None:
-            via_playbook = (os.environ.get("TRDRHUB_ITEST_VIA_PLAYBOOK") == "1" or verbosity > 0
-                            or not fqcn.startswith(f"{NAMESPACE}.{NAME}.") or short in ACTION_PLUGINS)
+        if os.environ.get("TRDRHUB_ITEST_VIA_PLAYBOOK") == "1":
+            via_playbook = True
+        elif via_playbook is None:
+            via_playbook = verbosity > 0 or not fqcn.startswith(f"{NAMESPACE}.{NAME}.") or short in ACTION_PLUGINS
         if not via_playbook:
             return self._run_direct(run_dir, short, args, check=check, diff=diff, timeout=timeout,
                                     extra_env=extra_env)

@@ -1,5 +1,11 @@
 """audit_chain_verify options against the harness PostgreSQL: defaults, ranges, filters, check mode,
-fail_on_violation, the ledger sources, and bad input that must fail with one clear message."""
+fail_on_violation, the ledger sources, and bad input that must fail with one clear message.
+
+The module has an action plugin, but it only does work of its own for a ledger file on the controller
+(``source: ledger_file`` over a local connection); for every other source it runs the module as is.
+So the ledger-file runs and one database run (the defaults) go through ansible-playbook, and the
+other database runs call the module's entry point directly (``run_db``), which is the same code.
+"""
 from __future__ import annotations
 
 import json
@@ -61,6 +67,11 @@ def scratch(pg_server, audit_db):
     conn.close()
 
 
+def run_db(ansible, args, check=False):
+    """A run the action plugin would hand to the module unchanged: the module's own entry point."""
+    return ansible.run(MODULE, args, check=check, via_playbook=False)
+
+
 def ok(res):
     assert "Traceback" not in res.output
     assert not res.failed, res.output
@@ -83,7 +94,7 @@ def test_defaults_read_the_applications_table(ansible, audit_login, app_table):
 def test_session_time_zone_does_not_matter(ansible, audit_login, app_table):
     """created_at is hashed in UTC; a session in another zone must verify the same."""
     args = {**audit_login, "connect_params": {"options": "-c TimeZone=Asia/Kolkata"}}
-    assert ok(ansible.run(MODULE, args))["is_valid"] is True
+    assert ok(run_db(ansible, args))["is_valid"] is True
 
 
 def test_schema_qualified_table_and_renamed_columns(ansible, audit_login, scratch):
@@ -91,8 +102,8 @@ def test_schema_qualified_table_and_renamed_columns(ansible, audit_login, scratc
     scratch.sql("ALTER TABLE forensics.{t} RENAME COLUMN sequence_number TO seq_no;"
                 "ALTER TABLE forensics.{t} RENAME COLUMN entry_hash TO hash")
     try:
-        result = ok(ansible.run(MODULE, {**audit_login, "table": f"forensics.{scratch.table}",
-                                         "columns": {"sequence_number": "seq_no", "entry_hash": "hash"}}))
+        result = ok(run_db(ansible, {**audit_login, "table": f"forensics.{scratch.table}",
+                                     "columns": {"sequence_number": "seq_no", "entry_hash": "hash"}}))
         assert result["is_valid"] is True and result["total_entries"] == COUNT
     finally:
         scratch.sql("DROP TABLE forensics.{t}")
@@ -100,23 +111,23 @@ def test_schema_qualified_table_and_renamed_columns(ansible, audit_login, scratc
 
 def test_range_is_anchored_to_the_entry_before_it(ansible, audit_login, scratch):
     args = {**audit_login, "table": scratch.table, "start_sequence": 20, "end_sequence": 40}
-    result = ok(ansible.run(MODULE, args))
+    result = ok(run_db(ansible, args))
     assert result["is_valid"] is True and result["total_entries"] == 21
     assert result["chains"]["tenant-b"]["first_sequence"] == 20
     scratch.sql("DELETE FROM {t} WHERE sequence_number = 17")   # tenant-b, before the range
-    result = ok(ansible.run(MODULE, args))
+    result = ok(run_db(ansible, args))
     # tenant-b's first entry in range still names 17's hash; its anchor is now 14
     assert kinds(result) == [("broken_link", "tenant-b", 20)]
     scratch.sql("UPDATE {t} SET action = 'delete' WHERE sequence_number IN (5, 50)")   # outside the range
-    assert kinds(ok(ansible.run(MODULE, args))) == [("broken_link", "tenant-b", 20)]
+    assert kinds(ok(run_db(ansible, args))) == [("broken_link", "tenant-b", 20)]
 
 
 def test_tenant_filter(ansible, audit_login, scratch):
     scratch.sql("UPDATE {t} SET action = 'delete' WHERE sequence_number = 29")   # tenant-b
     base = {**audit_login, "table": scratch.table}
-    only_a = ok(ansible.run(MODULE, {**base, "tenant_id": "tenant-a"}))
+    only_a = ok(run_db(ansible, {**base, "tenant_id": "tenant-a"}))
     assert only_a["is_valid"] is True and list(only_a["chains"]) == ["tenant-a"] and only_a["total_entries"] == 20
-    b_and_c = ok(ansible.run(MODULE, {**base, "tenant_id": ["tenant-b", "tenant-c"]}))
+    b_and_c = ok(run_db(ansible, {**base, "tenant_id": ["tenant-b", "tenant-c"]}))
     assert kinds(b_and_c) == [("hash_mismatch", "tenant-b", 29)] and b_and_c["tenants"] == 2
     assert any("sequence gaps were not checked" in n for n in b_and_c["notes"])
 
@@ -124,7 +135,7 @@ def test_tenant_filter(ansible, audit_login, scratch):
 def test_check_mode_is_identical(ansible, audit_login, scratch):
     scratch.sql("UPDATE {t} SET resource_id = 'x' WHERE sequence_number = 31")
     args = {**audit_login, "table": scratch.table}
-    normal, checked = ok(ansible.run(MODULE, args)), ok(ansible.run(MODULE, args, check=True))
+    normal, checked = ok(run_db(ansible, args)), ok(run_db(ansible, args, check=True))
     for result in (normal, checked):
         for volatile in ("verified_at", "elapsed_s"):
             result.pop(volatile)
@@ -134,28 +145,28 @@ def test_check_mode_is_identical(ansible, audit_login, scratch):
 def test_fail_on_violation(ansible, audit_login, app_table, scratch):
     scratch.sql("UPDATE {t} SET resource_id = 'x' WHERE sequence_number IN (31, 32);"
                 "DELETE FROM {t} WHERE sequence_number = 44")
-    res = ansible.run(MODULE, {**audit_login, "table": scratch.table, "fail_on_violation": True})
+    res = run_db(ansible, {**audit_login, "table": scratch.table, "fail_on_violation": True})
     assert res.failed and "Traceback" not in res.output
     assert res["msg"].startswith("audit chain verification failed: 4 violation(s) in 59 entries "
                                  "(1 broken_link, 2 hash_mismatch, 1 sequence_gap); first: tenant_id ")
     assert res["violation_count"] == 4 and len(res["violations"]) == 4 and res["chains"]
-    clean = ok(ansible.run(MODULE, {**audit_login, "fail_on_violation": True}))
+    clean = ok(run_db(ansible, {**audit_login, "fail_on_violation": True}))
     assert clean["is_valid"] is True
 
 
 def test_max_violations(ansible, audit_login, scratch):
     scratch.sql("UPDATE {t} SET action = 'rotate'")  # no generated row has it
-    result = ok(ansible.run(MODULE, {**audit_login, "table": scratch.table, "max_violations": 5}))
+    result = ok(run_db(ansible, {**audit_login, "table": scratch.table, "max_violations": 5}))
     assert len(result["violations"]) == 5 and result["violation_count"] == COUNT
     assert result["violations_truncated"] is True and result["violation_counts"] == {"hash_mismatch": COUNT}
 
 
 def test_expected_heads_round_trip(ansible, audit_login, scratch):
     args = {**audit_login, "table": scratch.table}
-    first = ok(ansible.run(MODULE, args))
+    first = ok(run_db(ansible, args))
     heads = {key: chain["head"] for key, chain in first["chains"].items()}
     heads["tenant-gone"] = {"sequence_number": 3, "entry_hash": "f" * 64}
-    result = ok(ansible.run(MODULE, {**args, "expected_heads": heads}))
+    result = ok(run_db(ansible, {**args, "expected_heads": heads}))
     assert kinds(result) == [("missing_chain", "tenant-gone", 3)]
 
 
@@ -180,7 +191,7 @@ def ledger_table(pg_server, audit_db):
 
 def test_ledger_table(ansible, audit_login, ledger_table):
     args = {**audit_login, "source": "ledger_table"}
-    result = ok(ansible.run(MODULE, args))
+    result = ok(run_db(ansible, args))
     assert result["is_valid"] is True and result["total_entries"] == 11 and result["profile"] == "ledger"
     assert result["sequence_scope"] == "chain" and set(result["chains"]) == {"INC-2025-0042", "INC-2025-0043"}
     ledger_table.execute("UPDATE trdrhub_incident_ledger SET entry = jsonb_set(entry, '{data,note}', '\"edited\"') "
@@ -188,11 +199,11 @@ def test_ledger_table(ansible, audit_login, ledger_table):
     ledger_table.execute("UPDATE trdrhub_incident_ledger SET entry_hash = repeat('0', 64) "
                          "WHERE incident_id = 'INC-2025-0042' AND seq = 5")
     ledger_table.execute("DELETE FROM trdrhub_incident_ledger WHERE incident_id = 'INC-2025-0042' AND seq = 7")
-    result = ok(ansible.run(MODULE, {**args, "incident_id": "INC-2025-0042"}))
+    result = ok(run_db(ansible, {**args, "incident_id": "INC-2025-0042"}))
     assert kinds(result) == [("broken_link", "INC-2025-0042", 8), ("column_mismatch", "INC-2025-0042", 5),
                              ("hash_mismatch", "INC-2025-0042", 3), ("sequence_gap", "INC-2025-0042", 8)]
     assert all(v["incident_id"] == "INC-2025-0042" for v in result["violations"])
-    ranged = ok(ansible.run(MODULE, {**args, "incident_id": "INC-2025-0042", "start_sequence": 4, "end_sequence": 6}))
+    ranged = ok(run_db(ansible, {**args, "incident_id": "INC-2025-0042", "start_sequence": 4, "end_sequence": 6}))
     assert kinds(ranged) == [("column_mismatch", "INC-2025-0042", 5)]
 
 
@@ -235,7 +246,8 @@ BAD = {
 def test_bad_input_is_one_clear_message(ansible, audit_login, app_table, tmp_path, args, needles):
     (tmp_path / "ledger.jsonl").mkdir()
     args = {k: v.replace("{tmp}", str(tmp_path)) if isinstance(v, str) else v for k, v in args.items()}
-    res = ansible.run(MODULE, {**audit_login, **args})
+    # a ledger file is read by the action plugin on the controller; anything else by the module
+    res = ansible.run(MODULE, {**audit_login, **args}, via_playbook=args.get("source") == "ledger_file")
     assert res.failed and "Traceback" not in res.output
     for needle in needles:
         assert needle.replace("{tmp}", str(tmp_path)) in res["msg"], res["msg"]
@@ -251,7 +263,7 @@ def test_unreadable_ledger_file(ansible, tmp_path):
 
 
 def test_role_without_select_is_told_what_to_grant(ansible, login, audit_db, app_table):
-    res = ansible.run(MODULE, {**login["ops"], "login_db": audit_db})
+    res = run_db(ansible, {**login["ops"], "login_db": audit_db})
     assert res.failed and "Traceback" not in res.output
     assert "role trdrhub_ops may not read column(s)" in res["msg"]
     assert "GRANT SELECT ON public.audit_log_entries TO trdrhub_ops" in res["msg"]
