@@ -67,6 +67,7 @@ def env_of(target, name=API):
 
 
 def test_contain_then_rollback_restores_replicas_guard_and_env(ansible, target, inventory):
+    """Check mode, containment, the guard on a re-run, a store-mode re-run that asks nothing, then the rollback."""
     target.add_deployment(API, replicas=2, revisions=2)
     incident = "INC-APP-" + uuid.uuid4().hex[:6]
     contain = k8s_vars(target, incident, app_control_replicas=3, app_control_expected_replicas=2, app_control_read_only=True,
@@ -91,6 +92,23 @@ def test_contain_then_rollback_restores_replicas_guard_and_env(ansible, target, 
     again = play(ansible, "contain_app.yml", inventory, contain)
     assert again.rc != 0
     assert f"Deployment {API} has 3 replicas, not the expected_replicas=2: not scaled to 3" in again.output
+    assert json.loads(state_file.read_text())["previous"] == {"TRDRHUB_READ_ONLY": None}
+
+    # A store-mode re-run of the done containment (no guard this time) asks no approval and changes nothing.
+    ledger, approvals = ansible.workdir / "incidents" / incident / "ledger.jsonl", ansible.workdir / "incidents" / incident / "approvals"
+
+    def asked():
+        return [e for e in read_file_ledger(ledger) if e["event"] in ("approval", "decision")]
+    requests = sorted(approvals.glob("req-*.json"))
+    asked_before, version = asked(), target.read(API)["metadata"]["resourceVersion"]
+    rerun_store = {**{k: v for k, v in contain.items() if k != "app_control_expected_replicas"}, "app_control_confirm": False,
+                   "app_control_approval_mode": "store", "app_control_approval_timeout": 5}
+    store = ansible.run_playbook(REPO_ROOT / "playbooks" / "contain_app.yml", "-i", inventory, "-e", json.dumps(rerun_store),
+                                 extra_env=dict(CLEAN_ENV, AWX_USER_NAME="alice"), timeout=400)
+    assert store.rc == 0, store.output
+    assert "Nothing to do" in flat(store) and "no approval is asked (contain_app)" in flat(store), store.output
+    assert asked() == asked_before and sorted(approvals.glob("req-*.json")) == requests
+    assert target.read(API)["metadata"]["resourceVersion"] == version
     assert json.loads(state_file.read_text())["previous"] == {"TRDRHUB_READ_ONLY": None}
 
     # Env only: the saved values are restored (the variable did not exist, so it is removed).
@@ -213,29 +231,6 @@ def test_gate_in_store_mode_waits_for_another_person(ansible, target, inventory,
     assert f"Deployment {API} was rolled back to the template of revision 1" in output
     decision = [e for e in read_file_ledger(ledger_dir / incident / "ledger.jsonl") if e["event"] == "decision"][-1]
     assert decision["data"]["confirmed"] is True and decision["data"]["approval"]["approvers"] == ["awx:bob"]
-
-
-def test_a_store_mode_rerun_of_a_done_containment_asks_no_approval(ansible, target, inventory, tmp_path):
-    target.add_deployment(API, replicas=2)
-    incident = "INC-APP-" + uuid.uuid4().hex[:6]
-    ledger_dir = tmp_path / "incidents"
-    env = dict(CLEAN_ENV, TRDRHUB_LEDGER_DIR=str(ledger_dir), AWX_USER_NAME="alice")
-    contain = k8s_vars(target, incident, app_control_replicas=3, app_control_read_only=True)
-    first = ansible.run_playbook(REPO_ROOT / "playbooks" / "contain_app.yml", "-i", inventory, "-e", json.dumps(contain),
-                                 extra_env=env, timeout=400)
-    assert first.rc == 0, first.output
-
-    def asked():
-        return [e for e in read_file_ledger(ledger_dir / incident / "ledger.jsonl") if e["event"] in ("approval", "decision")]
-    requests = sorted((ledger_dir / incident / "approvals").glob("req-*.json"))
-    before, version = asked(), target.read(API)["metadata"]["resourceVersion"]
-    again = ansible.run_playbook(REPO_ROOT / "playbooks" / "contain_app.yml", "-i", inventory, "-e", json.dumps(
-        dict(contain, app_control_confirm=False, app_control_approval_mode="store", app_control_approval_timeout=5)),
-        extra_env=env, timeout=400)
-    assert again.rc == 0, again.output
-    assert "Nothing to do" in flat(again) and "no approval is asked (contain_app)" in flat(again), again.output
-    assert asked() == before and sorted((ledger_dir / incident / "approvals").glob("req-*.json")) == requests
-    assert target.read(API)["metadata"]["resourceVersion"] == version
 
 
 def flat(run):
