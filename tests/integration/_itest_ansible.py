@@ -111,6 +111,11 @@ class AnsibleRunner:
             # The incident ledger callback (enabled in ansible.cfg) never writes into the checkout.
             "TRDRHUB_LEDGER_DIR": str(self.workdir / "incidents"),
         })
+        # The cache is written only where PYTHONPYCACHEPREFIX points (outside the checkout). An inherited
+        # PYTHONDONTWRITEBYTECODE would leave it empty, and with the prefix set Python no longer reads the
+        # virtualenv's own __pycache__ either: every process would compile ansible-core, the kubernetes
+        # client and the collection from source again (seconds of CPU per run).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         for key, value in (extra or {}).items():   # None removes a variable
             if value is None:
                 env.pop(key, None)
