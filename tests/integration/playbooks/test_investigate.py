@@ -41,8 +41,8 @@ EXPECTED = "9f8e7d6c5b4a"
 SECTIONS = {"postgres", "migrations", "audit_chain", "redis", "health", "host_resources", "recent_commits"}
 
 
-@pytest.fixture(scope="module")
-def evidence(pg_server, trdrhub_db, redis_server, monitor, passwords):
+@contextlib.contextmanager
+def evidence_made(pg_server, trdrhub_db, redis_server, monitor, passwords):
     """Version table, tampered audit table, a blocker (with two waiters) and a queue backlog; cleaned up afterwards."""
     suffix = uuid.uuid4().hex[:8]
     version, audit, lock_table = f"itest_inv_alembic_{suffix}", f"itest_inv_audit_{suffix}", f"itest_inv_lock_{suffix}"
@@ -180,12 +180,14 @@ def paused_pool(pgbouncer):
 
 
 @pytest.fixture(scope="module")
-def every_collector(ansible, pg_server, trdrhub_db, redis_server, incidents, evidence, pki, pgbouncer, tmp_path_factory):
+def every_collector(ansible, pg_server, trdrhub_db, redis_server, monitor, passwords, incidents, pki, pgbouncer,
+                    tmp_path_factory):
     """One run in which every collector answers, read by the tests below.
 
-    The evidence above; a deployment repository; a health endpoint answering 503 behind a certificate that
-    expires in three days; the Kubernetes API double with two Deployments whose first api pod logs the
-    database password and a bearer token; and, when pgbouncer is installed, a pooler database PAUSEd.
+    The evidence above (kept only while the run lasts); a deployment repository; a health endpoint answering
+    503 behind a certificate that expires in three days; the Kubernetes API double with two Deployments whose
+    first api pod logs the database password and a bearer token; and, when pgbouncer is installed, a pooler
+    database PAUSEd.
     """
     work = tmp_path_factory.mktemp("every-collector")
     investigate = investigate_run(ansible, pg_server, trdrhub_db, incidents, "every_collector")
@@ -197,7 +199,8 @@ def every_collector(ansible, pg_server, trdrhub_db, redis_server, incidents, evi
     near = pki["near"]
     password = trdrhub_db["app"]["password"]
     token = "itest-log-token-" + uuid.uuid4().hex
-    with K8sApiServer(tls=True) as k8s_api:
+    with evidence_made(pg_server, trdrhub_db, redis_server, monitor, passwords) as evidence, \
+            K8sApiServer(tls=True) as k8s_api:
         k8s_api.state.add_deployment("trdrhub-api", replicas=2)
         k8s_api.state.add_deployment("trdrhub-worker", replicas=1)
         pod = sorted(p["metadata"]["name"] for p in k8s_api.state.list("pods", "trdrhub-system", "app=trdrhub-api")[0])[0]
@@ -220,8 +223,8 @@ def every_collector(ansible, pg_server, trdrhub_db, redis_server, incidents, evi
                 **pooler_vars,
             })
             health_port = server.url("localhost").rsplit(":", 1)[1]
-    return types.SimpleNamespace(run=run, investigate=investigate, repo=repo, health_port=health_port, pod=pod, token=token,
-                                 pgbouncer=pgbouncer)
+    return types.SimpleNamespace(run=run, investigate=investigate, evidence=evidence, repo=repo, health_port=health_port,
+                                 pod=pod, token=token, pgbouncer=pgbouncer)
 
 
 def _bundle(investigate):
@@ -230,8 +233,8 @@ def _bundle(investigate):
 
 
 def test_the_bundle_holds_every_collector_and_the_summary_leads_with_the_findings(
-        every_collector, evidence, redis_server, pg_server, trdrhub_db):
-    run, investigate, repo = every_collector.run, every_collector.investigate, every_collector.repo
+        every_collector, redis_server, pg_server, trdrhub_db):
+    run, investigate, repo, evidence = every_collector.run, every_collector.investigate, every_collector.repo, every_collector.evidence
     collectors = SECTIONS | {"kubernetes", "app_logs"} | ({"pgbouncer"} if every_collector.pgbouncer else set())
     assert run.rc == 0, run.output
     (bundle_dir,) = _bundle_dirs(investigate.dir)
