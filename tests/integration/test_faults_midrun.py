@@ -94,7 +94,9 @@ def test_connection_killed_while_terminate_waits_fails_clearly_and_a_rerun_compl
 
 # --- PostgreSQL connection killed while audit_chain_verify streams the table ------------------------
 
-ROWS = 150_000
+# Enough rows that the verification streams for a second or more even on a loaded machine (the kill
+# lands within a few polls of 20 ms once the stream shows), few enough to generate and verify quickly.
+ROWS = 75_000
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +116,10 @@ def test_connection_killed_while_chain_verify_streams_fails_clearly_and_a_rerun_
     dbname, table = big_table
     args = {**login["super_tcp"], "login_db": dbname, "table": table}
     run = Background(ansible, "audit_chain_verify", args)
-    backend = module_backend(monitor, f"query ILIKE '%%{table}%%' OR query ILIKE 'FETCH%%'")
+    # The stream itself: the named cursor's DECLARE ... FROM the table, or one of its FETCHes. (The
+    # table's name also shows in the lookup of the table before the snapshot is taken; a kill then
+    # would hit another statement.)
+    backend = module_backend(monitor, f"query ILIKE 'DECLARE%%{table}%%' OR query ILIKE 'FETCH%%'")
     monitor.terminate([backend])
 
     broken = run.join()
@@ -214,6 +219,18 @@ def test_a_read_only_ledger_filesystem_fails_loudly_and_the_chain_continues_once
 # --- A verification concurrent with an append never sees half an entry ------------------------------
 
 
+def wait_blocked_on(path, run: Background, timeout: float = 60.0) -> None:
+    """Until a process waits for the flock of ``path`` (a ``->`` line of /proc/locks), or the run ends first."""
+    inode = str(os.stat(path).st_ino)   # /proc/locks names the file major:minor:inode
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and run.thread.is_alive():
+        with open("/proc/locks", encoding="ascii") as locks:
+            if any(f[1:3] == ["->", "FLOCK"] and f[6].rsplit(":", 1)[-1] == inode for f in map(str.split, locks)):
+                return
+        time.sleep(0.05)
+    assert not run.thread.is_alive(), f"nothing waited for the lock of {path} within {timeout:.0f}s"
+
+
 def test_verification_waits_for_an_append_in_progress(ansible, tmp_path):
     directory = tmp_path / "incidents" / "INC-LOCK"
     directory.mkdir(parents=True)
@@ -228,7 +245,7 @@ def test_verification_waits_for_an_append_in_progress(ansible, tmp_path):
             handle.write(line[:40])          # ... and has written half of its entry
             handle.flush()
             run = Background(ansible, "audit_chain_verify", {"source": "ledger_file", "path": str(directory)})
-            time.sleep(3)
+            wait_blocked_on(directory / "ledger.lock", run)
             assert run.thread.is_alive(), "the verification read the ledger while an append held its lock"
             handle.write(line[40:])
     finally:

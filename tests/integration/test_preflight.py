@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from _itest_ansible import REPO_ROOT
+from _itest_batch import run_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -38,7 +39,7 @@ def inventory(tmp_path: Path, *groups: str) -> Path:
 def run(ansible, tmp_path, playbook, hosts, extra_vars, *args, env=None):
     return ansible.run_playbook(
         f"playbooks/{playbook}", "-i", hosts, "-e", json.dumps(extra_vars), *args,
-        extra_env=dict(NO_TARGET_ENV, TRDRHUB_LEDGER_DIR=str(tmp_path / "incidents"), **(env or {})), timeout=150)
+        extra_env={**NO_TARGET_ENV, "TRDRHUB_LEDGER_DIR": str(tmp_path / "incidents"), **(env or {})}, timeout=150)
 
 
 def failed_task(output: str) -> str:
@@ -112,15 +113,29 @@ PG_ROLES = [
 ACT_ON_AN_EXISTING_INCIDENT = {"investigate.yml", "verify_audit.yml", "rotate_secrets.yml"}
 
 
+@pytest.fixture(scope="module")
+def opened_homes(ansible, tmp_path_factory):
+    """{(playbook, check): incidents home}: INC-PREFLIGHT-PG opened in a home of its own for each run of a playbook
+    that acts on an existing incident (an unknown incident is refused before anything else); one playbook opens them all.
+    """
+    homes = {(playbook, check): tmp_path_factory.mktemp("preflight-pg") / "incidents"
+             for playbook in sorted(ACT_ON_AN_EXISTING_INCIDENT) for check in (True, False)}
+    opened = run_batch(ansible, {f"{playbook} check={check}": ("ledger_record", {
+        "incident_id": "INC-PREFLIGHT-PG", "event": "note", "msg": "opened for the test", "root": str(home)})
+        for (playbook, check), home in homes.items()})
+    for name, res in opened.items():
+        assert not res.failed, (name, res.output)
+    return homes
+
+
 @pytest.mark.parametrize("check", [True, False], ids=["check", "run"])
 @pytest.mark.parametrize("playbook,prefix,groups,extra", PG_ROLES, ids=[r[0] for r in PG_ROLES])
-def test_no_postgres_target_fails_naming_the_variable(ansible, tmp_path, playbook, prefix, groups, extra, check):
-    if playbook in ACT_ON_AN_EXISTING_INCIDENT:   # an unknown incident is refused before anything else
-        opened = ansible.run("ledger_record", {"incident_id": "INC-PREFLIGHT-PG", "event": "note", "msg": "opened for the test"},
-                             extra_env={"TRDRHUB_LEDGER_DIR": str(tmp_path / "incidents")})
-        assert not opened.failed, opened.output
+def test_no_postgres_target_fails_naming_the_variable(request, ansible, tmp_path, playbook, prefix, groups, extra, check):
+    env = {}
+    if playbook in ACT_ON_AN_EXISTING_INCIDENT:
+        env["TRDRHUB_LEDGER_DIR"] = str(request.getfixturevalue("opened_homes")[(playbook, check)])
     res = run(ansible, tmp_path, playbook, inventory(tmp_path, *groups),
-              dict(extra, trdrhub_incident_id="INC-PREFLIGHT-PG"), *(["--check"] if check else []))
+              dict(extra, trdrhub_incident_id="INC-PREFLIGHT-PG"), *(["--check"] if check else []), env=env)
     assert res.rc != 0, res.output
     assert f"No PostgreSQL server given: set {prefix}_login_host (or {prefix}_login_unix_socket, or {prefix}_dsn)" \
         in res.output

@@ -4,25 +4,34 @@ The evidence is made real: a lock blocker, an Alembic version table behind the e
 revision, a tampered audit table, a queue above its threshold, a failing readiness check
 and a certificate that expires in three days. The bundle must hold every collector, the
 summary must lead with those findings, and the database password must appear nowhere.
+
+The run with every collector succeeding (application logs from the Kubernetes API double and a
+paused PgBouncer pool included) is made once for the module and read by several tests; every
+incident of the module is opened by one playbook run beforehand.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
 import shutil
 import stat
 import subprocess
+import types
 import uuid
 
 import pytest
 import redis
 from _itest_audit import audit_rows, copy_rows, create_audit_table
+from _itest_batch import run_batch
 from _itest_http import StubServer, TrdrHubHealth
 from _itest_ledger import check_chain, read_file_ledger
+from _itest_sessions import SessionFactory
 from _itest_snapshot import Snapshot
-from trdrhub_harness import free_port
+from trdrhub_harness import free_port, workload
 from trdrhub_harness.certs import TestCA
+from trdrhub_harness.k8sapi import K8sApiServer
 from trdrhub_harness.k8slogs import write_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -32,14 +41,16 @@ EXPECTED = "9f8e7d6c5b4a"
 SECTIONS = {"postgres", "migrations", "audit_chain", "redis", "health", "host_resources", "recent_commits"}
 
 
-@pytest.fixture
-def evidence(pg_server, trdrhub_db, redis_server, sessions, lock_table, app):
-    """Version table, tampered audit table, a blocker and a queue backlog; cleaned up afterwards."""
+@contextlib.contextmanager
+def evidence_made(pg_server, trdrhub_db, redis_server, monitor, passwords):
+    """Version table, tampered audit table, a blocker (with two waiters) and a queue backlog; cleaned up afterwards."""
     suffix = uuid.uuid4().hex[:8]
-    version, audit = f"itest_inv_alembic_{suffix}", f"itest_inv_audit_{suffix}"
+    version, audit, lock_table = f"itest_inv_alembic_{suffix}", f"itest_inv_audit_{suffix}", f"itest_inv_lock_{suffix}"
     queue = f"itest:inv:{suffix}"
+    app = f"itest-investigate-{suffix}"
     conn = pg_server.connect(dbname="trdrhub")
     rds = _redis(redis_server)
+    sessions = SessionFactory(pg_server, monitor, passwords, "trdrhub", workload.APP_ROLE)
     try:
         cur = conn.cursor()
         cur.execute(f"CREATE TABLE {version} (version_num varchar(32) PRIMARY KEY)")
@@ -47,14 +58,19 @@ def evidence(pg_server, trdrhub_db, redis_server, sessions, lock_table, app):
         create_audit_table(conn, audit)
         copy_rows(conn, audit, audit_rows(12))
         cur.execute(f"UPDATE {audit} SET action = 'delete' WHERE sequence_number = 5")   # hash no longer matches
+        cur.execute(f"CREATE TABLE {lock_table} (id int)")
         cur.execute(f"GRANT SELECT ON {version}, {audit} TO {trdrhub_db['app']['user']}")
+        cur.execute(f"GRANT ALL ON {lock_table} TO {trdrhub_db['app']['user']}")
         rds.rpush(queue, *[f"job-{i}" for i in range(7)])
         sessions.lock_pair(app, lock_table, waiters=2, user=trdrhub_db["app"]["user"])
         yield {"version_table": version, "audit_table": audit, "queue": queue}
     finally:
-        rds.delete(queue)
-        conn.cursor().execute(f"DROP TABLE IF EXISTS {version}, {audit}")
-        conn.close()
+        try:
+            sessions.close()
+        finally:
+            rds.delete(queue)
+            conn.cursor().execute(f"DROP TABLE IF EXISTS {version}, {audit}, {lock_table}")
+            conn.close()
 
 
 def deploy_repo(path, commits):
@@ -84,22 +100,38 @@ def pki(tmp_path_factory):
     return {"ca": str(ca.ca.cert_path), "near": ca.issue(valid_days=3).write(directory, "near")}
 
 
-@pytest.fixture
-def investigate(ansible, pg_server, trdrhub_db, tmp_path):
-    """Run the playbook for a fresh incident (opened first) with extra vars; the incident's directory is run.dir."""
-    incident = "INC-INV-" + uuid.uuid4().hex[:6]
+# The scenarios that run investigate.yml, each on an incident of its own.
+SCENARIOS = ("every_collector", "failing_collector", "check_mode")
+
+
+@pytest.fixture(scope="module")
+def incidents(ansible, tmp_path_factory):
+    """The incidents home of this module: one incident per scenario, all opened by one playbook run.
+
+    investigate.yml acts on an existing incident (an unknown id is refused): each gets a ledger first.
+    """
+    home = tmp_path_factory.mktemp("investigate") / "incidents"
+    ids = {name: "INC-INV-" + uuid.uuid4().hex[:6] for name in SCENARIOS}
+    opened = run_batch(ansible, {name: ("ledger_record", {"incident_id": incident, "event": "note", "root": str(home),
+                                                         "msg": "opened for the test"}) for name, incident in ids.items()})
+    for name, res in opened.items():
+        assert not res.failed, (name, res.output)
+    return home, ids
+
+
+def investigate_run(ansible, pg_server, trdrhub_db, incidents, scenario):
+    """Run the playbook for the scenario's incident with extra vars; the incident's directory is run.dir."""
+    home, ids = incidents
+    incident = ids[scenario]
     env = {"TRDRHUB_PG_HOST": pg_server.host, "TRDRHUB_PG_PORT": str(pg_server.port),
-           "TRDRHUB_PG_APP_PASSWORD": trdrhub_db["app"]["password"], "TRDRHUB_LEDGER_DIR": str(tmp_path / "incidents"),
+           "TRDRHUB_PG_APP_PASSWORD": trdrhub_db["app"]["password"], "TRDRHUB_LEDGER_DIR": str(home),
            "TRDRHUB_REDIS_URL": None, "TRDRHUB_BASE_URL": None}
-    # investigate.yml acts on an existing incident (an unknown id is refused): give it a ledger first.
-    opened = ansible.run("ledger_record", {"incident_id": incident, "event": "note", "msg": "opened for the test"}, extra_env=env)
-    assert not opened.failed, opened.output
 
     def run(extra: dict, *args):
         return ansible.run_playbook("playbooks/investigate.yml", "-i", "inventories/sandbox",
                                     "-e", json.dumps({"trdrhub_incident_id": incident, **extra}), *args, extra_env=env)
     run.incident = incident
-    run.dir = tmp_path / "incidents" / incident
+    run.dir = home / incident
     return run
 
 
@@ -112,23 +144,98 @@ def _mode(path):
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_the_bundle_holds_every_collector_and_the_summary_leads_with_the_findings(
-        investigate, evidence, redis_server, pg_server, pki, trdrhub_db, tmp_path):
+@pytest.fixture(scope="module")
+def pgbouncer(pg_server):
+    """A PgBouncer in front of the harness PostgreSQL; None when pgbouncer is not installed (its test is skipped)."""
+    from trdrhub_harness.pgbouncer import PgBouncerServer
+    if not shutil.which("pgbouncer"):
+        yield None
+        return
+    with PgBouncerServer(pg_server) as bouncer:
+        yield bouncer.start()
+
+
+@contextlib.contextmanager
+def paused_pool(pgbouncer):
+    """The pooler's database ``postgres`` PAUSEd while the block runs; the investigate variables that read it."""
+    if pgbouncer is None:
+        yield {}
+        return
+    client = pgbouncer.connect()    # the pooler knows a database while a client uses it
+    with client.cursor() as cur:
+        cur.execute("SELECT 1")
+    admin = pgbouncer.connect(dbname="pgbouncer")
+    try:
+        with admin.cursor() as cur:
+            cur.execute("PAUSE postgres")
+            cur.execute("SHOW DATABASES")
+            assert [row for row in cur.fetchall() if row[0] == "postgres"], "the pooler forgot the database"
+        yield {"investigate_pgbouncer_host": pgbouncer.host, "investigate_pgbouncer_port": pgbouncer.port,
+               "investigate_pgbouncer_user": pgbouncer.stats_user}
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("RESUME postgres")
+        admin.close()
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def every_collector(ansible, pg_server, trdrhub_db, redis_server, monitor, passwords, incidents, pki, pgbouncer,
+                    tmp_path_factory):
+    """One run in which every collector answers, read by the tests below.
+
+    The evidence above (kept only while the run lasts); a deployment repository; a health endpoint answering
+    503 behind a certificate that expires in three days; the Kubernetes API double with two Deployments whose
+    first api pod logs the database password and a bearer token; and, when pgbouncer is installed, a pooler
+    database PAUSEd.
+    """
+    work = tmp_path_factory.mktemp("every-collector")
+    investigate = investigate_run(ansible, pg_server, trdrhub_db, incidents, "every_collector")
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    repo = deploy_repo(work / "deploy", [("Deploy api 1.0.0", now - datetime.timedelta(days=3)),
+                                         ("Raise the API pool size", now - datetime.timedelta(minutes=20))])
     health = TrdrHubHealth()
     health.database = "error"
     near = pki["near"]
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    repo = deploy_repo(tmp_path / "deploy", [("Deploy api 1.0.0", now - datetime.timedelta(days=3)),
-                                             ("Raise the API pool size", now - datetime.timedelta(minutes=20))])
-    with StubServer(routes=health.routes(), cert_file=str(near.cert_path), key_file=str(near.key_path)) as server:
-        run = investigate({
-            "investigate_version_table": evidence["version_table"], "investigate_expected_revision": [EXPECTED],
-            "investigate_audit_table": evidence["audit_table"],
-            "investigate_redis_url": redis_server.url, "investigate_redis_queues": [evidence["queue"]],
-            "investigate_base_url": server.url("localhost"), "investigate_http_ca_path": pki["ca"],
-            "investigate_thresholds": {"queue_backlog": 5, "load_per_core": 1000, "swap_used_bytes": 1 << 50},
-            "investigate_deploy_repo": str(repo),
-        })
+    password = trdrhub_db["app"]["password"]
+    token = "itest-log-token-" + uuid.uuid4().hex
+    with evidence_made(pg_server, trdrhub_db, redis_server, monitor, passwords) as evidence, \
+            K8sApiServer(tls=True) as k8s_api:
+        k8s_api.state.add_deployment("trdrhub-api", replicas=2)
+        k8s_api.state.add_deployment("trdrhub-worker", replicas=1)
+        pod = sorted(p["metadata"]["name"] for p in k8s_api.state.list("pods", "trdrhub-system", "app=trdrhub-api")[0])[0]
+        write_log(k8s_api.state, pod, ["INFO Application startup complete.",
+                                       f"ERROR cannot connect: password authentication failed, dsn password={password}",
+                                       f"DEBUG outbound Authorization: Bearer {token}",
+                                       f"ERROR retrying with postgresql://trdrhub_app:{password}@db:5432/trdrhub"])
+        kubeconfig = k8s_api.write_kubeconfig(work / "kubeconfig")
+        with StubServer(routes=health.routes(), cert_file=str(near.cert_path), key_file=str(near.key_path)) as server, \
+                paused_pool(pgbouncer) as pooler_vars:
+            run = investigate({
+                "investigate_version_table": evidence["version_table"], "investigate_expected_revision": [EXPECTED],
+                "investigate_audit_table": evidence["audit_table"],
+                "investigate_redis_url": redis_server.url, "investigate_redis_queues": [evidence["queue"]],
+                "investigate_base_url": server.url("localhost"), "investigate_http_ca_path": pki["ca"],
+                "investigate_thresholds": {"queue_backlog": 5, "load_per_core": 1000, "swap_used_bytes": 1 << 50},
+                "investigate_deploy_repo": str(repo),
+                "trdrhub_kubernetes_enabled": True, "investigate_k8s_kubeconfig": str(kubeconfig),
+                "investigate_app_logs_tail": 50,
+                **pooler_vars,
+            })
+            health_port = server.url("localhost").rsplit(":", 1)[1]
+    return types.SimpleNamespace(run=run, investigate=investigate, evidence=evidence, repo=repo, health_port=health_port,
+                                 pod=pod, token=token, pgbouncer=pgbouncer)
+
+
+def _bundle(investigate):
+    (bundle_dir,) = _bundle_dirs(investigate.dir)
+    return bundle_dir, json.loads((bundle_dir / "bundle.json").read_text())
+
+
+def test_the_bundle_holds_every_collector_and_the_summary_leads_with_the_findings(
+        every_collector, redis_server, pg_server, trdrhub_db):
+    run, investigate, repo, evidence = every_collector.run, every_collector.investigate, every_collector.repo, every_collector.evidence
+    collectors = SECTIONS | {"kubernetes", "app_logs"} | ({"pgbouncer"} if every_collector.pgbouncer else set())
     assert run.rc == 0, run.output
     (bundle_dir,) = _bundle_dirs(investigate.dir)
     assert _mode(bundle_dir) == 0o750 and _mode(bundle_dir.parent) == 0o750
@@ -139,7 +246,7 @@ def test_the_bundle_holds_every_collector_and_the_summary_leads_with_the_finding
     assert bundle["incident_id"] == investigate.incident and bundle["check_mode"] is False
     assert bundle["bundle_dir"] == str(bundle_dir)
     sections = bundle["collectors"]
-    assert set(sections) == SECTIONS
+    assert set(sections) == collectors
     for name, section in sections.items():
         assert section["status"] == "ok", (name, section)
         assert section["collected_at"] and section["error"] is None
@@ -154,9 +261,9 @@ def test_the_bundle_holds_every_collector_and_the_summary_leads_with_the_finding
     (host,) = sections["host_resources"]["result"]["hosts"]
     assert host["host"] == "localhost" and host["status"] == "ok" and host["cpu"]["cores"] >= 1
     assert any(f["mount"] == "/" for f in host["filesystems"]) and host["processes"]["by_memory"]
-    port = server.url("localhost").rsplit(":", 1)[1]
     assert [(r["target"], r["reachable"]) for r in host["reachability"]] == [
-        (f"{pg_server.host}:{pg_server.port}", True), (f"{redis_server.host}:{redis_server.port}", True), (f"localhost:{port}", True)]
+        (f"{pg_server.host}:{pg_server.port}", True), (f"{redis_server.host}:{redis_server.port}", True),
+        (f"localhost:{every_collector.health_port}", True)]
     commits = sections["recent_commits"]["result"]
     assert commits["repository"] == str(repo)
     assert [(c["subject"], c["author"], c["refs"]) for c in commits["commits"]] == [
@@ -189,13 +296,14 @@ def test_the_bundle_holds_every_collector_and_the_summary_leads_with_the_finding
     (finding,) = [e for e in entries if e["event"] == "finding"]
     assert finding["phase"] == "investigate" and finding["data"]["bundle_dir"] == str(bundle_dir)
     assert finding["data"]["bundle_sha256"] == hashlib.sha256(bundle_file.read_bytes()).hexdigest()
-    assert finding["data"]["collectors"] == {name: "ok" for name in SECTIONS}
+    assert finding["data"]["collectors"] == {name: "ok" for name in collectors}
     password = trdrhub_db["app"]["password"]
     for text in (bundle_file.read_text(), summary, run.output, (investigate.dir / "ledger.jsonl").read_text()):
         assert password not in text
 
 
-def test_a_failing_collector_is_recorded_and_the_play_completes(investigate, trdrhub_db, tmp_path):
+def test_a_failing_collector_is_recorded_and_the_play_completes(ansible, pg_server, trdrhub_db, incidents, tmp_path):
+    investigate = investigate_run(ansible, pg_server, trdrhub_db, incidents, "failing_collector")
     dead_port, dead_api = free_port(), free_port()
     run = investigate({"investigate_redis_host": "127.0.0.1", "investigate_redis_port": dead_port,
                        "investigate_redis_password": "itest-redis-secret-" + uuid.uuid4().hex,
@@ -232,8 +340,9 @@ def test_a_failing_collector_is_recorded_and_the_play_completes(investigate, trd
         assert "itest-k8s-token-" not in text
 
 
-def test_check_mode_collects_but_writes_nothing(investigate, ansible, tmp_path):
-    snapshot = Snapshot(tmp_path, ansible.workdir / "incidents")
+def test_check_mode_collects_but_writes_nothing(ansible, pg_server, trdrhub_db, incidents, tmp_path):
+    investigate = investigate_run(ansible, pg_server, trdrhub_db, incidents, "check_mode")
+    snapshot = Snapshot(tmp_path, ansible.workdir / "incidents", incidents[0])
     run = investigate({}, "--check")
     assert run.rc == 0, run.output
     flat = " ".join(run.output.split())
@@ -243,23 +352,12 @@ def test_check_mode_collects_but_writes_nothing(investigate, ansible, tmp_path):
     assert snapshot.new_or_changed() == []   # no bundle, no ledger entry, no incident directory
 
 
-def test_application_logs_from_the_pods_with_every_secret_masked(investigate, k8s_api, trdrhub_db, tmp_path):
+def test_application_logs_from_the_pods_with_every_secret_masked(every_collector, trdrhub_db):
     """The pods' logs reach the bundle through the Kubernetes API double; secrets in log lines do not."""
-    k8s_api.state.add_deployment("trdrhub-api", replicas=2)
-    k8s_api.state.add_deployment("trdrhub-worker", replicas=1)
-    pod = sorted(p["metadata"]["name"] for p in k8s_api.state.list("pods", "trdrhub-system", "app=trdrhub-api")[0])[0]
-    password = trdrhub_db["app"]["password"]
-    token = "itest-log-token-" + uuid.uuid4().hex
-    write_log(k8s_api.state, pod, ["INFO Application startup complete.",
-                                   f"ERROR cannot connect: password authentication failed, dsn password={password}",
-                                   f"DEBUG outbound Authorization: Bearer {token}",
-                                   f"ERROR retrying with postgresql://trdrhub_app:{password}@db:5432/trdrhub"])
-    kubeconfig = k8s_api.write_kubeconfig(tmp_path / "kubeconfig")
-    run = investigate({"trdrhub_kubernetes_enabled": True, "investigate_k8s_kubeconfig": str(kubeconfig),
-                       "investigate_app_logs_tail": 50})
+    run, investigate, pod = every_collector.run, every_collector.investigate, every_collector.pod
+    password, token = trdrhub_db["app"]["password"], every_collector.token
     assert run.rc == 0, run.output
-    (bundle_dir,) = _bundle_dirs(investigate.dir)
-    bundle = json.loads((bundle_dir / "bundle.json").read_text())
+    bundle_dir, bundle = _bundle(investigate)
     logs = bundle["collectors"]["app_logs"]
     assert logs["status"] == "ok", logs
     entries = {(e["deployment"], e["pod"]): e for e in logs["result"]["logs"]}
@@ -284,35 +382,12 @@ def test_an_invalid_incident_id_is_refused_before_anything_is_collected(ansible,
     assert "pg_activity_info" not in run.output and not list(tmp_path.rglob("diagnostics"))
 
 
-@pytest.fixture(scope="module")
-def pgbouncer(pg_server):
-    from trdrhub_harness.pgbouncer import PgBouncerServer
-    if not shutil.which("pgbouncer"):
+def test_a_paused_pooler_database_is_a_critical_finding(every_collector):
+    if every_collector.pgbouncer is None:
         pytest.skip("pgbouncer is not installed (apt-get install -y pgbouncer)")
-    with PgBouncerServer(pg_server) as bouncer:
-        yield bouncer.start()
-
-
-def test_a_paused_pooler_database_is_a_critical_finding(investigate, pgbouncer):
-    client = pgbouncer.connect()    # the pooler knows a database while a client uses it
-    with client.cursor() as cur:
-        cur.execute("SELECT 1")
-    admin = pgbouncer.connect(dbname="pgbouncer")
-    try:
-        with admin.cursor() as cur:
-            cur.execute("PAUSE postgres")
-            cur.execute("SHOW DATABASES")
-            assert [row for row in cur.fetchall() if row[0] == "postgres"], "the pooler forgot the database"
-        run = investigate({"investigate_pgbouncer_host": pgbouncer.host, "investigate_pgbouncer_port": pgbouncer.port,
-                           "investigate_pgbouncer_user": pgbouncer.stats_user})
-    finally:
-        with admin.cursor() as cur:
-            cur.execute("RESUME postgres")
-        admin.close()
-        client.close()
+    run = every_collector.run
     assert run.rc == 0, run.output
-    (bundle_dir,) = _bundle_dirs(investigate.dir)
-    bundle = json.loads((bundle_dir / "bundle.json").read_text())
+    bundle_dir, bundle = _bundle(every_collector.investigate)
     section = bundle["collectors"]["pgbouncer"]
     assert section["status"] == "ok", section
     assert section["result"]["summary"]["paused_databases"] == ["postgres"], section["result"]["databases"]
