@@ -14,7 +14,7 @@ import sys
 import uuid
 
 import pytest
-from _itest_approval import vote, wait_for_request
+from _itest_approval import cast, wait_for_request
 from _itest_ledger import read_file_ledger
 from _itest_snapshot import Snapshot
 
@@ -119,7 +119,7 @@ def test_store_mode_approved_by_another_person_reverts_pushes_and_a_rerun_does_n
     request = json.loads((r.root / r.incident / "approvals" / f"{rid}.json").read_text())
     assert request["action"] == "revert_config" and request["evidence"]["commit"] == r.bad
     assert "+replicas: 5" in request["evidence"]["patch"]
-    voted = vote(r.ansible, r.inventory, r.env, rid, "approve", "bob")
+    voted = cast(r.ansible, r.env, rid, "approve", "bob")
     assert voted.rc == 0, voted.output
     rc, output = r.finish()
     assert rc == 0, output
@@ -149,7 +149,7 @@ def test_store_mode_denied_pushes_nothing(rollback):
     r = rollback()
     r.start(config_rollback_approval_mode="store")
     rid = r.request_id()
-    voted = vote(r.ansible, r.inventory, r.env, rid, "deny", "bob")
+    voted = cast(r.ansible, r.env, rid, "deny", "bob")
     assert voted.rc == 0, voted.output
     rc, output = r.finish()
     assert rc != 0 and "Not approved, nothing was pushed" in flat(output)

@@ -15,7 +15,7 @@ import time
 import uuid
 
 import pytest
-from _itest_approval import vote, wait_for_request
+from _itest_approval import cast, wait_for_request
 from _itest_backup import drop_database, query
 from _itest_ledger import read_file_ledger
 from _itest_snapshot import Snapshot
@@ -140,9 +140,9 @@ def test_store_mode_approved_by_another_person_vacuums_and_a_rerun_has_nothing_t
     request = json.loads((m.root / m.incident / "approvals" / f"{rid}.json").read_text())
     assert request["action"] == "vacuum_db" and request["evidence"]["database"] == m.db
     assert request["evidence"]["tables"] == [f"public.{TABLE} dead=10000"]
-    own = vote(m.ansible, m.hosts, m.env, rid, "approve", "alice")
+    own = cast(m.ansible, m.env, rid, "approve", "alice")
     assert own.rc != 0   # the requester cannot approve their own request
-    voted = vote(m.ansible, m.hosts, m.env, rid, "approve", "bob")
+    voted = cast(m.ansible, m.env, rid, "approve", "bob")
     assert voted.rc == 0, voted.output
     rc, output = m.finish()
     assert rc == 0, output
@@ -158,7 +158,9 @@ def test_store_mode_approved_by_another_person_vacuums_and_a_rerun_has_nothing_t
     assert note["data"]["processed"] == 1 and note["data"]["tables"][0]["dead_before"] == 10000
     assert note["data"]["tables"][0]["dead_after"] == 0
 
-    time.sleep(1)   # the statistics of the VACUUM are flushed
+    deadline = time.monotonic() + 15
+    while dead_tuples(pg_server, m.db) > 0 and time.monotonic() < deadline:   # the statistics of the VACUUM are flushed
+        time.sleep(0.2)
     again = m.run(maintain_db_confirm=True)
     assert again.rc == 0, again.output
     assert "NOTHING TO DO, no table has 1 or more dead tuples" in flat(again.output)
@@ -170,7 +172,7 @@ def test_store_mode_denied_runs_nothing(maintenance, pg_server):
     m = maintenance()
     m.start(maintain_db_approval_mode="store")
     rid = m.request_id()
-    voted = vote(m.ansible, m.hosts, m.env, rid, "deny", "bob")
+    voted = cast(m.ansible, m.env, rid, "deny", "bob")
     assert voted.rc == 0, voted.output
     rc, output = m.finish()
     assert rc != 0

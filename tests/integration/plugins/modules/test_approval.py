@@ -1,8 +1,10 @@
 """The approval gate through real ansible-playbook runs: a gate waits while other processes vote.
 
 The requester is the AWX user of the gate's run (AWX_USER_NAME=alice); approvers are other
-ansible-playbook processes running playbooks/approve.yml as other AWX users. What ran after the
-gate is told by a marker file the task after it writes.
+processes running as other AWX users: ansible-playbook with playbooks/approve.yml where the vote
+as an approver casts it is tested (its options, its output, its check mode, concurrent runs), the
+approval_vote module's entry point where a rule of the vote is (``Drill.cast``). What ran after
+the gate is told by a marker file the task after it writes.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import time
 import uuid
 
 import pytest
-from _itest_approval import vote, vote_argv, wait_for_request
+from _itest_approval import cast, vote, vote_argv, wait_for_request
 from _itest_ledger import check_chain, read_file_ledger, write_playbook
 from _itest_snapshot import Snapshot
 
@@ -67,7 +69,12 @@ class Drill:
         return vote_argv(self.hosts, rid, decision, *extra)
 
     def vote(self, rid, decision, user, *extra, env=None):
+        """A vote from ansible-playbook playbooks/approve.yml (``extra``: its -e options)."""
         return vote(self.ansible, self.hosts, self.env, rid, decision, user, *extra, more_env=env)
+
+    def cast(self, rid, decision, user, env=None, **params):
+        """A vote from the approval_vote module's entry point (``params``: its options)."""
+        return cast(self.ansible, self.env, rid, decision, user, more_env=env, **params)
 
     def ledger(self):
         entries = read_file_ledger(self.root / self.incident / "ledger.jsonl")
@@ -126,7 +133,7 @@ def test_approved_by_a_second_person_while_the_gate_polls(drill, ansible):
     kinds = [(e["data"]["approval"], e["actor"]) for e in d.approvals()]
     assert kinds == [("request", "awx:alice"), ("vote", "awx:bob"), ("outcome", "awx:alice")]
     assert "itest-hunter2" not in (d.root / d.incident / "ledger.jsonl").read_text() + output + vote.output
-    verified = ansible.run("audit_chain_verify", {"source": "ledger_file", "path": str(d.root / d.incident)})
+    verified = ansible.run("audit_chain_verify", {"source": "ledger_file", "path": str(d.root / d.incident)}, via_playbook=False)
     assert verified["is_valid"] is True, verified.result
 
 
@@ -142,7 +149,7 @@ def test_one_denial_denies_and_nothing_after_the_gate_runs(drill):
     assert not d.marker.exists()
     outcome = d.approvals()[-1]
     assert outcome["data"]["approval"] == "outcome" and outcome["data"]["status"] == "denied"
-    late = d.vote(rid, "approve", "carol")
+    late = d.cast(rid, "approve", "carol")
     assert late.rc != 0 and "is denied, not pending" in flat(late.output)
 
 
@@ -157,7 +164,7 @@ def test_a_timeout_is_a_denial(drill):
     assert not d.marker.exists()
     assert json.loads(d.request_file(rid).read_text())["status"] == "expired"
     assert d.approvals()[-1]["data"]["status"] == "expired"
-    late = d.vote(rid, "approve", "bob")
+    late = d.cast(rid, "approve", "bob")
     assert late.rc != 0 and "votes are closed" in flat(late.output)
 
 
@@ -165,15 +172,15 @@ def test_the_requester_cannot_approve_their_own_request(drill):
     d = drill()
     d.start()
     rid = d.request_id()
-    own = d.vote(rid, "approve", "alice")
+    own = d.cast(rid, "approve", "alice")
     assert own.rc != 0
     assert "awx:alice requested" in flat(own.output) and "two-person rule" in flat(own.output)
-    laundered = d.vote(rid, "approve", "alice", "-e", "approver=mallory")
+    laundered = d.vote(rid, "approve", "alice", "-e", "approver=mallory")   # the name given to the playbook
     assert laundered.rc != 0 and "two-person rule" in flat(laundered.output)
-    named = d.vote(rid, "approve", "bob", "-e", "approver=local:ALICE")
+    named = d.cast(rid, "approve", "bob", approver="local:ALICE")
     assert named.rc != 0 and "two-person rule" in flat(named.output)
     assert not list((d.root / d.incident / "approvals").glob("*.vote.*"))
-    d.vote(rid, "deny", "bob")
+    assert d.cast(rid, "deny", "bob").rc == 0
     rc, _output = d.finish()
     assert rc != 0 and not d.marker.exists()
 
@@ -183,11 +190,12 @@ def test_two_approvers_one_is_not_enough_and_one_person_counts_once(drill):
     d.start(action="rotate_secrets")
     rid = d.request_id()
     assert d.vote(rid, "approve", "bob").rc == 0
-    time.sleep(1.5)
-    assert d.gate_proc.poll() is None, "one approval completed a two-approver request"
-    again = d.vote(rid, "approve", "bob")
+    voted = time.monotonic()
+    again = d.cast(rid, "approve", "bob")
     assert again.rc != 0 and "one account counts once" in flat(again.output), again.output
-    assert d.vote(rid, "approve", "carol").rc == 0
+    time.sleep(max(0.0, voted + 1.5 - time.monotonic()))   # the gate polls every 0.3 s
+    assert d.gate_proc.poll() is None, "one approval completed a two-approver request"
+    assert d.cast(rid, "approve", "carol").rc == 0
     rc, output = d.finish()
     assert rc == 0, output
     assert sorted(d.result()["approvers"]) == ["awx:bob", "awx:carol"]
@@ -197,16 +205,17 @@ def test_two_approvers_one_is_not_enough_and_one_person_counts_once(drill):
 def test_claimed_names_from_the_requesters_os_account_do_not_count(drill):
     """Outside AWX and Rundeck the two-person rule counts OS accounts, not names given with -e approver=."""
     d = drill(AWX_USER_NAME=None)   # the requester is this OS account
-    d.start(action="rotate_secrets", timeout=90)
+    # The gate times out: its timeout only has to outlast the three votes (module runs, about 0.7 s of CPU each).
+    d.start(action="rotate_secrets", timeout=30)
     rid = d.request_id()
     stored = json.loads(d.request_file(rid).read_text())
     assert stored["requester_principal"].startswith("os:") and stored["required"] == 2
     for name in ("bob", "carol"):
-        claimed = d.vote(rid, "approve", None, "-e", f"approver={name}")
+        claimed = d.cast(rid, "approve", None, approver=name)
         text = flat(claimed.output)
         assert claimed.rc != 0 and "would not count" in text and "the requester's own account" in text, text
     assert not list((d.root / d.incident / "approvals").glob(f"{rid}.vote.*.json"))
-    other = d.vote(rid, "approve", None, env={"RD_JOB_USERNAME": "carol", "RD_JOB_EXECID": "77"})
+    other = d.cast(rid, "approve", None, env={"RD_JOB_USERNAME": "carol", "RD_JOB_EXECID": "77"})
     assert other.rc == 0, other.output
     # a vote file written past the vote command (by hand) from the requester's account is shown, not counted
     slipped = {"v": 1, "request_id": rid, "approver": "mallory", "identity": "mallory", "decision": "approve",
@@ -247,7 +256,7 @@ def test_a_vote_on_other_evidence_and_an_altered_request_are_refused(drill):
     request = json.loads(path.read_text())
     request["evidence"]["pids"].append(999)
     path.write_text(json.dumps(request))
-    altered = d.vote(rid, "approve", "bob")
+    altered = d.cast(rid, "approve", "bob")
     assert altered.rc != 0 and "the request was altered after it was made" in flat(altered.output)
     rc, output = d.finish()
     assert rc != 0 and "the request was altered" in flat(output)
@@ -308,7 +317,7 @@ def test_postgres_store(drill, pg_server, trdrhub_db):
             time.sleep(0.3)
         assert rid, "no request row"
         extra = ("-e", "store_backend=postgres", "-e", f"store_table={table}")
-        assert d.vote(rid, "approve", "alice", *extra).rc != 0
+        assert d.cast(rid, "approve", "alice", store_backend="postgres", store_table=table).rc != 0
         vote = d.vote(rid, "approve", "bob", *extra)
         assert vote.rc == 0, vote.output
         rc, output = d.finish()
@@ -338,7 +347,7 @@ def test_contain_db_waits_for_an_approval_before_terminating(ansible, drill, pg_
     monitor.assert_killed(alive=[victim])
     request = json.loads(d.request_file(rid).read_text())
     assert request["evidence"]["pids"] == [victim.pid]
-    assert d.vote(rid, "approve", "bob").rc == 0
+    assert d.cast(rid, "approve", "bob").rc == 0
     rc, output = d.finish(timeout=180)
     assert rc == 0, output
     monitor.assert_killed(killed=[victim])
