@@ -112,8 +112,9 @@ def incidents(ansible, tmp_path_factory):
     """
     home = tmp_path_factory.mktemp("investigate") / "incidents"
     ids = {name: "INC-INV-" + uuid.uuid4().hex[:6] for name in SCENARIOS}
-    opened = run_batch(ansible, {name: ("ledger_record", {"incident_id": incident, "event": "note", "root": str(home),
-                                                         "msg": "opened for the test"}) for name, incident in ids.items()})
+    calls = {name: ("ledger_record", {"incident_id": incident, "event": "note", "root": str(home), "msg": "opened for the test"})
+             for name, incident in ids.items()}
+    opened = run_batch(ansible, calls)
     for name, res in opened.items():
         assert not res.failed, (name, res.output)
     return home, ids
