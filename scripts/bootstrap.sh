@@ -67,14 +67,36 @@ make_venv() {  # make_venv DIR PYTHON REQUIREMENTS...
   printf '%s' "$want" > "$stamp"
 }
 
-make_venv .venv "$main_py" requirements-dev.txt
+# The environments are independent: they are built side by side (pip spends much of its time
+# unpacking and writing files, so two or three builds share the cores well), and the first
+# failure is reported with its own log.
+builds=()
+build_venv() {  # build_venv DIR PYTHON REQUIREMENTS... (in the background; the log goes to build/bootstrap-DIR.log)
+  local log="build/bootstrap-${1#.}.log"
+  ( make_venv "$@" > "$log" 2>&1 ) &
+  builds+=("$!:$1:$log")
+}
+mkdir -p build
+build_venv .venv "$main_py" requirements-dev.txt
 if [ $dev -eq 1 ] && [ -n "$py311" ] && [ -n "$py312" ]; then
-  make_venv .venv-2.19 "$py311" requirements.txt tests/requirements-2.19.txt
+  build_venv .venv-2.19 "$py311" requirements.txt tests/requirements-2.19.txt
 fi
 # Event-Driven Ansible: ansible-rulebook and its Java bridge in their own environment.
 if [ $dev -eq 1 ] && [ -n "$py312" ]; then
-  make_venv .venv-eda "$py312" requirements.txt tests/requirements-eda.txt
+  build_venv .venv-eda "$py312" requirements.txt tests/requirements-eda.txt
 fi
+failed=0
+for build in "${builds[@]}"; do
+  IFS=: read -r pid dir log <<< "$build"
+  if wait "$pid"; then
+    grep -v '^WARNING: Location' "$log" || true
+  else
+    failed=1
+    echo "bootstrap: building $dir failed; the end of $log:" >&2
+    tail -n 30 "$log" >&2
+  fi
+done
+[ $failed -eq 0 ] || exit 1
 
 # --- the test harness on every venv's path ----------------------------------------------
 # A .pth file (not part of the stamp, so no rebuild): `python -m trdrhub_harness ...` and
