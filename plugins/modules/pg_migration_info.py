@@ -44,7 +44,6 @@ options:
     default: [audit_log_entries, secret_rotation_logs]
 extends_documentation_fragment:
   - trdrhub.incident.postgres
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.postgresql_group
 notes:

@@ -47,7 +47,6 @@ options:
     default: 50
 extends_documentation_fragment:
   - trdrhub.incident.postgres
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
 notes:
   - Not in C(group/trdrhub.incident.postgresql) - the pooler is a different server from the PostgreSQL the other

@@ -156,7 +156,6 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.k8s.auth_option
   - trdrhub.incident.postgres
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.postgresql_group
 attributes:
