@@ -320,7 +320,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.activity import ActivityReport
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient, postgres_spec
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.sessions import (
     GUARD_ARGS,
     SESSION_FILTER_ARGS,
@@ -343,10 +343,8 @@ IDLE_STATES = ('idle', 'idle in transaction', 'idle in transaction (aborted)', '
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec.update(SESSION_FILTER_ARGS)
-    spec.update(GUARD_ARGS)
-    spec.update(
+    return postgres_spec(
+        SESSION_FILTER_ARGS, GUARD_ARGS,
         mode={'type': 'str', 'choices': MODES, 'default': 'terminate'},
         grace=bounded({'type': 'float', 'default': 5}, minimum=0),
         wait_timeout=bounded({'type': 'float', 'default': 10}, minimum=0),
@@ -354,7 +352,6 @@ def argument_spec() -> dict[str, t.Any]:
         verify={'type': 'bool', 'default': False},
         long_running_threshold=bounded({'type': 'float', 'default': 60}, minimum=0),
     )
-    return spec
 
 
 def predict_after(sessions: list[dict[str, t.Any]], selected: list[dict[str, t.Any]], mode: str) -> dict[str, int]:
