@@ -5,35 +5,48 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Attributes shared by the collection's modules (use after ansible.builtin.action_common_attributes).
+    """Attributes shared by the collection's modules.
 
     ``trdrhub.incident.attributes`` holds what every module has unless it says otherwise: full check
-    mode, no diff, POSIX. Its check-mode details fit a module that only reads; a module that changes
-    something gives its own details (and its diff support), which replace them.
-    ``controller`` adds the flow attributes of a module that runs on the controller (use it after
-    ansible.builtin.action_common_attributes.flow); the ``*_group`` fragments add the module-defaults
-    group a module belongs to (meta/runtime.yml action_groups).
+    mode, no diff, POSIX, with the descriptions ansible.builtin.action_common_attributes gives them
+    (copied, so a module needs no other fragment for its attributes). Its check-mode details fit a
+    module that only reads; a module that changes something gives its own details (and its diff
+    support), which replace them.
+    ``controller`` adds the flow attributes of a module that runs on the controller, with the
+    descriptions of ansible.builtin.action_common_attributes.flow; the ``*_group`` fragments add the
+    module-defaults group a module belongs to (meta/runtime.yml action_groups).
     """
 
     DOCUMENTATION = r"""
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target, if not supported the action will be skipped.
     support: full
     details:
       - The module only reads, so it runs unchanged in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode
     support: none
   platform:
+    description: Target OS/families that can be operated against
+    support: N/A
     platforms: posix
 """
 
     CONTROLLER = r"""
 attributes:
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller
     support: full
   async:
+    description: Supports being used with the C(async) keyword
     support: none
   bypass_host_loop:
+    description:
+      - Forces a 'global' task that does not execute per host, this bypasses per host templating and serial,
+        throttle and other loop considerations
+      - Conditionals will work as if C(run_once) is being used, variables used will be from the first available host
+      - This action will not work normally outside of lockstep strategies
     support: none
 """
 

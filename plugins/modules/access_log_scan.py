@@ -174,7 +174,6 @@ options:
     type: int
     default: 50000
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
 notes:
   - nginx must log the client's own address as C($remote_addr). Behind a load balancer or Kubernetes ingress, set

@@ -64,7 +64,6 @@ options:
     default: [QueueLagCritical, AllWorkersDown, NotificationDeliveryCompleteFailure]
 extends_documentation_fragment:
   - trdrhub.incident.http_api
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.alertmanager_group
 notes:

@@ -90,7 +90,6 @@ options:
     default: 60
 extends_documentation_fragment:
   - trdrhub.incident.http_api
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.alertmanager_group
 attributes:

@@ -93,7 +93,6 @@ options:
     default: [docker, compose]
 extends_documentation_fragment:
   - trdrhub.incident.k8s
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
 notes:
   - O(source=kubernetes) needs C(get) on C(deployments), C(list) on C(pods) and C(get) on C(pods/log) in O(namespace);

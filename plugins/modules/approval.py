@@ -106,8 +106,6 @@ extends_documentation_fragment:
   - trdrhub.incident.approval_store
   - trdrhub.incident.ledger
   - trdrhub.incident.postgres
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.controller
 attributes:

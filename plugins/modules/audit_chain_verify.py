@@ -140,7 +140,6 @@ options:
     default: 1000
 extends_documentation_fragment:
   - trdrhub.incident.postgres
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.postgresql_group
 notes:

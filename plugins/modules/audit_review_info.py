@@ -167,7 +167,6 @@ options:
     default: 5
 extends_documentation_fragment:
   - trdrhub.incident.postgres
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.postgresql_group
 notes:
@@ -368,13 +367,11 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.review import AUDIT_REVIEW_ARGS, AuditReview
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_CONSTRAINTS, PSYCOPG2, PgClient
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_CONSTRAINTS, PSYCOPG2, PgClient, postgres_spec
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec.update(AUDIT_REVIEW_ARGS)
-    return spec
+    return postgres_spec(AUDIT_REVIEW_ARGS)
 
 
 def main() -> None:

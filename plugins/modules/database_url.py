@@ -84,7 +84,6 @@ options:
         C(trdrhub.incident.k8s) options (see C(docs/kubernetes.md) in this collection).
 extends_documentation_fragment:
   - trdrhub.incident.k8s.auth_option
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
 attributes:
   check_mode:

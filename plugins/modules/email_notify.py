@@ -90,7 +90,6 @@ options:
     type: float
     default: 30
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
 attributes:
   check_mode:

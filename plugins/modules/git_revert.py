@@ -53,7 +53,6 @@ options:
     type: str
     default: trdrhub-incident@localhost
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
 attributes:
   check_mode:

@@ -57,7 +57,6 @@ options:
     type: int
     default: 3
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
 attributes:
   check_mode:

@@ -95,7 +95,6 @@ options:
     default: false
 extends_documentation_fragment:
   - trdrhub.incident.http_api
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
 attributes:
   check_mode:

@@ -157,8 +157,6 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.ledger
   - trdrhub.incident.postgres
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.controller
   - trdrhub.incident.ledger.postgres_backend

@@ -40,8 +40,6 @@ options:
     type: str
     default: '0750'
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.controller
 attributes:

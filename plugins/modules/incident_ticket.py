@@ -138,7 +138,6 @@ options:
     default: 2
 extends_documentation_fragment:
   - trdrhub.incident.notify_http
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
 attributes:
   check_mode:

@@ -116,7 +116,6 @@ options:
     type: list
     elements: str
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
 attributes:
   check_mode:

@@ -91,7 +91,6 @@ options:
     type: str
 extends_documentation_fragment:
   - trdrhub.incident.k8s
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.kubernetes_group
 attributes:

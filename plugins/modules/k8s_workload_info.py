@@ -48,7 +48,6 @@ options:
     default: 5
 extends_documentation_fragment:
   - trdrhub.incident.k8s
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.kubernetes_group
 notes:

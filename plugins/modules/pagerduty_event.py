@@ -87,7 +87,6 @@ options:
     default: https://events.pagerduty.com
 extends_documentation_fragment:
   - trdrhub.incident.notify_http
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
 attributes:
   check_mode:

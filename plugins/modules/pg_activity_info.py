@@ -26,7 +26,6 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.postgres
   - trdrhub.incident.postgres.session_filters
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.postgresql_group
 notes:

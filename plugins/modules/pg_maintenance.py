@@ -85,7 +85,6 @@ options:
     default: 3600
 extends_documentation_fragment:
   - trdrhub.incident.postgres
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.postgresql_group
 attributes:
@@ -233,13 +232,12 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient, postgres_spec
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.maintenance import Maintenance
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec.update(
+    return postgres_spec(
         tables={'type': 'list', 'elements': 'str'},
         analyze_only={'type': 'bool', 'default': False},
         full={'type': 'bool', 'default': False},
@@ -252,7 +250,6 @@ def argument_spec() -> dict[str, t.Any]:
         cost_limit=bounded({'type': 'int'}, minimum=0),
         vacuum_timeout=bounded({'type': 'int', 'default': 3600}, minimum=0),
     )
-    return spec
 
 
 def main() -> None:

@@ -44,7 +44,6 @@ options:
     default: [audit_log_entries, secret_rotation_logs]
 extends_documentation_fragment:
   - trdrhub.incident.postgres
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.postgresql_group
 notes:
@@ -214,7 +213,7 @@ import typing as t
 from ansible_collections.trdrhub.incident.plugins.module_utils._audit.chain_sources import split_table
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgInputError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_CONSTRAINTS, PSYCOPG2, PgClient
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_CONSTRAINTS, PSYCOPG2, PgClient, postgres_spec
 
 try:
     from psycopg2 import sql
@@ -240,13 +239,11 @@ VERSIONS_SQL = 'SELECT version_num FROM {table} ORDER BY version_num'
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec.update(
+    return postgres_spec(
         version_table={'type': 'str', 'default': 'alembic_version'},
         expected_revision={'type': 'list', 'elements': 'str'},
         tables={'type': 'list', 'elements': 'str', 'default': list(DEFAULT_TABLES)},
     )
-    return spec
 
 
 def expected_revisions(values: t.Iterable[t.Any] | None) -> list[str]:

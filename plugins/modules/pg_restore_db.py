@@ -165,7 +165,6 @@ options:
     default: 100
 extends_documentation_fragment:
   - trdrhub.incident.postgres
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.postgresql_group
 attributes:
@@ -403,13 +402,12 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import IncidentModule, bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient, postgres_spec
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.restore_run import Restorer
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec.update(
+    return postgres_spec(
         backup={'type': 'path'},
         backup_id={'type': 'str'},
         backup_dir={'type': 'path'},
@@ -434,7 +432,6 @@ def argument_spec() -> dict[str, t.Any]:
         audit_table={'type': 'str', 'default': 'audit_log_entries'},
         max_violations=bounded({'type': 'int', 'default': 100}, minimum=0),
     )
-    return spec
 
 
 def restorer(module: IncidentModule) -> Restorer:

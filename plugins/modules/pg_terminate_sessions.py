@@ -96,7 +96,6 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.postgres
   - trdrhub.incident.postgres.session_filters
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.postgresql_group
 attributes:
@@ -223,71 +222,17 @@ matched:
 sessions:
   description:
     - The selected sessions and what happened to each.
+    - Each has the keys of RV(trdrhub.incident.pg_activity_info#module:sessions) - C(pid) and C(blocking) (int),
+      C(datname), C(usename), C(application_name), C(client_addr), C(state) (as it was when the session was selected),
+      C(backend_start), C(query_start), C(xact_start), C(state_change), C(wait_event_type), C(wait_event) and C(query)
+      (str), C(duration_s) (float) - and C(signal) and C(outcome).
     - Also returned when the module fails because more than O(max_sessions) sessions matched.
   returned: always
   type: list
   elements: dict
+  sample: [{"pid": 48213, "usename": "trdrhub_app", "state": "idle in transaction", "duration_s": 412.383,
+            "signal": "terminate", "outcome": "terminated"}]
   contains:
-    pid:
-      description: Backend process id.
-      type: int
-      sample: 48213
-    datname:
-      description: Database the session is connected to.
-      type: str
-      sample: trdrhub
-    usename:
-      description: Login role of the session.
-      type: str
-      sample: trdrhub_app
-    application_name:
-      description: Application name the client set.
-      type: str
-      sample: trdrhub-api
-    client_addr:
-      description: Client IP address; null for Unix-socket sessions.
-      type: str
-      sample: 10.42.3.17
-    state:
-      description: C(pg_stat_activity.state) when the session was selected; null if the login role may not see it.
-      type: str
-      sample: idle in transaction
-    backend_start:
-      description: When the connection was opened (ISO 8601).
-      type: str
-      sample: "2025-01-15T14:02:11.203311+00:00"
-    query_start:
-      description: When the current or last statement started (ISO 8601).
-      type: str
-      sample: "2025-01-15T14:25:40.118102+00:00"
-    xact_start:
-      description: When the current transaction started (ISO 8601), null outside a transaction.
-      type: str
-      sample: "2025-01-15T14:25:40.118097+00:00"
-    state_change:
-      description: When the state last changed (ISO 8601).
-      type: str
-      sample: "2025-01-15T14:25:40.131554+00:00"
-    duration_s:
-      description: Seconds in the current situation, as defined for O(min_duration); null if not visible.
-      type: float
-      sample: 412.383
-    wait_event_type:
-      description: Type of the event the session waits for, if any.
-      type: str
-      sample: Client
-    wait_event:
-      description: Event the session waits for, if any.
-      type: str
-      sample: ClientRead
-    blocking:
-      description: Number of other sessions waiting for a lock this session holds.
-      type: int
-      sample: 3
-    query:
-      description: Current or last query text, truncated to O(query_max_length), password literals masked.
-      type: str
-      sample: "UPDATE lc_documents SET status = $1 WHERE id = $2"
     signal:
       description: Signal the module sends (or would send) to this session.
       type: str
@@ -334,37 +279,11 @@ survivors:
   sample: []
 hidden:
   description:
-    - Client sessions whose details the server hid from the login role.
-    - Without C(pg_read_all_stats) (included in C(pg_monitor)) a role sees other roles' sessions with their user,
-      database and application, but without state, query, timings, wait event or client address. Filters on those
-      fields cannot match such a session, so "no session matched" would be a guess; the module says so here and in
-      a warning.
+    - Client sessions whose details the server hid from the login role, as RV(trdrhub.incident.pg_activity_info#module:hidden)
+      describes them - C(sessions) and C(undecided) (int), C(users) (list of str), C(privilege) and C(msg) (str).
   returned: always
   type: dict
-  contains:
-    sessions:
-      description: Number of client sessions whose details are hidden.
-      type: int
-      sample: 12
-    undecided:
-      description:
-        - Hidden sessions that pass the filters on database, user, application and pid but could not be checked against
-          the filters on state, duration, query, wait event, client address or blocking.
-        - They are never selected; any number above 0 means the result may miss the sessions sought.
-      type: int
-      sample: 12
-    users:
-      description: Login roles of the hidden sessions.
-      type: list
-      elements: str
-      sample: [trdrhub_app]
-    privilege:
-      description: The privilege the login role lacks (V(pg_read_all_stats)), null when nothing is hidden.
-      type: str
-      sample: pg_read_all_stats
-    msg:
-      description: The warning, naming the counts, the login role and the GRANT that fixes it; null when nothing is hidden.
-      type: str
+  sample: {"sessions": 12, "undecided": 12, "users": ["trdrhub_app"], "privilege": "pg_read_all_stats", "msg": "..."}
 queries:
   description:
     - SQL statements the module ran, in order, without parameter values.
@@ -401,7 +320,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.activity import ActivityReport
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient, postgres_spec
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.sessions import (
     GUARD_ARGS,
     SESSION_FILTER_ARGS,
@@ -424,10 +343,8 @@ IDLE_STATES = ('idle', 'idle in transaction', 'idle in transaction (aborted)', '
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec.update(SESSION_FILTER_ARGS)
-    spec.update(GUARD_ARGS)
-    spec.update(
+    return postgres_spec(
+        SESSION_FILTER_ARGS, GUARD_ARGS,
         mode={'type': 'str', 'choices': MODES, 'default': 'terminate'},
         grace=bounded({'type': 'float', 'default': 5}, minimum=0),
         wait_timeout=bounded({'type': 'float', 'default': 10}, minimum=0),
@@ -435,7 +352,6 @@ def argument_spec() -> dict[str, t.Any]:
         verify={'type': 'bool', 'default': False},
         long_running_threshold=bounded({'type': 'float', 'default': 60}, minimum=0),
     )
-    return spec
 
 
 def predict_after(sessions: list[dict[str, t.Any]], selected: list[dict[str, t.Any]], mode: str) -> dict[str, int]:

@@ -47,7 +47,6 @@ options:
     default: 50
 extends_documentation_fragment:
   - trdrhub.incident.postgres
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
 notes:
   - Not in C(group/trdrhub.incident.postgresql) - the pooler is a different server from the PostgreSQL the other
@@ -277,19 +276,17 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_CONSTRAINTS, PSYCOPG2
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_CONSTRAINTS, PSYCOPG2, postgres_spec
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.pgbouncer import ADMIN_DB, AdminConsole, PgBouncerReport
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec['login_db'] = dict(spec['login_db'], default=ADMIN_DB)
-    spec.update(
+    return postgres_spec(
+        login_db=dict(POSTGRES_COMMON_ARGS['login_db'], default=ADMIN_DB),
         max_wait_threshold=bounded({'type': 'float', 'default': 1}, minimum=0),
         saturation_threshold=bounded({'type': 'float', 'default': 0.9}, above=0),
         clients_limit=bounded({'type': 'int', 'default': 50}, minimum=0),
     )
-    return spec
 
 
 def main() -> None:

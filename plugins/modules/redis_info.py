@@ -71,7 +71,6 @@ options:
         default: 5
 extends_documentation_fragment:
   - trdrhub.incident.redis
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.redis_group
 attributes:

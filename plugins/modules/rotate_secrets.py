@@ -156,7 +156,6 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.k8s.auth_option
   - trdrhub.incident.postgres
-  - ansible.builtin.action_common_attributes
   - trdrhub.incident.attributes
   - trdrhub.incident.attributes.postgresql_group
 attributes:
@@ -347,15 +346,13 @@ requests:
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Call, run_module
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS, POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, postgres_spec
 from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.rotate import ROTATE_ARGS
 from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.run import RotationFailed, rotate
 
 
 def argument_spec() -> dict[str, t.Any]:
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec.update(ROTATE_ARGS)
-    return spec
+    return postgres_spec(ROTATE_ARGS)
 
 
 def main() -> None:

@@ -28,17 +28,14 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._ledger.ledger im
     LEDGER_BACKEND_ARGS,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
-    POSTGRES_COMMON_ARGS,
     POSTGRES_MUTUALLY_EXCLUSIVE,
+    postgres_spec,
 )
 
 
 def controller_argument_spec(own_args: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """PostgreSQL connection options + ledger backend options + the module's own options."""
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec.update(LEDGER_BACKEND_ARGS)
-    spec.update(own_args)
-    return spec
+    return postgres_spec(LEDGER_BACKEND_ARGS, own_args)
 
 
 def host_context() -> dict[str, t.Any]:

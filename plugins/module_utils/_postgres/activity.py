@@ -15,7 +15,7 @@ import time
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
-from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_COMMON_ARGS
+from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import postgres_spec
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.sessions import (
     SESSION_FILTER_ARGS,
     SessionFilter,
@@ -43,10 +43,7 @@ IDLE_IN_TRANSACTION = ('idle in transaction', 'idle in transaction (aborted)')
 
 def activity_argument_spec() -> dict[str, t.Any]:
     """The options of pg_activity_info: the connection, the session filters and the long-running threshold."""
-    spec = dict(POSTGRES_COMMON_ARGS)
-    spec.update(SESSION_FILTER_ARGS)
-    spec.update(long_running_threshold=bounded({'type': 'float', 'default': 60}, minimum=0))
-    return spec
+    return postgres_spec(SESSION_FILTER_ARGS, long_running_threshold=bounded({'type': 'float', 'default': 60}, minimum=0))
 
 
 def _by_duration(session: dict[str, t.Any]) -> float:

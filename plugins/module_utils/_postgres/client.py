@@ -58,6 +58,16 @@ POSTGRES_COMMON_ARGS: dict[str, dict[str, t.Any]] = {
     'statement_timeout': bounded({'type': 'int', 'default': 10}, minimum=0),
 }
 
+
+def postgres_spec(*option_sets: t.Mapping[str, dict[str, t.Any]], **options: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
+    """The spec of a module connecting to PostgreSQL: POSTGRES_COMMON_ARGS, then each of ``option_sets`` and ``options``."""
+    spec = dict(POSTGRES_COMMON_ARGS)
+    for option_set in option_sets:
+        spec.update(option_set)
+    spec.update(options)
+    return spec
+
+
 # A dsn is a complete set of connection parameters; mixing it with the login_*
 # options would make it unclear which host or role is actually used.
 POSTGRES_MUTUALLY_EXCLUSIVE: list[list[str]] = [
