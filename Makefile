@@ -14,7 +14,7 @@ unexport PYTHONDONTWRITEBYTECODE
 # Integration tests in two pytest-xdist workers, one test file per worker at a time.
 XDIST ?= -n 2 --dist loadfile
 
-.PHONY: help bootstrap bootstrap-dev drill drills doc-commands sandbox sandbox-down test check bench smoke sanity sanity-2.19 units units-2.19 integration molecule lint build galaxy-import docs changelog clean
+.PHONY: help bootstrap bootstrap-dev drill drills doc-commands sandbox sandbox-down test check bench smoke sanity sanity-2.19 units units-2.19 integration integration-main integration-procedures molecule lint build galaxy-import docs changelog clean
 
 help:
 	@echo "make drill   - contain a simulated database incident end to end (throwaway services), scored"
@@ -73,7 +73,8 @@ drill: bootstrap
 # Every scenario with no terminal attached (gates answered by the simulated second person); the exit
 # status is non-zero when one scenario failed. Scorecards and logs stay under build/drills/.
 drills: bootstrap
-	@$(PY) scripts/drill.py --scenario all < /dev/null
+	@rm -f build/drills/cards.json
+	@$(PY) scripts/drill.py --scenario all --cards build/drills/cards.json < /dev/null
 
 sandbox: bootstrap
 	@PY=$(PY) scripts/sandbox.sh up
@@ -82,7 +83,8 @@ sandbox-down:
 	@PY=$(PY) scripts/sandbox.sh down
 
 test: bootstrap-dev
-	@scripts/run_suites.sh "integration" "units lint build docs molecule sanity units-2.19 sanity-2.19" "drills doc-commands"
+	@DRILL_CARDS=$(CURDIR)/build/drills/cards.json scripts/run_suites.sh "integration-main" \
+	  "units lint build docs molecule sanity units-2.19 sanity-2.19" "drills integration-procedures doc-commands"
 	@echo "make test: all suites passed"
 
 check: bootstrap
@@ -118,8 +120,25 @@ units-2.19:
 # tests/integration (the cross-cutting files, plugins/ and playbooks/) and the harness's own tests
 # (tests/harness/tests). The doc-command test starts a whole sandbox of its own: it runs as its own
 # target (doc-commands), in a lane of its own in make test, instead of holding one integration worker for minutes.
+INTEGRATION := tests/integration tests/harness/tests --ignore=tests/integration/test_doc_commands.py
+# make test splits the integration tests over two lanes so that the lanes end together: the whole-procedure
+# files (a few minutes in one worker) run after the drills in the third lane, where test_drill.py reads the
+# db-down scorecard the drills just wrote (DRILL_CARDS) instead of running that drill again; the rest runs
+# beside the other suites. `make integration` runs them all.
+PROCEDURE_TESTS := tests/integration/playbooks/test_respond_p1.py tests/integration/playbooks/test_respond_p1_output.py \
+  tests/integration/test_drill.py
+DRILL_CARDS ?=
+
 integration:
-	$(HARNESS) --services postgres -- $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock tests/integration tests/harness/tests -q $(XDIST) --durations=25 --ignore=tests/integration/test_doc_commands.py
+	$(HARNESS) --services postgres -- $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock $(INTEGRATION) -q $(XDIST) --durations=25
+
+integration-main:
+	$(HARNESS) --services postgres -- $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock $(INTEGRATION) \
+	  $(addprefix --ignore=,$(PROCEDURE_TESTS)) -q $(XDIST) --durations=25
+
+integration-procedures:
+	$(HARNESS) --services postgres -- env $(if $(DRILL_CARDS),TRDRHUB_DRILL_CARDS=$(DRILL_CARDS)) $(PY) -m pytest \
+	  -p no:cacheprovider -p no:ansible -p no:kmock $(PROCEDURE_TESTS) -q $(XDIST) --durations=10
 
 doc-commands: bootstrap-dev
 	$(PYTEST) tests/integration/test_doc_commands.py -q --durations=10

@@ -40,6 +40,8 @@ def main(argv=None) -> int:
     parser.add_argument("--state-dir", type=Path, default=None, help="where the sandboxes keep their incidents "
                         "(default build/drills)")
     parser.add_argument("--json", action="store_true", help="print the scorecards as JSON at the end")
+    parser.add_argument("--cards", type=Path, default=None, help="also write the scorecards as a JSON list to this file "
+                        "(make test reads the db-down scorecard from it in tests/integration/test_drill.py)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="show the playbooks' output (-vv: ansible -v)")
     args = parser.parse_args(argv)
     names = list(SCENARIOS) if args.scenario == "all" else [n.strip() for n in args.scenario.split(",") if n.strip()]
@@ -62,6 +64,9 @@ def main(argv=None) -> int:
         print_table(cards, say)
     if args.json:
         say(json.dumps(cards, indent=1))
+    if args.cards is not None:
+        args.cards.parent.mkdir(parents=True, exist_ok=True)
+        args.cards.write_text(json.dumps(cards, indent=1), encoding="utf-8")
     return 0 if all(card["passed"] for card in cards) else 1
 
 

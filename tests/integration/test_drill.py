@@ -1,6 +1,8 @@
 """The drill machinery (trdrhub_harness.drills) on one cheap scenario: db-down in its own sandbox.
 
-Every scenario runs in `make drills` (its own CI lane); here one run checks what all of them rely on:
+Every scenario runs in `make drills`; in make test the drills lane writes their scorecards
+(scripts/drill.py --cards) and this test, run after it with TRDRHUB_DRILL_CARDS, reads the db-down one
+instead of running the drill a second time. Alone, it runs the drill itself. One run checks what all of them rely on:
 the priority read from the incident record (triage must say P1 for a database that is down), a
 store-mode gate answered by a second identity (never the requester), the configured restart method
 of recover_db.yml, the scorecard written beside the ledger with the playbooks' logs, and the table.
@@ -8,6 +10,7 @@ of recover_db.yml, the scorecard written beside the ledger with the playbooks' l
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,10 +19,21 @@ from trdrhub_harness import drills
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 
-def test_db_down_drill_restarts_the_database_behind_a_second_persons_approval(tmp_path):
+def db_down_card(tmp_path):
+    """The db-down scorecard: run the drill here, or - in make test, whose drills lane has just run every
+    scenario (scripts/drill.py --cards) - read the scorecard that run wrote, instead of running it twice."""
+    cards_file = os.environ.get("TRDRHUB_DRILL_CARDS")
+    if cards_file:
+        cards = [c for c in json.loads(Path(cards_file).read_text(encoding="utf-8")) if c["scenario"] == "db-down"]
+        assert len(cards) == 1, f"{cards_file} holds {len(cards)} db-down scorecards"
+        return cards[0], f"(the scorecard of {cards_file}; the drill's log: make drills)"
     lines = []
     card = drills.run("db-down", say=lines.append, state_root=tmp_path)
-    output = "\n".join(lines)
+    return card, "\n".join(lines)
+
+
+def test_db_down_drill_restarts_the_database_behind_a_second_persons_approval(tmp_path):
+    card, output = db_down_card(tmp_path)
     assert card["passed"], output
     assert [c["what"] for c in card["checks"] if not c["ok"]] == []
 
