@@ -37,13 +37,13 @@ def read_log(client: K8sClient, namespace: str, pod: str, container: str, tail: 
     query = {'container': container, 'tailLines': tail, 'limitBytes': MAX_LOG_BYTES}
     if previous:
         query['previous'] = 'true'
-    api = client._api('CoreV1Api')   # pylint: disable=protected-access
+    request = f'GET /api/v1/namespaces/{quote(namespace)}/pods/{quote(pod)}/log?{urlencode(query)}'
+    send = client.sender(request)
 
-    def method(*args: t.Any, **kwargs: t.Any) -> _Text:
-        return _Text(api.read_namespaced_pod_log(*args, **kwargs).data)
+    def method(**kwargs: t.Any) -> _Text:
+        return _Text(send(**kwargs).data)
 
-    return client.call(f'GET /api/v1/namespaces/{quote(namespace)}/pods/{quote(pod)}/log?{urlencode(query)}', method, pod,
-                       namespace, container=container, tail_lines=tail, limit_bytes=MAX_LOG_BYTES, previous=previous)
+    return client.call(request, method)
 
 
 def _trouble(pod: dict[str, t.Any]) -> tuple[int, int, str]:

@@ -284,11 +284,11 @@ class K8sClient:
     PATCH_TYPES = {'merge': 'application/merge-patch+json', 'strategic': 'application/strategic-merge-patch+json',
                    'json': 'application/json-patch+json'}
 
-    # resource -> (API class, method suffix, API prefix, namespaced)
-    RESOURCES: dict[str, tuple[str, str, str]] = {
-        'deployments': ('AppsV1Api', 'deployment', '/apis/apps/v1'),
-        'replicasets': ('AppsV1Api', 'replica_set', '/apis/apps/v1'),
-        'pods': ('CoreV1Api', 'pod', '/api/v1'),
+    # resource -> API prefix
+    RESOURCES: dict[str, str] = {
+        'deployments': '/apis/apps/v1',
+        'replicasets': '/apis/apps/v1',
+        'pods': '/api/v1',
     }
 
     def __init__(self, params: t.Mapping[str, t.Any], environ: t.Mapping[str, str] | None = None,
@@ -301,41 +301,59 @@ class K8sClient:
             cap_bodies(api_client)
         self.api_client = api_client
         self.host = display_url(str(api_client.configuration.host))
-        self._apis: dict[str, t.Any] = {}
 
     def describe(self) -> dict[str, t.Any]:
         return dict(self.settings.describe(), api_server=self.host)
 
-    def _api(self, name: str) -> t.Any:
-        if name not in self._apis:
-            self._apis[name] = getattr(kubernetes.client, name)(self.api_client)
-        return self._apis[name]
+    def sender(self, request: str) -> t.Callable[..., t.Any]:
+        """The method that sends ``request`` (``'VERB /path?query'``, as :attr:`requests` records it) through the client.
+
+        The request goes straight to ``ApiClient`` (its authentication, TLS settings, headers and
+        size cap) and the raw answer comes back, as the generated ``*Api`` classes would send it with
+        ``_preload_content=False``: importing those classes (``CoreV1Api`` is one of the largest
+        modules of the client) would cost more CPU than the rest of a module run.
+        """
+        verb, _, target = request.partition(' ')
+
+        def send(body: t.Any = None, _content_type: str | None = None, _preload_content: bool = False,
+                 _request_timeout: t.Any = None) -> t.Any:
+            headers = {'Accept': 'application/json'}
+            if body is not None:
+                headers['Content-Type'] = _content_type or 'application/json'
+            serialized = self.api_client.param_serialize(method=verb, resource_path=target, header_params=headers, body=body,
+                                                         auth_settings=['BearerToken'])
+            answer = self.api_client.call_api(*serialized, _request_timeout=_request_timeout)
+            if not 200 <= answer.status <= 299:
+                answer.read()
+                raise ApiException.from_response(http_resp=answer, body=None, data=None)
+            return answer.response
+
+        return send
+
+    def send(self, request: str, body: t.Any = None, shape: tuple[str, type, str] | None = None,
+             content_type: str | None = None) -> t.Any:
+        """Send ``request`` (with a JSON ``body``) and return the parsed JSON answer (see :meth:`call`)."""
+        kwargs = {} if body is None else {'body': body, '_content_type': content_type}
+        return self.call(request, self.sender(request), shape=shape, **kwargs)
 
     def list(self, resource: str, namespace: str, label_selector: str | None = None) -> dict[str, t.Any]:
-        api, kind, prefix = self.RESOURCES[resource]
         query = f'?{urlencode({"labelSelector": label_selector})}' if label_selector else ''
-        kwargs = {'label_selector': label_selector} if label_selector else {}
-        return self.call(f'GET {prefix}/namespaces/{quote(namespace)}/{resource}{query}',
-                         getattr(self._api(api), f'list_namespaced_{kind}'), namespace, shape=LIST_SHAPE, **kwargs)
+        return self.send(f'GET {self.RESOURCES[resource]}/namespaces/{quote(namespace)}/{resource}{query}', shape=LIST_SHAPE)
 
     def get(self, resource: str, namespace: str, name: str, subresource: str = '') -> dict[str, t.Any]:
-        api, kind, prefix = self.RESOURCES[resource]
         sub = f'/{subresource}' if subresource else ''
-        return self.call(f'GET {prefix}/namespaces/{quote(namespace)}/{resource}/{quote(name)}{sub}',
-                         getattr(self._api(api), f'read_namespaced_{kind}{sub.replace("/", "_")}'), name, namespace,
+        return self.send(f'GET {self.RESOURCES[resource]}/namespaces/{quote(namespace)}/{resource}/{quote(name)}{sub}',
                          shape=OBJECT_SHAPE)
 
     def patch(self, resource: str, namespace: str, name: str, body: t.Any, patch_type: str = 'strategic',
               subresource: str = '') -> dict[str, t.Any]:
         """PATCH the object (or its ``subresource``) with a ``merge``, ``strategic`` or ``json`` patch."""
-        api, kind, prefix = self.RESOURCES[resource]
         sub = f'/{subresource}' if subresource else ''
-        return self.call(f'PATCH {prefix}/namespaces/{quote(namespace)}/{resource}/{quote(name)}{sub}',
-                         getattr(self._api(api), f'patch_namespaced_{kind}{sub.replace("/", "_")}'), name, namespace, body,
-                         shape=OBJECT_SHAPE, _content_type=self.PATCH_TYPES[patch_type])
+        return self.send(f'PATCH {self.RESOURCES[resource]}/namespaces/{quote(namespace)}/{resource}/{quote(name)}{sub}',
+                         body, shape=OBJECT_SHAPE, content_type=self.PATCH_TYPES[patch_type])
 
     def version(self) -> dict[str, t.Any]:
-        return self.call('GET /version', self._api('VersionApi').get_code)
+        return self.send('GET /version')
 
     def call(self, request: str, method: t.Callable[..., t.Any], *args: t.Any,
              shape: tuple[str, type, str] | None = None, **kwargs: t.Any) -> t.Any:

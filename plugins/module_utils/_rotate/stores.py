@@ -224,23 +224,20 @@ class FileStore:
 class SecretsClient(K8sClient):
     """K8sClient with core/v1 Secrets: get (inherited), create, replace (PUT with resourceVersion) and delete."""
 
-    RESOURCES = dict(K8sClient.RESOURCES, secrets=('CoreV1Api', 'secret', '/api/v1'))
+    RESOURCES = dict(K8sClient.RESOURCES, secrets='/api/v1')
 
     def create(self, namespace: str, body: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-        return self.call(f'POST /api/v1/namespaces/{quote(namespace)}/secrets',
-                         self._api('CoreV1Api').create_namespaced_secret, namespace, dict(body))
+        return self.send(f'POST /api/v1/namespaces/{quote(namespace)}/secrets', dict(body))
 
     def replace(self, namespace: str, name: str, body: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-        return self.call(f'PUT /api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}',
-                         self._api('CoreV1Api').replace_namespaced_secret, name, namespace, dict(body))
+        return self.send(f'PUT /api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}', dict(body))
 
     def delete(self, namespace: str, name: str, resource_version: str | None = None) -> dict[str, t.Any]:
         """DELETE the Secret; with ``resource_version`` only that version of it (409 when it changed)."""
-        kwargs: dict[str, t.Any] = {}
+        body = None
         if resource_version:
-            kwargs['body'] = {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'preconditions': {'resourceVersion': resource_version}}
-        return self.call(f'DELETE /api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}',
-                         self._api('CoreV1Api').delete_namespaced_secret, name, namespace, **kwargs)
+            body = {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'preconditions': {'resourceVersion': resource_version}}
+        return self.send(f'DELETE /api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}', body)
 
 
 def _b64(text: str) -> str:

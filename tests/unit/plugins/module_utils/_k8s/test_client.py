@@ -232,19 +232,66 @@ def test_answer_that_is_not_json():
         client().call('GET /version', lambda *a, **k: FakeResponse(b'<html>login</html>'))
 
 
+class FakeAnswer:
+    """What ApiClient.call_api returns: a RESTResponse around the urllib3 response."""
+
+    def __init__(self, status, data, reason='OK'):
+        self.status, self.reason, self.data = status, reason, data
+        self.headers = {'Content-Type': 'application/json'}
+        self.response = FakeResponse(data)
+
+    def read(self):
+        return self.data
+
+    def getheaders(self):
+        return self.headers
+
+
+def recording(k8s, answers):
+    """Swap the client's transport for one that records (method, url, headers, body, timeout) and gives ``answers``."""
+    sent = []
+
+    def call_api(method, url, header_params=None, body=None, post_params=None, _request_timeout=None):
+        sent.append({'method': method, 'url': url, 'headers': header_params, 'body': body, 'timeout': _request_timeout})
+        return answers.pop(0)
+
+    k8s.api_client.call_api = call_api
+    return sent
+
+
 def test_request_paths_and_timeout():
-    seen = {}
-
-    def method(*args, **kwargs):
-        seen.update(kwargs, args=args)
-        return FakeResponse(b'{"items": []}')
-
     k8s = client()
-    k8s._apis['AppsV1Api'] = type('Api', (), {'list_namespaced_replica_set': staticmethod(method)})()
+    sent = recording(k8s, [FakeAnswer(200, b'{"items": []}')])
     assert k8s.list('replicasets', 'trdrhub-system', 'app=api,tier in (a,b)') == {'items': []}
     assert k8s.requests == ['GET /apis/apps/v1/namespaces/trdrhub-system/replicasets?labelSelector=app%3Dapi%2Ctier+in+%28a%2Cb%29']
-    assert seen['_preload_content'] is False and seen['_request_timeout'] == 10 and seen['label_selector'] == 'app=api,tier in (a,b)'
+    assert sent[0]['method'] == 'GET' and sent[0]['timeout'] == 10 and sent[0]['body'] is None
+    assert sent[0]['url'] == ('https://k8s.example:6443/apis/apps/v1/namespaces/trdrhub-system/replicasets'
+                              '?labelSelector=app%3Dapi%2Ctier+in+%28a%2Cb%29')
+    assert sent[0]['headers']['Accept'] == 'application/json' and 'Content-Type' not in sent[0]['headers']
     assert k8s.describe() == {'source': 'host', 'kubeconfig': None, 'context': None, 'api_server': 'https://k8s.example:6443'}
+
+
+def test_a_patch_sends_its_body_with_the_patch_type_and_the_token():
+    k8s = K8sClient(params(host='https://k8s.example:6443', api_key=TOKEN), environ={})   # the module's own ApiClient
+    sent = recording(k8s, [FakeAnswer(200, b'{"metadata": {"name": "api"}, "spec": {"replicas": 3}}')])
+    answer = k8s.patch('deployments', 'trdrhub', 'api', {'spec': {'replicas': 3}}, patch_type='merge', subresource='scale')
+    assert answer['spec'] == {'replicas': 3}
+    assert k8s.requests == ['PATCH /apis/apps/v1/namespaces/trdrhub/deployments/api/scale']
+    assert sent[0]['method'] == 'PATCH' and sent[0]['body'] == {'spec': {'replicas': 3}}
+    assert sent[0]['headers']['Content-Type'] == 'application/merge-patch+json'
+    assert sent[0]['headers']['authorization'] == f'Bearer {TOKEN}'
+    assert sent[0]['headers']['User-Agent'] == 'trdrhub.incident (ansible module)'
+
+
+def test_an_error_answer_becomes_the_error_of_its_status():
+    k8s = client()
+    body = json.dumps({'kind': 'Status', 'apiVersion': 'v1', 'status': 'Failure', 'reason': 'NotFound', 'code': 404,
+                       'message': 'deployments.apps "api" not found'}).encode()
+    recording(k8s, [FakeAnswer(404, body, reason='Not Found')])
+    with pytest.raises(K8sNotFoundError, match='Not found: the Kubernetes API at https://k8s.example:6443 answered '
+                                               'GET /apis/apps/v1/namespaces/trdrhub/deployments/api with 404 Not Found: '
+                                               'deployments.apps "api" not found'):
+        k8s.get('deployments', 'trdrhub', 'api')
 
 
 def test_selector_text():
