@@ -53,6 +53,7 @@ def trdrhub_db(pg_server):
     admin = pg_server.connect()
     try:
         cur = admin.cursor()
+        cur.execute("SELECT pg_advisory_lock(%s)", (workload.CREATE_LOCK,))   # one xdist worker at a time; released on close
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (OTHER_DB,))
         if not cur.fetchone():
             cur.execute(f"CREATE DATABASE {OTHER_DB}")

@@ -110,16 +110,22 @@ INSERT INTO lc_documents (tenant_id, lc_number, status, amount, currency)
 """
 
 
+# pg_advisory_lock key of create_trdrhub_db (any constant no other code of the harness uses).
+CREATE_LOCK = 0x7472_6472
+
+
 def create_trdrhub_db(pg, dbname: str = "trdrhub", app_password: str = DEFAULT_APP_PASSWORD,
                       ops_password: str = DEFAULT_OPS_PASSWORD) -> dict[str, dict[str, str]]:
     """Create (or bring up to date) the database, its schema, seed rows and roles.
 
-    Safe to call again: every statement is conditional. Returns the role credentials,
-    ``{"app": {"user", "password"}, "ops": {"user", "password"}, "dbname": ...}``.
+    Safe to call again: every statement is conditional, and callers in other processes (two xdist workers
+    sharing one server) take turns on an advisory lock, so that neither sees the other's half-made database.
+    Returns the role credentials, ``{"app": {"user", "password"}, "ops": {"user", "password"}, "dbname": ...}``.
     """
     admin = pg.connect(dbname="postgres")
     try:
         cur = admin.cursor()
+        cur.execute("SELECT pg_advisory_lock(%s)", (CREATE_LOCK,))   # released when admin closes
         for role, password in ((APP_ROLE, app_password), (OPS_ROLE, ops_password)):
             cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
             verb = "ALTER" if cur.fetchone() else "CREATE"
@@ -132,19 +138,19 @@ def create_trdrhub_db(pg, dbname: str = "trdrhub", app_password: str = DEFAULT_A
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
         cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}, {}").format(
             sql.Identifier(dbname), sql.Identifier(APP_ROLE), sql.Identifier(OPS_ROLE)))
+
+        db = pg.connect(dbname=dbname)
+        try:
+            cur = db.cursor()
+            cur.execute(_SCHEMA)
+            cur.execute(_SEED, {"revision": ALEMBIC_REVISION})
+            cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(APP_ROLE)))
+            cur.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(
+                sql.Identifier(APP_ROLE)))
+        finally:
+            db.close()
     finally:
         admin.close()
-
-    db = pg.connect(dbname=dbname)
-    try:
-        cur = db.cursor()
-        cur.execute(_SCHEMA)
-        cur.execute(_SEED, {"revision": ALEMBIC_REVISION})
-        cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(APP_ROLE)))
-        cur.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(
-            sql.Identifier(APP_ROLE)))
-    finally:
-        db.close()
     return {
         "dbname": dbname,
         "app": {"user": APP_ROLE, "password": app_password},
