@@ -309,7 +309,7 @@ class K8sClient:
         """The method that sends ``request`` (``'VERB /path?query'``, as :attr:`requests` records it) straight through
         ``ApiClient`` (its authentication, TLS, headers, size cap) and returns the raw answer: the generated ``*Api``
         classes would send the same, but importing them and validating their arguments costs about 1 s of CPU."""
-        verb, _, target = request.partition(' ')
+        verb, target = request.split(' ', 1)
 
         def send(body: t.Any = None, _content_type: str | None = None, _preload_content: bool = False,
                  _request_timeout: t.Any = None) -> t.Any:
