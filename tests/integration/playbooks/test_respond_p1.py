@@ -1,11 +1,10 @@
-"""The response procedures (playbooks/respond_p1.yml, respond_p2.yml, respond.yml) end to end against the harness services.
+"""respond_p1.yml end to end against the harness services, and the services, fixtures and Response driver the
+other response-procedure tests (test_respond.py, test_respond_p2.py, test_respond_p1_output.py) share.
 
 A P1 database incident: a firing P1 alert in Alertmanager, runaway sessions in PostgreSQL, a Redis queue,
 a TRDR Hub health server and the Slack, PagerDuty, Statuspage and SMTP contract servers. respond_p1.yml runs
 from the alert to the post-incident review; its contain_db approval gate (store mode) is answered by a second
-process (playbooks/approve.yml) while it polls. respond.yml on a P3 alert follows the P3 procedure (no
-containment unless asked), check mode of respond_p1.yml changes nothing, and respond_p2.yml contains an
-application incident (Kubernetes API double) after its approval gate and recovers it.
+process (playbooks/approve.yml) while it polls. Check mode of respond_p1.yml changes nothing.
 """
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ import requests
 from _itest_ansible import REPO_ROOT
 from _itest_approval import vote, wait_for_request
 from _itest_http import StubServer, TrdrHubHealth, expire_all, live_silences
-from _itest_k8s import CLEAN_ENV, DoubleTarget
 from _itest_ledger import check_chain, read_file_ledger
 from _itest_snapshot import Snapshot, changed_tasks
 from trdrhub_harness.workload import INCIDENT, MUST_SURVIVE
@@ -30,7 +28,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 UTC = datetime.timezone.utc
 P1 = REPO_ROOT / "playbooks" / "respond_p1.yml"
 P2 = REPO_ROOT / "playbooks" / "respond_p2.yml"
-P3 = REPO_ROOT / "playbooks" / "respond_p3.yml"
 P4 = REPO_ROOT / "playbooks" / "respond_p4.yml"
 DISPATCH = REPO_ROOT / "playbooks" / "respond.yml"
 
@@ -267,25 +264,6 @@ def test_p1_database_incident_from_alert_to_review(response, alert, queue, runaw
     assert snapshot.new_or_changed() == [] and resp.ledger() == again
 
 
-def test_respond_dispatches_a_p3_alert_to_the_p3_procedure(response, alert, queue, runaway, app):
-    resp = response()
-    label = alert("ReportGenerationSlow", "P3")
-    victims = runaway.pids(kind=INCIDENT)
-    run = resp.run(*resp.argv(DISPATCH, label, app, queue))
-    assert run.rc == 0, run.output
-    text = flat(run.output)
-    assert f"[{resp.incident}] P3 Medium procedure (assessed by triage)" in text
-    assert "Phases: triage -> investigate -> verify -> communicate" in text
-    assert "Not part of this procedure: contain, recover, review" in text
-    assert "of the 4 h response target" in text
-    assert runaway.alive(victims) == set(victims)
-    assert not (resp.dir / "approvals").exists() and not (resp.dir / "pir").exists()
-    entries = resp.ledger()
-    check_chain(entries, resp.incident)
-    assert resp.record()["priority"] == "P3" and resp.record()["status"] == "monitoring"
-    assert not [e for e in entries if e["phase"] == "contain" and e["event"] in ("decision", "approval")]
-
-
 def test_check_mode_of_p1_changes_nothing(response, alert, queue, runaway, app, alertmanager_server):
     resp = response()
     label = alert("AllWorkersDown", "P1")
@@ -305,53 +283,3 @@ def test_check_mode_of_p1_changes_nothing(response, alert, queue, runaway, app, 
         "Record | Open or update the incident record",
         "Record | Acknowledge the firing alerts with silences tagged with the incident id",
         "Record | Record the acknowledgement and the silences in the incident record"]
-
-
-# respond.yml on a P3 alert is the P3 procedure: respond_p3.yml is the same role with respond_priority P3 set
-# instead of assessed, so its check mode is this run's (its real runs are in test_respond_p3.py).
-@pytest.mark.parametrize(("playbook", "severity"), [(DISPATCH, "P3"), (P2, "P2"), (P4, "P4")],
-                         ids=["respond+respond_p3", "respond_p2", "respond_p4"])
-def test_check_mode_of_every_procedure_writes_nothing(response, alert, queue, app, playbook, severity):
-    resp = response()
-    label = alert("ReportGenerationSlow", severity)
-    snapshot = Snapshot(resp.root.parent, resp.ansible.workdir / "incidents")
-    run = resp.run(*resp.argv(playbook, label, app, queue, respond_contain=[]), "--check")
-    assert run.rc == 0, run.output
-    assert "CHECK MODE: nothing was changed" in flat(run.output)
-    assert snapshot.new_or_changed() == []
-
-
-def test_p2_application_incident_contains_the_app_after_approval_and_recovers(response, alert, queue, app, k8s_api, tmp_path):
-    target = DoubleTarget(k8s_api, tmp_path)
-    try:
-        target.add_deployment("trdrhub-api", replicas=2)
-        pods = target.pod_names("trdrhub-api")
-        resp = response()
-        resp.env.update(CLEAN_ENV)
-        label = alert("NotificationDeliveryDegraded", "P2")
-        resp.start(*resp.argv(P2, label, app, queue, respond_contain=["app"], respond_recover=True,
-                              respond_app_approval_poll_interval=0.3, app_control_kubeconfig=str(target.kubeconfig),
-                              app_control_namespace=target.namespace, app_control_replicas=3,
-                              app_control_expected_replicas=2, app_control_timeout=30))
-        rid = resp.request_id()
-        request = json.loads((resp.dir / "approvals" / f"{rid}.json").read_text())
-        assert request["action"] == "contain_app" and request["evidence"]["replicas"] == 3
-        assert target.read("trdrhub-api")["spec"]["replicas"] == 2
-        own = resp.vote(rid, "approve", "alice")
-        assert own.rc != 0 and "two-person rule" in flat(own.output)
-        assert resp.vote(rid, "approve", "carol").rc == 0
-
-        rc, output = resp.finish()
-        assert rc == 0, output
-        assert target.read("trdrhub-api")["spec"]["replicas"] == 3
-        assert target.pod_names("trdrhub-api").isdisjoint(pods)
-        text = flat(output)
-        assert "P2 phase 3/7 contain -" in text and "of the 60 min response target" in text
-        assert f"approvals: contain app: {rid} approved by awx:carol" in text
-        entries = resp.ledger()
-        check_chain(entries, resp.incident)
-        assert [e["data"]["approval"] for e in entries if e["event"] == "approval"] == ["request", "vote", "outcome"]
-        assert resp.record()["priority"] == "P2" and resp.record()["status"] == "monitoring"
-        assert (resp.dir / "pir" / "pir.md").is_file()
-    finally:
-        target.close()
