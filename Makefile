@@ -14,7 +14,7 @@ unexport PYTHONDONTWRITEBYTECODE
 # Integration tests in two pytest-xdist workers, one test file per worker at a time.
 XDIST ?= -n 2 --dist loadfile
 
-.PHONY: help bootstrap bootstrap-dev drill drills doc-commands sandbox sandbox-down test check bench smoke sanity sanity-2.19 units units-2.19 integration integration-main integration-lane2 integration-lane3 molecule lint build galaxy-import docs changelog clean
+.PHONY: help bootstrap bootstrap-dev drill drills doc-commands sandbox sandbox-down test check bench smoke sanity sanity-2.19 units units-2.19 integration integration-main integration-lane3 molecule lint build galaxy-import docs changelog clean
 
 help:
 	@echo "make drill   - contain a simulated database incident end to end (throwaway services), scored"
@@ -84,7 +84,7 @@ sandbox-down:
 
 test: bootstrap-dev
 	@DRILL_CARDS=$(CURDIR)/build/drills/cards.json scripts/run_suites.sh "integration-main" \
-	  "units lint build docs molecule sanity units-2.19 sanity-2.19 integration-lane2" "drills integration-lane3 doc-commands"
+	  "units lint build docs molecule sanity units-2.19 sanity-2.19" "drills integration-lane3 doc-commands"
 	@echo "make test: all suites passed"
 
 check: bootstrap
@@ -121,15 +121,14 @@ units-2.19:
 # (tests/harness/tests). The doc-command test starts a whole sandbox of its own: it runs as its own
 # target (doc-commands), in a lane of its own in make test, instead of holding one integration worker for minutes.
 INTEGRATION := tests/integration tests/harness/tests --ignore=tests/integration/test_doc_commands.py
-# make test spreads the integration tests over its three lanes so that the lanes end together without more
-# processes competing for the two cores than the lanes already run: lane 1 runs most files in two workers; the
-# whole-procedure files run one after another in lane 3, after the drills (test_drill.py then reads the db-down
-# scorecard the drills just wrote, DRILL_CARDS, instead of running that drill again); the application's
-# contain/recover/rollback scenario runs at the end of lane 2. `make integration` runs them all.
+# make test runs the whole-procedure integration files one after another in its third lane, after the drills
+# (test_drill.py then reads the db-down scorecard the drills just wrote, DRILL_CARDS, instead of running that
+# drill again), and the rest in two workers in the first lane; `make integration` runs them all. The run is
+# CPU-bound: more processes competing for the two cores cost CPU of their own, so the third lane adds one
+# process, not two workers.
 LANE3_TESTS := tests/integration/playbooks/test_respond_p1.py tests/integration/playbooks/test_respond.py \
   tests/integration/playbooks/test_respond_p2.py tests/integration/playbooks/test_respond_p1_output.py \
   tests/integration/test_drill.py
-LANE2_TESTS := tests/integration/playbooks/test_contain_app_recover_app_rollback.py
 DRILL_CARDS ?=
 
 integration:
@@ -137,10 +136,7 @@ integration:
 
 integration-main:
 	$(HARNESS) --services postgres -- $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock $(INTEGRATION) \
-	  $(addprefix --ignore=,$(LANE2_TESTS) $(LANE3_TESTS)) -q $(XDIST) --durations=25
-
-integration-lane2:
-	$(HARNESS) --services postgres -- $(PY) -m pytest -p no:cacheprovider -p no:ansible -p no:kmock $(LANE2_TESTS) -q --durations=10
+	  $(addprefix --ignore=,$(LANE3_TESTS)) -q $(XDIST) --durations=25
 
 integration-lane3:
 	$(HARNESS) --services postgres -- env $(if $(DRILL_CARDS),TRDRHUB_DRILL_CARDS=$(DRILL_CARDS)) $(PY) -m pytest \
