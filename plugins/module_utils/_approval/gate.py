@@ -363,13 +363,25 @@ def cast_vote(params: t.Mapping[str, t.Any], *, check_mode: bool = False, base_d
                   'vote': vote, 'request': request, 'evidence_hash': request['evidence_hash'], 'store': store.location(request['incident_id'])}
         if check_mode:
             return dict(result, msg=f"Check mode: {approver} would vote {params['decision']} on {request['request_id']}.")
-        store.add_vote(request, vote)
+        # The ledger entry comes first: a gate polling the store may count the vote and record its outcome the
+        # moment the vote is stored, and the ledger must show the vote before the outcome it led to.
+        record = Recorder(params, base_dir=base_dir, context=context or {}, env=env, variables=variables, secrets=secrets)
+        msg = f"{approver} voted {params['decision']} on {request['request_id']} ({request['summary']})"
+        try:
+            record('vote', request['incident_id'], msg, dict(vote, required=request['required']), actor=approver)
+        except TrdrhubError as exc:   # the ledger or its database refused the entry
+            raise ApprovalError(f'The vote was NOT cast: the incident ledger refused its entry ({exc}); nothing was stored.') from None
+        try:
+            store.add_vote(request, vote)
+        except TrdrhubError as exc:   # a vote of the same person got there first, or the store refused the write
+            void = f"The vote of {approver} on {request['request_id']} was not stored and does not count: {exc}"
+            try:
+                record('void', request['incident_id'], void, {'request_id': request['request_id'], 'identity': vote['identity']},
+                       actor=approver)
+            except TrdrhubError as ledger_exc:
+                raise ApprovalError(f'{void} The ledger shows the vote; recording that it does not count failed too: '
+                                    f'{ledger_exc}') from None
+            raise
         counts = tally(request, store.votes(request))
-    record = Recorder(params, base_dir=base_dir, context=context or {}, env=env, variables=variables, secrets=secrets)
-    msg = f"{approver} voted {params['decision']} on {request['request_id']} ({request['summary']})"
-    try:
-        record('vote', request['incident_id'], msg, dict(vote, required=request['required']), actor=approver)
-    except TrdrhubError as exc:   # the ledger or its database refused the entry
-        raise ApprovalError(f'The vote was stored and counts, but it is NOT recorded in the incident ledger: {exc}') from None
     return dict(result, msg=msg, approvals=len(counts['approvers']), required=request['required'],
                 quorum=counts['status'] == 'approved', ledger_entries=record.entries)

@@ -6,14 +6,18 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 
 import pytest
 from ansible_collections.trdrhub.incident.plugins.module_utils._approval import approval as ap
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval import gate as gate_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._approval.gate import (
     Gate,
     cast_vote,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._approval.store import DirStore
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import TrdrhubError
 
 
 class Ledger:
@@ -87,3 +91,65 @@ def test_cast_vote_refuses_unknown_requests(tmp_path):
     with pytest.raises(ap.ApprovalError, match='No approval request req-000000000000'):
         cast_vote({'request_id': 'req-000000000000', 'decision': 'approve', 'approver': 'bob', 'root': str(tmp_path),
                    'store_backend': 'dir'}, env={})
+
+
+def _stored_request(root):
+    request = ap.build_request(incident_id='INC-1', action='rotate_secrets', priority='P1', summary='s',
+                               evidence={'role': 'trdrhub_app'}, requester='local:alice',
+                               requester_data={'actor_source': 'local'}, required=1, rule_source='policy.P1.rotate_secrets',
+                               mode='store', timeout=600, requester_principal='os:alice', trust_claimed_names=False)
+    DirStore(str(root)).create(request)
+    return request
+
+
+def _approvals(root):
+    path = root / 'INC-1' / 'ledger.jsonl'
+    entries = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [(entry['data']['approval'], entry['actor']) for entry in entries]
+
+
+def _vote(root, request):
+    return cast_vote({'request_id': request['request_id'], 'decision': 'approve', 'approver': 'bob', 'incident_id': 'INC-1',
+                      'root': str(root), 'store_backend': 'dir'}, env={}, base_dir=str(root))
+
+
+def test_a_vote_is_in_the_ledger_before_a_polling_gate_can_count_it(tmp_path, monkeypatch):
+    request = _stored_request(tmp_path)
+    ledger_when_stored = []
+    add_vote = DirStore.add_vote
+
+    def watched(store, req, vote):
+        ledger_when_stored.append(_approvals(tmp_path))
+        return add_vote(store, req, vote)
+
+    monkeypatch.setattr(DirStore, 'add_vote', watched)
+    out = _vote(tmp_path, request)
+    assert ledger_when_stored == [[('vote', 'bob')]]
+    assert out['quorum'] is True and [entry['kind'] for entry in out['ledger_entries']] == ['vote']
+    assert ap.tally(request, DirStore(str(tmp_path)).votes(request))['approvers'] == ['bob']
+
+
+def test_a_vote_that_cannot_be_stored_is_voided_in_the_ledger(tmp_path, monkeypatch):
+    request = _stored_request(tmp_path)
+
+    def first_vote_won(store, req, vote):
+        raise ap.DuplicateVote(f"{vote['approver']} has already voted on {req['request_id']}; a vote cannot be changed.")
+
+    monkeypatch.setattr(DirStore, 'add_vote', first_vote_won)
+    with pytest.raises(ap.DuplicateVote, match='bob has already voted'):
+        _vote(tmp_path, request)
+    assert _approvals(tmp_path) == [('vote', 'bob'), ('void', 'bob')]
+    void = json.loads((tmp_path / 'INC-1' / 'ledger.jsonl').read_text().splitlines()[-1])
+    assert 'was not stored and does not count' in void['data']['message'] and void['data']['request_id'] == request['request_id']
+
+
+def test_a_vote_the_ledger_refuses_is_not_stored(tmp_path, monkeypatch):
+    request = _stored_request(tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise TrdrhubError('the ledger table is read-only')
+
+    monkeypatch.setattr(gate_module, 'record_event', refuse)
+    with pytest.raises(ap.ApprovalError, match=r'NOT cast: the incident ledger refused its entry \(the ledger table is read-only\)'):
+        _vote(tmp_path, request)
+    assert DirStore(str(tmp_path)).votes(request) == []
