@@ -3,11 +3,18 @@
 
 from __future__ import annotations
 
+from ansible_collections.trdrhub.incident.plugins.doc_fragments.attributes import ModuleDocFragment as Attributes
+from ansible_collections.trdrhub.incident.plugins.doc_fragments.ledger import ModuleDocFragment as Ledger
+from ansible_collections.trdrhub.incident.plugins.doc_fragments.postgres import ModuleDocFragment as Postgres
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._doc_fragments import compose
+
 
 class ModuleDocFragment:
-    """Documentation of STORE_ARGS in module_utils/_approval/store.py."""
+    """The approval gate and the vote (approval, approval_vote): the store, the ledger, the PostgreSQL
+    connection (of both when they are tables) and the attributes of a controller-side module."""
 
-    DOCUMENTATION = r"""
+    # STORE_ARGS in module_utils/_approval/store.py: where approval requests wait for votes.
+    OPTIONS = r"""
 options:
   store_backend:
     description:
@@ -34,3 +41,5 @@ options:
     type: str
     default: trdrhub_incident_approvals
 """
+
+    DOCUMENTATION: str = compose(OPTIONS, Ledger.OPTIONS, Postgres.OPTIONS, Attributes.CONTROLLER)

@@ -3,6 +3,25 @@
 
 from __future__ import annotations
 
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._doc_fragments import compose
+
+
+def action_group(group: str, what: str) -> str:
+    """The attributes every module has, and membership of the module-defaults group ``group``."""
+    return compose(ModuleDocFragment.DOCUMENTATION, f"""
+attributes:
+  action_group:
+    description: Use C(group/trdrhub.incident.{group}) in C(module_defaults) to set {what} once.
+    support: full
+    membership: [trdrhub.incident.{group}]
+""")
+
+
+def family(options: str, group: str, what: str) -> tuple[str, str]:
+    """A module family's fragments: its options with the attributes of a member of the module-defaults group
+    ``group``, and with the attributes of a module outside it (the family's ``connection`` fragment)."""
+    return compose(options, action_group(group, what)), compose(options, ModuleDocFragment.DOCUMENTATION)
+
 
 class ModuleDocFragment:
     """Attributes shared by the collection's modules.
@@ -12,10 +31,30 @@ class ModuleDocFragment:
     (copied, so a module needs no other fragment for its attributes). Its check-mode details fit a
     module that only reads; a module that changes something gives its own details (and its diff
     support), which replace them.
-    ``controller`` adds the flow attributes of a module that runs on the controller, with the
-    descriptions of ansible.builtin.action_common_attributes.flow; the ``*_group`` fragments add the
-    module-defaults group a module belongs to (meta/runtime.yml action_groups).
+    ``controller`` adds the flow attributes of a module that runs on the controller. A module family's
+    fragment (postgres, redis, k8s, alertmanager, notify_http, ledger, approval_store) includes these
+    attributes and the family's module-defaults group (``action_group()``; meta/runtime.yml action_groups),
+    so a module names its family's fragment only.
     """
+
+    # The flow attributes of a module that runs on the controller, with the descriptions of
+    # ansible.builtin.action_common_attributes.flow.
+    CONTROLLER_FLOW = r"""
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller
+    support: full
+  async:
+    description: Supports being used with the C(async) keyword
+    support: none
+  bypass_host_loop:
+    description:
+      - Forces a 'global' task that does not execute per host, this bypasses per host templating and serial,
+        throttle and other loop considerations
+      - Conditionals will work as if C(run_once) is being used, variables used will be from the first available host
+      - This action will not work normally outside of lockstep strategies
+    support: none
+"""
 
     DOCUMENTATION = r"""
 attributes:
@@ -33,51 +72,4 @@ attributes:
     platforms: posix
 """
 
-    CONTROLLER = r"""
-attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller
-    support: full
-  async:
-    description: Supports being used with the C(async) keyword
-    support: none
-  bypass_host_loop:
-    description:
-      - Forces a 'global' task that does not execute per host, this bypasses per host templating and serial,
-        throttle and other loop considerations
-      - Conditionals will work as if C(run_once) is being used, variables used will be from the first available host
-      - This action will not work normally outside of lockstep strategies
-    support: none
-"""
-
-    POSTGRESQL_GROUP = r"""
-attributes:
-  action_group:
-    description: Use C(group/trdrhub.incident.postgresql) in C(module_defaults) to set the connection options once.
-    support: full
-    membership: [trdrhub.incident.postgresql]
-"""
-
-    ALERTMANAGER_GROUP = r"""
-attributes:
-  action_group:
-    description: Use C(group/trdrhub.incident.alertmanager) in C(module_defaults) to set O(url) and the auth options once.
-    support: full
-    membership: [trdrhub.incident.alertmanager]
-"""
-
-    REDIS_GROUP = r"""
-attributes:
-  action_group:
-    description: Use C(group/trdrhub.incident.redis) in C(module_defaults) to set the connection options once.
-    support: full
-    membership: [trdrhub.incident.redis]
-"""
-
-    KUBERNETES_GROUP = r"""
-attributes:
-  action_group:
-    description: Use C(group/trdrhub.incident.kubernetes) in C(module_defaults) to set the connection options once.
-    support: full
-    membership: [trdrhub.incident.kubernetes]
-"""
+    CONTROLLER: str = compose(DOCUMENTATION, CONTROLLER_FLOW)

@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+from ansible_collections.trdrhub.incident.plugins.doc_fragments.attributes import ModuleDocFragment as Attributes
+from ansible_collections.trdrhub.incident.plugins.doc_fragments.attributes import action_group
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._doc_fragments import compose
+
 
 class ModuleDocFragment:
     """Documentation of HTTP_API_ARGS in module_utils/_common/http_client.py (auth, TLS, timeouts, retries)."""
 
-    DOCUMENTATION = r"""
+    # HTTP_API_ARGS in module_utils/_common/http_client.py: auth, TLS, timeouts, retries.
+    OPTIONS = r"""
 options:
   url_username:
     description:
@@ -64,16 +69,26 @@ options:
       - V(0) disables retries.
     type: int
     default: 2
-  retry_delay:
-    description:
-      - Seconds before the first retry; doubled for each further one.
-    type: float
-    default: 1
 notes:
   - Proxies are taken from the standard E(HTTPS_PROXY), E(HTTP_PROXY) and E(NO_PROXY) environment variables.
   - Every failure is one message that names the URL (never with credentials), the request and the server's reason -
     unreachable, TLS verification failed, authentication refused (C(401)/C(403)), not the expected API, malformed JSON.
   - An answer larger than 16 MiB (or declaring more) is not read - reading stops there and the task fails saying so.
+"""
+
+    # What every HTTP client of the collection (HTTP_API_ARGS, NOTIFY_HTTP_ARGS) documents alike.
+    TRANSPORT = r"""
+options:
+  retry_delay:
+    description:
+      - Seconds before the first retry; doubled for each further one.
+    type: float
+    default: 1
 requirements:
   - requests (Python package) on the host that runs the module
 """
+
+    DOCUMENTATION: str = compose(OPTIONS, TRANSPORT, Attributes.DOCUMENTATION)
+
+    # An Alertmanager module: the alertmanager module-defaults group (C(group/trdrhub.incident.alertmanager)).
+    ALERTMANAGER: str = compose(OPTIONS, TRANSPORT, action_group('alertmanager', 'O(url) and the auth options'))

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from ansible_collections.trdrhub.incident.plugins.doc_fragments.attributes import family
+
 
 class ModuleDocFragment:
     """Documentation of K8S_AUTH_ARGS in module_utils/_k8s/client.py (how to reach and authenticate to the API server)."""
 
-    DOCUMENTATION = r"""
+    # K8S_AUTH_ARGS in module_utils/_k8s/client.py: how to reach and authenticate to the API server.
+    OPTIONS = r"""
 options:
   kubeconfig:
     description:
@@ -71,6 +74,10 @@ notes:
 requirements:
   - kubernetes (the official Python client) on the host that runs the module
 """
+
+    # A module of the kubernetes module-defaults group (C(group/trdrhub.incident.kubernetes)), and one with the
+    # connection options outside the group (app_logs_info).
+    DOCUMENTATION, CONNECTION = family(OPTIONS, 'kubernetes', 'the connection options')
 
     # K8S_AUTH_ARGS as the suboptions of one dict option, O(k8s_auth), for a module that reaches the API server for
     # only part of its work (database_url, rotate_secrets). The module gives its description: when it is used.

@@ -3,11 +3,20 @@
 
 from __future__ import annotations
 
+from ansible_collections.trdrhub.incident.plugins.doc_fragments.attributes import ModuleDocFragment as Attributes
+from ansible_collections.trdrhub.incident.plugins.doc_fragments.postgres import ModuleDocFragment as Postgres
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._doc_fragments import compose
+
 
 class ModuleDocFragment:
-    """Documentation of LEDGER_BACKEND_ARGS in module_utils/_ledger/ledger.py."""
+    """A module that records in the incident ledger from the controller (incident, incident_escalate, ledger_record).
 
-    DOCUMENTATION = r"""
+    The ledger options, the PostgreSQL connection options (used only by the V(postgres) backend), the
+    attributes every module has and those of a controller-side module. approval_store builds on OPTIONS.
+    """
+
+    # LEDGER_BACKEND_ARGS in module_utils/_ledger/ledger.py: where the incident ledger is kept.
+    OPTIONS = r"""
 options:
   backend:
     description:
@@ -37,8 +46,7 @@ notes:
   - For the V(postgres) backend without any connection option, the connection string in E(TRDRHUB_LEDGER_DSN) is used.
 """
 
-    # A module whose only use of the PostgreSQL connection options is the V(postgres) backend
-    # (with trdrhub.incident.postgres and trdrhub.incident.attributes.controller).
+    # For a module whose only use of the PostgreSQL connection options is the V(postgres) backend.
     POSTGRES_BACKEND = r"""
 attributes:
   action:
@@ -47,3 +55,5 @@ attributes:
 notes:
   - The connection options (O(login_host), O(dsn), ...) are only used with O(backend=postgres).
 """
+
+    DOCUMENTATION: str = compose(OPTIONS, Postgres.OPTIONS, Attributes.CONTROLLER, POSTGRES_BACKEND)

@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+from ansible_collections.trdrhub.incident.plugins.doc_fragments.attributes import ModuleDocFragment as Attributes
+from ansible_collections.trdrhub.incident.plugins.doc_fragments.http_api import ModuleDocFragment as HttpApi
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._doc_fragments import compose
+
 
 class ModuleDocFragment:
-    """Documentation of NOTIFY_HTTP_ARGS in module_utils/_notify/notify.py (TLS, timeout, retries of a notification POST).
+    """A notification module: its transport options and the attributes every module has.
 
     Also the transport options of incident_ticket and statuspage_incident (the same options of HTTP_API_ARGS);
     they document their own O(retries), whose rules differ.
     """
 
-    DOCUMENTATION = r"""
+    # NOTIFY_HTTP_ARGS in module_utils/_notify/notify.py: TLS, timeout, retries of a notification POST.
+    OPTIONS = r"""
 options:
   validate_certs:
     description:
@@ -37,14 +42,9 @@ options:
       - V(0) disables retries.
     type: int
     default: 2
-  retry_delay:
-    description:
-      - Seconds before the first retry; doubled for each further one.
-    type: float
-    default: 1
 notes:
   - Proxies are taken from the standard E(HTTPS_PROXY), E(HTTP_PROXY) and E(NO_PROXY) environment variables.
   - An answer larger than 16 MiB (or declaring more) is not read - reading stops there and the task fails saying so.
-requirements:
-  - requests (Python package) on the host that runs the module
 """
+
+    DOCUMENTATION: str = compose(OPTIONS, HttpApi.TRANSPORT, Attributes.DOCUMENTATION)

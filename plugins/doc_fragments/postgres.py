@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from ansible_collections.trdrhub.incident.plugins.doc_fragments.attributes import family
+
 
 class ModuleDocFragment:
     """Documentation of the option specs in module_utils/_postgres/client.py and session_filter.py."""
 
     # Connection options: POSTGRES_COMMON_ARGS in module_utils/_postgres/client.py.
-    DOCUMENTATION = r"""
+    OPTIONS = r"""
 options:
   login_host:
     description:
@@ -101,6 +103,10 @@ notes:
 requirements:
   - psycopg2 (or psycopg2-binary) on the host that runs the module
 """
+
+    # A module of the postgresql module-defaults group (C(group/trdrhub.incident.postgresql)), and one with the
+    # connection options outside the group (pgbouncer_info).
+    DOCUMENTATION, CONNECTION = family(OPTIONS, 'postgresql', 'the connection options')
 
     # Session selection options: SESSION_FILTER_ARGS in module_utils/_postgres/session_filter.py.
     SESSION_FILTERS = r"""

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+from ansible_collections.trdrhub.incident.plugins.doc_fragments.attributes import action_group
+from ansible_collections.trdrhub.incident.plugins.plugin_utils._doc_fragments import compose
+
 
 class ModuleDocFragment:
     """Documentation of the option spec in module_utils/_redis.py."""
 
     # Connection options: REDIS_COMMON_ARGS in module_utils/_redis.py.
-    DOCUMENTATION = r"""
+    OPTIONS = r"""
 options:
   host:
     description:
@@ -89,3 +92,5 @@ notes:
 requirements:
   - redis (redis-py) 4.2 or later on the host that runs the module
 """
+
+    DOCUMENTATION: str = compose(OPTIONS, action_group('redis', 'the connection options'))

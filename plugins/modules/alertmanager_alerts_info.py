@@ -63,9 +63,7 @@ options:
     elements: str
     default: [QueueLagCritical, AllWorkersDown, NotificationDeliveryCompleteFailure]
 extends_documentation_fragment:
-  - trdrhub.incident.http_api
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.alertmanager_group
+  - trdrhub.incident.http_api.alertmanager
 notes:
   - TRDR Hub's Prometheus rules label alerts with C(severity) V(P1), V(P2) or V(P3); alerts without that label are
     counted as V(none) in RV(counts_by_severity).

@@ -89,9 +89,7 @@ options:
     type: float
     default: 60
 extends_documentation_fragment:
-  - trdrhub.incident.http_api
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.alertmanager_group
+  - trdrhub.incident.http_api.alertmanager
 attributes:
   check_mode:
     details:

@@ -92,8 +92,7 @@ options:
     elements: str
     default: [docker, compose]
 extends_documentation_fragment:
-  - trdrhub.incident.k8s
-  - trdrhub.incident.attributes
+  - trdrhub.incident.k8s.connection
 notes:
   - O(source=kubernetes) needs C(get) on C(deployments), C(list) on C(pods) and C(get) on C(pods/log) in O(namespace);
     the connection options apply only to it.

@@ -104,10 +104,6 @@ options:
     choices: [detect, triage, investigate, contain, recover, verify, communicate, review]
 extends_documentation_fragment:
   - trdrhub.incident.approval_store
-  - trdrhub.incident.ledger
-  - trdrhub.incident.postgres
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.controller
 attributes:
   check_mode:
     details:

@@ -55,10 +55,6 @@ options:
     type: str
 extends_documentation_fragment:
   - trdrhub.incident.approval_store
-  - trdrhub.incident.ledger
-  - trdrhub.incident.postgres
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.controller
 attributes:
   check_mode:
     details:

@@ -140,8 +140,6 @@ options:
     default: 1000
 extends_documentation_fragment:
   - trdrhub.incident.postgres
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.postgresql_group
 notes:
   - The connection options apply to the table sources only; O(source=ledger_file) ignores them, so they can stay in
     C(module_defaults).

@@ -167,8 +167,6 @@ options:
     default: 5
 extends_documentation_fragment:
   - trdrhub.incident.postgres
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.postgresql_group
 notes:
   - The login role needs C(SELECT) on the audit table. A table or column it cannot read fails the module with the
     statement and the server's reason.

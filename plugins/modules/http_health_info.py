@@ -95,7 +95,6 @@ options:
     default: false
 extends_documentation_fragment:
   - trdrhub.incident.http_api
-  - trdrhub.incident.attributes
 attributes:
   check_mode:
     details:

@@ -92,10 +92,6 @@ options:
     default: {}
 extends_documentation_fragment:
   - trdrhub.incident.ledger
-  - trdrhub.incident.postgres
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.controller
-  - trdrhub.incident.ledger.postgres_backend
 attributes:
   check_mode:
     details:

@@ -40,7 +40,6 @@ options:
     type: str
     default: '0750'
 extends_documentation_fragment:
-  - trdrhub.incident.attributes
   - trdrhub.incident.attributes.controller
 attributes:
   check_mode:

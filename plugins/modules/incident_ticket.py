@@ -138,7 +138,6 @@ options:
     default: 2
 extends_documentation_fragment:
   - trdrhub.incident.notify_http
-  - trdrhub.incident.attributes
 attributes:
   check_mode:
     details:

@@ -91,8 +91,6 @@ options:
     type: str
 extends_documentation_fragment:
   - trdrhub.incident.k8s
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.kubernetes_group
 attributes:
   check_mode:
     details:

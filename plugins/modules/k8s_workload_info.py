@@ -48,8 +48,6 @@ options:
     default: 5
 extends_documentation_fragment:
   - trdrhub.incident.k8s
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.kubernetes_group
 notes:
   - The account needs C(get) and C(list) on C(deployments) and C(replicasets) (API group C(apps)) and C(list) on
     C(pods) in O(namespace). A missing permission fails with the API server's message naming it.

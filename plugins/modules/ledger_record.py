@@ -61,10 +61,6 @@ options:
     type: str
 extends_documentation_fragment:
   - trdrhub.incident.ledger
-  - trdrhub.incident.postgres
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.controller
-  - trdrhub.incident.ledger.postgres_backend
 attributes:
   check_mode:
     details:

@@ -87,7 +87,6 @@ options:
     default: https://events.pagerduty.com
 extends_documentation_fragment:
   - trdrhub.incident.notify_http
-  - trdrhub.incident.attributes
 attributes:
   check_mode:
     details:

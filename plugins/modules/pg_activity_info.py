@@ -26,8 +26,6 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.postgres
   - trdrhub.incident.postgres.session_filters
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.postgresql_group
 notes:
   - The filters narrow RV(sessions), RV(long_running), RV(idle_in_transaction) and RV(blockers). RV(connections) always
     counts every client backend of the server and RV(stats) always covers the connected database.

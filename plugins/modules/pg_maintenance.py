@@ -85,8 +85,6 @@ options:
     default: 3600
 extends_documentation_fragment:
   - trdrhub.incident.postgres
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.postgresql_group
 attributes:
   check_mode:
     details:

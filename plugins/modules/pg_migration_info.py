@@ -44,8 +44,6 @@ options:
     default: [audit_log_entries, secret_rotation_logs]
 extends_documentation_fragment:
   - trdrhub.incident.postgres
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.postgresql_group
 notes:
   - The login role needs C(SELECT) on the version table (C(GRANT SELECT ON alembic_version TO trdrhub_ops)); without
     it the module fails and names the statement. Row estimates and sizes need no privilege on the tables.

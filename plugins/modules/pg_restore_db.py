@@ -165,8 +165,6 @@ options:
     default: 100
 extends_documentation_fragment:
   - trdrhub.incident.postgres
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.postgresql_group
 attributes:
   check_mode:
     details:

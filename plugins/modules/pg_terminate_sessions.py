@@ -96,8 +96,6 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.postgres
   - trdrhub.incident.postgres.session_filters
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.postgresql_group
 attributes:
   check_mode:
     details:

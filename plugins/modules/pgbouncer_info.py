@@ -46,8 +46,7 @@ options:
     type: int
     default: 50
 extends_documentation_fragment:
-  - trdrhub.incident.postgres
-  - trdrhub.incident.attributes
+  - trdrhub.incident.postgres.connection
 notes:
   - Not in C(group/trdrhub.incident.postgresql) - the pooler is a different server from the PostgreSQL the other
     modules reach, with its own user.

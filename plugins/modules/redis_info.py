@@ -71,8 +71,6 @@ options:
         default: 5
 extends_documentation_fragment:
   - trdrhub.incident.redis
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.redis_group
 attributes:
   check_mode:
     details:

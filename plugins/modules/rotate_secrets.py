@@ -156,8 +156,6 @@ options:
 extends_documentation_fragment:
   - trdrhub.incident.k8s.auth_option
   - trdrhub.incident.postgres
-  - trdrhub.incident.attributes
-  - trdrhub.incident.attributes.postgresql_group
 attributes:
   check_mode:
     details:

@@ -51,7 +51,6 @@ options:
     type: str
 extends_documentation_fragment:
   - trdrhub.incident.notify_http
-  - trdrhub.incident.attributes
 attributes:
   check_mode:
     details:

@@ -103,7 +103,6 @@ options:
     default: 3
 extends_documentation_fragment:
   - trdrhub.incident.notify_http
-  - trdrhub.incident.attributes
 attributes:
   check_mode:
     details:
