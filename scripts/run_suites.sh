@@ -14,9 +14,12 @@ cd "$root"
 logs=build/test-logs
 rm -rf "$logs" && mkdir -p "$logs"
 start=$(date +%s)
-# Busy and total CPU ticks of the whole machine (first line of /proc/stat), to tell how full the cores were.
-cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
-read -r busy0 all0 < <(cpu_ticks)
+# Busy, total and stolen CPU ticks of the whole machine (first line of /proc/stat): how full the cores were,
+# and how much of the time a virtual machine's host gave to other guests (steal).
+cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8+$9, $9}' /proc/stat; }
+# The same fixed CPU work before every run: its time tells a slower host (or a busier one) from a slower suite.
+reference=$(python3 -c 'import time; t = time.process_time(); sum(i * i for i in range(3000000)); print(f"{time.process_time() - t:.2f}")')
+read -r busy0 all0 steal0 < <(cpu_ticks)
 
 run_lane() {
   local target t0 rc
@@ -39,8 +42,10 @@ done
 for pid in "${pids[@]}"; do wait "$pid"; done
 
 total=$(( $(date +%s) - start ))
-read -r busy1 all1 < <(cpu_ticks)
+read -r busy1 all1 steal1 < <(cpu_ticks)
 busy_pct=$(( 100 * (busy1 - busy0) / (all1 - all0 > 0 ? all1 - all0 : 1) ))
+steal_pct=$(( 100 * (steal1 - steal0) / (all1 - all0 > 0 ? all1 - all0 : 1) ))
+cpu_seconds=$(( (busy1 - busy0) / $(getconf CLK_TCK) ))
 failed=0
 {
   printf '%-14s %8s  %s\n' target seconds result
@@ -49,7 +54,9 @@ failed=0
     printf '%-14s %8s  %s\n' "$target" "$secs" "$res"
   done < "$logs/results"
   printf '%-14s %8s\n' "wall (lanes)" "$total"
-  printf '%-14s %7s%%  %s\n' "cpu busy" "$busy_pct" "of $(nproc) cores over the run"
+  printf '%-14s %7s%%  %s\n' "cpu busy" "$busy_pct" "of $(nproc) cores over the run ($cpu_seconds CPU-seconds)"
+  printf '%-14s %7s%%  %s\n' "cpu steal" "$steal_pct" "taken by the virtual machine's host for others"
+  printf '%-14s %7s s  %s\n' "reference" "$reference" "fixed CPU work before the run (compare runs: a slower host shows here)"
 } | tee "$logs/timings.txt"
 grep -q ' [1-9][0-9]*$' "$logs/results" && failed=1
 if [ $failed -ne 0 ]; then
