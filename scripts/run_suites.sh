@@ -43,8 +43,9 @@ for pid in "${pids[@]}"; do wait "$pid"; done
 
 total=$(( $(date +%s) - start ))
 read -r busy1 all1 steal1 < <(cpu_ticks)
-busy_pct=$(( 100 * (busy1 - busy0) / (all1 - all0 > 0 ? all1 - all0 : 1) ))
-steal_pct=$(( 100 * (steal1 - steal0) / (all1 - all0 > 0 ? all1 - all0 : 1) ))
+span=$(( all1 - all0 > 0 ? all1 - all0 : 1 ))
+busy_pct=$(( 100 * (busy1 - busy0) / span ))
+steal_pct=$(( 100 * (steal1 - steal0) / span ))
 cpu_seconds=$(( (busy1 - busy0) / $(getconf CLK_TCK) ))
 failed=0
 {

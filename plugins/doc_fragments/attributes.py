@@ -32,9 +32,9 @@ class ModuleDocFragment:
     module that only reads; a module that changes something gives its own details (and its diff
     support), which replace them.
     ``controller`` adds the flow attributes of a module that runs on the controller. A module family's
-    fragment (postgres, redis, k8s, alertmanager, notify_http, ledger, approval_store) includes these
-    attributes and the family's module-defaults group (``action_group()``; meta/runtime.yml action_groups),
-    so a module names its family's fragment only.
+    fragment (postgres, redis, k8s, http_api, notify_http, ledger, approval_store) includes these
+    attributes and the family's module-defaults group (``action_group()``, ``family()``; meta/runtime.yml
+    action_groups), so a module names its family's fragment only.
     """
 
     # The flow attributes of a module that runs on the controller, with the descriptions of

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.trdrhub.incident.plugins.doc_fragments.attributes import ModuleDocFragment as Attributes
-from ansible_collections.trdrhub.incident.plugins.doc_fragments.attributes import action_group
+from ansible_collections.trdrhub.incident.plugins.doc_fragments.attributes import family
 from ansible_collections.trdrhub.incident.plugins.plugin_utils._doc_fragments import compose
 
 
@@ -88,7 +87,6 @@ requirements:
   - requests (Python package) on the host that runs the module
 """
 
-    DOCUMENTATION: str = compose(OPTIONS, TRANSPORT, Attributes.DOCUMENTATION)
-
-    # An Alertmanager module: the alertmanager module-defaults group (C(group/trdrhub.incident.alertmanager)).
-    ALERTMANAGER: str = compose(OPTIONS, TRANSPORT, action_group('alertmanager', 'O(url) and the auth options'))
+    # An Alertmanager module (the alertmanager module-defaults group, C(group/trdrhub.incident.alertmanager)), and
+    # any other HTTP API module (http_health_info).
+    ALERTMANAGER, DOCUMENTATION = family(compose(OPTIONS, TRANSPORT), 'alertmanager', 'O(url) and the auth options')

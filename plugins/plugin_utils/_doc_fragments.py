@@ -10,6 +10,11 @@ a module lists (``ansible.utils.plugin_docs.add_fragments``), so naming the comp
 documents a module exactly as naming its pieces one by one did: notes and seealso entries are
 appended in order, options and attributes are merged by name (of an entry two pieces describe, the
 earlier piece's keys win), other lists (requirements) are joined, sorted and without repeats.
+
+In a fragment class the pieces stay string literals and a composed attribute is annotated
+(``DOCUMENTATION: str = compose(...)``) or unpacked (``A, B = family(...)``): ansible-test's yamllint
+reads every plain ``NAME = ...`` of a fragment class as a literal, so it still lints every piece and
+skips only the composed text, which is generated JSON.
 """
 
 from __future__ import annotations
