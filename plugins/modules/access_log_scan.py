@@ -21,7 +21,7 @@ description:
   - "Score - the sum over an address's categories of weight x (1 + log2(count)); weights V(sql_injection) 10,
     V(path_traversal) 8, V(xss) 6, V(brute_force) 6, V(scanner) 5, V(error_burst) 3, V(not_found_burst) 3. A
     signature or scanner category counts the matching lines, a burst category the responses that belong to a burst."
-  - Read-only. The module never changes anything, so check mode runs the same scan; RV(changed) is always false.
+  - Read-only. The module never changes anything, so check mode runs the same scan; it always reports C(changed=false).
   - "Memory stays bounded whatever the size of the logs - files are streamed in 1 MiB chunks (gzip too), and what is
     kept per address is bounded by O(max_tracked_ips), O(max_samples) and O(sample_length). Unparseable lines are
     counted (RV(stats.unparsed_lines)) and never fail the task."
@@ -227,11 +227,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always false; the module only reads.
-  returned: always
-  type: bool
-  sample: false
 suspicious:
   description:
     - The suspicious addresses, highest score first (then most requests), at most O(max_results).

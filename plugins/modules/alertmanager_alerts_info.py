@@ -98,11 +98,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always false; the module only reads.
-  returned: always
-  type: bool
-  sample: false
 alerts:
   description: The matching alerts, P1 first, then by start time.
   returned: always

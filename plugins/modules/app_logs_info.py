@@ -130,11 +130,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always false; the module only reads.
-  returned: always
-  type: bool
-  sample: false
 logs:
   description: One entry per container log read (Kubernetes) or per service (compose), in order.
   returned: always

@@ -213,11 +213,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always false; the module only reads.
-  returned: always
-  type: bool
-  sample: false
 is_valid:
   description: V(true) when no violation of any kind was found.
   returned: always

@@ -218,11 +218,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always false; the module only reads.
-  returned: always
-  type: bool
-  sample: false
 actors:
   description:
     - The actors active in the window, the highest RV(actors[].risk) first (then the most entries), at most

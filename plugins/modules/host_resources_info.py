@@ -103,11 +103,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always false; the module only reads.
-  returned: always
-  type: bool
-  sample: false
 sample_seconds:
   description: Seconds actually elapsed between the two reads; V(0) without sampling.
   returned: always

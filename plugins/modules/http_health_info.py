@@ -154,11 +154,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always false; the module reports what it sees (a V(POST) is the caller's probe, not a change it makes).
-  returned: always
-  type: bool
-  sample: false
 healthy:
   description:
     - True when every endpoint is RV(endpoints[].ok) and the certificate (for C(https://)) has not expired.

@@ -159,11 +159,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always false; the module only computes.
-  returned: always
-  type: bool
-  sample: false
 priority:
   description: The priority, V(P1) to V(P4) - the override when one is given, else RV(assessed_priority).
   returned: always

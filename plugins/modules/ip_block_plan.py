@@ -168,11 +168,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always false; the module only plans.
-  returned: always
-  type: bool
-  sample: false
 msg:
   description: One-line summary of the plan.
   returned: always

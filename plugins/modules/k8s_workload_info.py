@@ -105,11 +105,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always false; the module only reads.
-  returned: always
-  type: bool
-  sample: false
 connection:
   description: Which API server was read and how it was configured (never a credential).
   returned: always

@@ -89,11 +89,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always false; the module only reads.
-  returned: always
-  type: bool
-  sample: false
 database:
   description: Name of the database inspected (the one connected to).
   returned: always

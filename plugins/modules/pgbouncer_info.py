@@ -78,11 +78,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always false; the module only reads.
-  returned: always
-  type: bool
-  sample: false
 summary:
   description: The headline figures, over every pool except the admin console's own.
   returned: always
