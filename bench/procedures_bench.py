@@ -17,8 +17,15 @@ the page) in a temporary directory and times, round by round so that a change of
 
 Each round uses a new incident id. Wall time of the whole ansible-playbook process; the median of
 --repeat rounds (default 5, 3 with --quick) is reported, and the ratio median / median(empty).
-With --profile, one more run of each procedure with the ``bench/profile_tasks`` callback prints the
-slowest tasks and the time per task kind. Prints figures only; nothing here asserts on timing.
+After the rounds, one more run of each procedure with the ``bench/profile_tasks`` callback counts
+its tasks, and two more playbooks measure what Ansible itself charges per task on this machine:
+``floor-module`` (``ansible.builtin.ping`` repeated: the cheapest task that starts a module process)
+and ``floor-controller`` (``ansible.builtin.set_fact`` repeated: the cheapest controller-only task).
+The ``floor`` rows price the procedure's own task mix at those costs: what the procedure would take
+if each of its tasks cost no more than Ansible's cheapest of its kind, and what it would take with
+every controller-only task folded away (its module processes alone). A floor above the goal means
+the goal needs fewer module processes, not faster code. With --profile, the slowest tasks and the
+time per task kind are printed too. Prints figures only; nothing here asserts on timing.
 """
 from __future__ import annotations
 
@@ -45,6 +52,22 @@ from trdrhub_harness.sandbox import Sandbox  # pylint: disable=wrong-import-posi
 GOALS = {"contain_db": 3.0, "respond_p1": 10.0}
 EMPTY_PLAYBOOK = [{"name": "empty", "hosts": "localhost", "gather_facts": False,
                    "tasks": [{"name": "nothing", "ansible.builtin.debug": {"msg": "nothing"}}]}]
+FLOOR_TASKS = {"module": 10, "controller": 40}    # tasks beyond the empty playbook's one
+FLOOR_PLAYBOOKS = {
+    "module": [{"name": "floor-module", "hosts": "localhost", "gather_facts": False,
+                "tasks": EMPTY_PLAYBOOK[0]["tasks"] + [{"name": f"ping {n}", "ansible.builtin.ping": {}}
+                                                      for n in range(FLOOR_TASKS["module"])]}],
+    "controller": [{"name": "floor-controller", "hosts": "localhost", "gather_facts": False,
+                    "tasks": EMPTY_PLAYBOOK[0]["tasks"] + [{"name": f"fact {n}", "ansible.builtin.set_fact": {f"fact_{n}": n}}
+                                                          for n in range(FLOOR_TASKS["controller"])]}],
+}
+# Tasks that never start a module process: Ansible's controller-side actions, and this collection's
+# action plugins that do their work on the controller (those that call a module are left out below).
+CONTROLLER_ACTIONS = {f"{prefix}{name}" for prefix in ("", "ansible.builtin.", "ansible.legacy.") for name in (
+    "set_fact", "debug", "assert", "fail", "include_role", "import_role", "include_tasks", "import_tasks",
+    "validate_argument_spec", "pause", "meta", "include_vars", "set_stats", "add_host", "group_by")}
+CONTROLLER_ACTIONS.update(f"trdrhub.incident.{path.stem}" for path in (REPO / "plugins" / "action").glob("*.py")
+                          if "_execute_module" not in path.read_text(encoding="utf-8"))
 
 
 def ansible_playbook() -> str:
@@ -61,6 +84,8 @@ class Bench:
         self.env.update({"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_COLLECTIONS_PATH": str(self.collections),
                          "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0", "AWX_USER_NAME": "bench"})
         (workdir / "empty.yml").write_text(json.dumps(EMPTY_PLAYBOOK))
+        for kind, playbook in FLOOR_PLAYBOOKS.items():
+            (workdir / f"floor-{kind}.yml").write_text(json.dumps(playbook))
         (workdir / "hosts.ini").write_text(
             f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
         self.failures: list = []
@@ -88,6 +113,10 @@ class Bench:
 
     def empty(self, env=None) -> float:
         return self.run("empty playbook", ["-i", str(self.workdir / "hosts.ini"), str(self.workdir / "empty.yml")], env)
+
+    def floor(self, kind: str) -> float:
+        return self.run(f"floor-{kind} playbook", ["-i", str(self.workdir / "hosts.ini"),
+                                                   str(self.workdir / f"floor-{kind}.yml")])
 
     def contain_db(self, env=None) -> float:
         inc = self.incident()
@@ -121,15 +150,37 @@ class Bench:
             if silence["status"]["state"] == "active":
                 requests.delete(f"{url}/api/v2/silence/{silence['id']}", timeout=10)
 
-    def profile(self, name: str, runner) -> None:
+    def profile(self, name: str, runner) -> list:
+        """The procedure's tasks (``bench/callback_plugins/profile_tasks``) from one more run."""
         out = self.workdir / f"profile-{name}.json"
         env = dict(self.env)
         env.update({"ANSIBLE_CALLBACK_PLUGINS": str(REPO / "bench" / "callback_plugins"),
                     "ANSIBLE_CALLBACKS_ENABLED": "trdrhub.incident.ledger,profile_tasks",
                     "TRDRHUB_BENCH_PROFILE": str(out)})
         runner(env)
-        if out.exists():
-            print_profile(name, json.loads(out.read_text()))
+        return json.loads(out.read_text()) if out.exists() else []
+
+
+def task_mix(rows: list) -> tuple[int, int]:
+    """(tasks that started a module process, controller-only tasks) of a profile; a skipped task runs no module."""
+    modules = sum(1 for row in rows if not row.get("skipped") and row["action"] not in CONTROLLER_ACTIONS)
+    return modules, len(rows) - modules
+
+
+def floor_rows(name: str, rows: list, empty: float, per_task: dict, goal: float) -> list:
+    """The procedure's task mix priced at Ansible's cheapest task of each kind (see the module docstring)."""
+    modules, controller = task_mix(rows)
+    everything = empty + modules * per_task["module"] + controller * per_task["controller"]
+    modules_only = empty + modules * per_task["module"]
+    print(f"floor of {name}.yml: {modules} module processes x {per_task['module']:.3f} s + {controller} controller-only "
+          f"tasks x {per_task['controller']:.3f} s + empty {empty:.2f} s = {everything:.2f} s = {everything / empty:.1f}x; "
+          f"module processes alone {modules_only:.2f} s = {modules_only / empty:.1f}x (goal {goal:g}x)")
+    note = f"{modules} module processes, {controller} controller-only tasks, at ping / set_fact cost"
+    return [{"workload": f"{name}.yml floor: its tasks at Ansible's cheapest", "project": round(everything, 3),
+             "reference": round(empty, 3), "unit": "s", "ratio": round(everything / empty, 2), "goal": None, "note": note},
+            {"workload": f"{name}.yml floor: its module processes alone", "project": round(modules_only, 3),
+             "reference": round(empty, 3), "unit": "s", "ratio": round(modules_only / empty, 2), "goal": None,
+             "note": f"{modules} module processes at ping cost, no controller-only task"}]
 
 
 def print_profile(name: str, rows: list) -> None:
@@ -177,9 +228,18 @@ def main(argv=None) -> int:
                     times[name].append(getattr(bench, name)())
                     line.append(f"{name} {times[name][-1]:.2f}s")
                 print("  " + "  ".join(line), flush=True)
+            floors: dict = {kind: [] for kind in FLOOR_PLAYBOOKS}
+            for _round in range(repeat):
+                empty = bench.empty()
+                for kind in FLOOR_PLAYBOOKS:
+                    floors[kind].append((bench.floor(kind) - empty) / FLOOR_TASKS[kind])
+            per_task = {kind: statistics.median(values) for kind, values in floors.items()}
+            print(f"  Ansible's own cost per task here: {per_task['module']:.3f} s a module process (ping), "
+                  f"{per_task['controller']:.3f} s a controller-only task (set_fact)", flush=True)
+            profiles = {name: bench.profile(name, getattr(bench, name)) for name in only}
             if opts.profile:
                 for name in only:
-                    bench.profile(name, getattr(bench, name))
+                    print_profile(name, profiles[name])
             failures = bench.failures
 
     ref = statistics.median(times["empty"])
@@ -193,6 +253,9 @@ def main(argv=None) -> int:
         rows.append({"workload": f"{name}.yml vs empty playbook", "project": round(med, 3), "reference": round(ref, 3),
                      "unit": "s", "ratio": round(ratio, 2), "goal": f"<= {GOALS[name]:g}",
                      "note": f"median of {repeat}, load {load:.1f}" + (f", {len(failures)} failed run(s)" if failures else "")})
+    for name in only:
+        if profiles[name]:
+            rows.extend(floor_rows(name, profiles[name], ref, per_task, GOALS[name]))
     for failure in failures:
         print("note: a run failed:", failure)
     if opts.table_json:
