@@ -209,7 +209,7 @@ import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._alertmanager import AlertmanagerClient, check_regex, matcher_text, parse_matcher
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_client import HTTP_API_ARGS, HTTP_API_CONSTRAINTS, REQUESTS
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker, request_log, run_module
 
 SEVERITIES = ('P1', 'P2', 'P3')
 STATES = ('active', 'suppressed', 'unprocessed')
@@ -313,13 +313,11 @@ def alerts_info(params: dict[str, t.Any], client: AlertmanagerClient) -> dict[st
     return dict(changed=False, requests=client.requests, outside_query=outside, warnings=warnings, **result)
 
 
-class AlertsInfo:
+class AlertsInfo(Worker):
     """The worker: matchers checked when built (before any connection), the alerts read when run."""
 
-    def __init__(self, params: dict[str, t.Any]) -> None:
-        build_query(params)
-        self.params = params
-        self.warnings: list[str] = []
+    def check(self) -> None:
+        build_query(self.params)
 
     def run(self, client: t.Any) -> dict[str, t.Any]:
         result = alerts_info(self.params, client)

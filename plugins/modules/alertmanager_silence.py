@@ -234,7 +234,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_clie
     HttpInputError,
     HttpNotFoundError,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker, request_log, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 
 DEFAULT_COMMENT = 'Acknowledged with trdrhub.incident'
@@ -305,15 +305,13 @@ def diff_view(silence: dict[str, t.Any] | None) -> dict[str, t.Any]:
     }
 
 
-class SilenceManager:
+class SilenceManager(Worker):
     """Plans and applies one silence change; the plan alone is what check mode reports."""
 
     def __init__(self, params: dict[str, t.Any], check_mode: bool = False, diff: bool = False,
                  now: datetime.datetime | None = None) -> None:
-        self.params = params
-        self.check_mode, self.diff = check_mode, diff
+        super().__init__(params, check_mode, diff)
         self.now = (now or datetime.datetime.now(UTC)).astimezone(UTC)
-        self.warnings: list[str] = []
         if params.get('matchers') is not None and not params['matchers']:
             raise HttpInputError('matchers must not be empty')
         self.matchers = [normalize_matcher(m) for m in params.get('matchers') or []]

@@ -200,7 +200,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._applogs.compose 
 from ansible_collections.trdrhub.incident.plugins.module_utils._applogs.kubernetes import PodLogs
 from ansible_collections.trdrhub.incident.plugins.module_utils._applogs.lines import AppLogsError
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import Redactor
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import K8S_AUTH_MUTUALLY_EXCLUSIVE, KUBERNETES, K8sClient, k8s_spec
 
@@ -222,14 +222,13 @@ def argument_spec() -> dict[str, t.Any]:
     )
 
 
-class AppLogs:
+class AppLogs(Worker):
     """The worker: checks the options, then reads the logs from the client (Kubernetes) or the compose command."""
 
     def __init__(self, module: t.Any) -> None:
+        super().__init__(module.params, module.check_mode)
         self.module = module
-        self.params = module.params
         self.redactor = Redactor(self.params['redact'])
-        self.warnings: list[str] = []
         names = self.params['deployments'] if self.params['source'] == 'kubernetes' else self.params['services']
         option = 'deployments' if self.params['source'] == 'kubernetes' else 'services'
         if not names or any(not (n or '').strip() for n in names):

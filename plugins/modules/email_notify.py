@@ -185,7 +185,7 @@ sent:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._notify.email import SECURITY, SmtpSender, build_message, message_view, recipients
 
@@ -212,15 +212,14 @@ def argument_spec() -> dict[str, t.Any]:
     }
 
 
-class EmailSend:
+class EmailSend(Worker):
     """The worker: the message and recipients built before any connection; check mode sends nothing."""
 
     def __init__(self, params: dict[str, t.Any], check_mode: bool) -> None:
-        self.params, self.check_mode = params, check_mode
+        super().__init__(params, check_mode)
         self.msg = build_message(params)
         self.rcpts = recipients(params)
         self.sender = SmtpSender(params)
-        self.warnings: list[str] = []
 
     def run(self, client: t.Any) -> dict[str, t.Any]:   # pylint: disable=unused-argument
         msg, rcpts = self.msg, self.rcpts

@@ -308,7 +308,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_clie
     HttpUnreachableError,
     answer_summary,
 )
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker, request_log, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import MAX_SOCKET_TIMEOUT, bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.tls import CRYPTOGRAPHY, inspect_tls
 
@@ -411,14 +411,12 @@ def normalize_endpoint(raw: dict[str, t.Any]) -> dict[str, t.Any]:
     return dict(endpoint, path=path, expect_status=statuses)
 
 
-class HealthProbe:
+class HealthProbe(Worker):
     """Probes the endpoints one after the other and the certificate once."""
 
     def __init__(self, params: dict[str, t.Any], check_mode: bool = False) -> None:
-        self.params = params
-        self.check_mode = check_mode
+        super().__init__(params, check_mode)
         self.endpoints = [normalize_endpoint(e) for e in (params.get('endpoints') or DEFAULT_ENDPOINTS)]
-        self.warnings: list[str] = []
 
     def run(self, client: HttpClient) -> dict[str, t.Any]:
         result: dict[str, t.Any] = {'changed': False}

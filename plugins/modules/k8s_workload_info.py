@@ -451,7 +451,7 @@ requests:
 
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import request_log, run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker, request_log, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import K8S_AUTH_MUTUALLY_EXCLUSIVE, KUBERNETES, K8sClient, K8sInputError, k8s_spec
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.workloads import WorkloadReader
@@ -481,13 +481,11 @@ def workload_info(params: dict[str, t.Any], client: K8sClient) -> dict[str, t.An
                 **result)
 
 
-class WorkloadInfo:
+class WorkloadInfo(Worker):
     """The worker: options checked when built, the report read when run."""
 
-    def __init__(self, params: dict[str, t.Any]) -> None:
-        check_params(params)
-        self.params = params
-        self.warnings: list[str] = []
+    def check(self) -> None:
+        check_params(self.params)
 
     def run(self, client: t.Any) -> dict[str, t.Any]:
         params = self.params

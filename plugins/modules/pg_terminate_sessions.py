@@ -315,7 +315,7 @@ import time
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgConnectionError, PgInputError
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.activity import ActivityReport
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import POSTGRES_MUTUALLY_EXCLUSIVE, PSYCOPG2, PgClient, postgres_spec
@@ -371,14 +371,12 @@ def predict_after(sessions: list[dict[str, t.Any]], selected: list[dict[str, t.A
     return count_by_state(after)
 
 
-class SessionTerminator:
+class SessionTerminator(Worker):
     """Select, guard, signal and verify; check mode stops right before the first signal."""
 
     def __init__(self, params: dict[str, t.Any], check_mode: bool = False, diff: bool = False) -> None:
+        super().__init__(params, check_mode, diff)
         self.started = time.monotonic()
-        self.params = params
-        self.check_mode = check_mode
-        self.diff = diff
         self.mode = params.get('mode') or 'terminate'
         self.filter = SessionFilter.from_params(params)
         self.guard = Guard.from_params(params)
@@ -387,7 +385,6 @@ class SessionTerminator:
                 'refusing to select every client session: set at least one filter (databases, states, '
                 'min_duration, users, exclude_users, applications, exclude_applications, client_addrs, '
                 'query_pattern, wait_event_types or blockers_only)')
-        self.warnings: list[str] = []
         self.connect: t.Callable[[dict[str, t.Any]], t.Any] = PgClient   # the verification's fresh connection
 
     def run(self, client: PgClient) -> dict[str, t.Any]:

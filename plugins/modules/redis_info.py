@@ -503,7 +503,7 @@ import statistics
 import time
 import typing as t
 
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import run_module
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker, run_module
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._redis import (
     REDIS,
@@ -765,15 +765,14 @@ def timeout_message(result: dict[str, t.Any], target: str) -> str:
             f"(wanted fewer than {result['below']}; started at {result['initial_length']}); {trend}")
 
 
-class RedisReport:
+class RedisReport(Worker):
     """Triage snapshot of one server; the work main() delegates to and unit tests call."""
 
     def __init__(self, params: dict[str, t.Any]) -> None:
-        self.params = params
+        super().__init__(params)
         self.queues = queue_specs(params.get('queues') or [])
         self.wait = params.get('wait_for')
         check_wait(self.wait)
-        self.warnings: list[str] = []
 
     def ping(self, client: RedisClient) -> dict[str, t.Any]:
         times, ok = [], True

@@ -4,8 +4,8 @@
 
 """The one way the collection's modules run: check the libraries, build the worker, open the client, run, exit.
 
-A worker validates the options when it is built (before any connection), ``run(client)``
-returns the result, and its ``warnings`` (if any) become module warnings. Every expected
+A worker (a ``Worker``) validates the options when it is built (before any connection),
+``run(client)`` returns the result, and its ``warnings`` (if any) become module warnings. Every expected
 failure is a ``TrdrhubError`` and ends as a single ``fail_json`` message (its text and its
 ``details``, never a traceback); the client is always closed.
 """
@@ -69,6 +69,29 @@ class Library:
             yield library
         except ImportError:
             library.present, library.error = False, traceback.format_exc()
+
+
+class Worker:
+    """The base of every module's worker: the options, check mode and diff mode, and the warnings of the run.
+
+    Built from the module's options before any connection is opened: ``check()`` (or a
+    subclass's ``__init__`` after calling this one) refuses options that cannot work with an
+    error naming the option; ``run(client)`` does the work and returns the module's result;
+    what it appends to ``warnings`` becomes module warnings, on success and on failure.
+    """
+
+    def __init__(self, params: t.Mapping[str, t.Any], check_mode: bool = False, diff: bool = False) -> None:
+        self.params: t.Any = params
+        self.check_mode, self.diff = check_mode, diff
+        self.warnings: list[str] = []
+        self.check()
+
+    def check(self) -> None:
+        """Refuse options that cannot work (an error naming the option); nothing to refuse by default."""
+
+    def run(self, client: t.Any) -> dict[str, t.Any]:
+        """The module's result, from ``client`` (None for a worker that needs no connection)."""
+        raise NotImplementedError
 
 
 def require_libraries(module: t.Any, *libraries: Library) -> None:

@@ -21,6 +21,7 @@ import time
 import typing as t
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import MASK, Redactor, is_secret_key
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._host import procfs
 from ansible_collections.trdrhub.incident.plugins.module_utils._host.reach import parse_target, reach_all
 
@@ -154,16 +155,15 @@ def _user(uid: int | None) -> str | None:
         return str(uid)
 
 
-class HostResources:
+class HostResources(Worker):
     """One read of the host: load, CPU, memory, filesystems, top processes, disk I/O and reachability."""
 
     def __init__(self, params: t.Mapping[str, t.Any], root: str | None = None) -> None:
-        self.params = params
+        super().__init__(params)
         self.root = root or procfs.PROC   # a fake tree in the unit tests, never a user option
         for target in params.get('targets') or []:   # bad input fails before anything is read
             parse_target(target)
         self.redactor = Redactor()
-        self.warnings: list[str] = []
 
     def _processes(self) -> dict[int, dict[str, t.Any]]:
         return {s['pid']: s for s in (procfs.process_stat(self.root, pid) for pid in procfs.pids(self.root)) if s}

@@ -42,6 +42,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_clie
     server_reason,
     status_text,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker
 
 DEFAULT_API_URL = 'https://api.statuspage.io/v1'
 SERVICE = 'Statuspage API'
@@ -337,14 +338,12 @@ class StatuspageClient(HttpClient):
 
 # -- the manager -------------------------------------------------------------
 
-class IncidentManager:
+class IncidentManager(Worker):
     """Plans and applies one change to the Statuspage incident of one TRDR Hub incident."""
 
     def __init__(self, params: dict[str, t.Any], check_mode: bool = False, diff: bool = False) -> None:
         validate_request(params)
-        self.params = dict(params, incident_id=params['incident_id'].strip())
-        self.check_mode, self.diff = check_mode, diff
-        self.warnings: list[str] = []
+        super().__init__(dict(params, incident_id=params['incident_id'].strip()), check_mode, diff)
         self._pending: tuple[str, dict[str, t.Any]] | None = None
 
     def run(self, client: StatuspageClient) -> dict[str, t.Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 import typing as t
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import postgres_spec
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.sessions import (
@@ -69,13 +70,12 @@ def blocker_view(session: dict[str, t.Any], query_max_length: int) -> dict[str, 
     }
 
 
-class ActivityReport:
+class ActivityReport(Worker):
     """Triage snapshot: one read of pg_stat_activity, sliced the ways responders ask for."""
 
     def __init__(self, params: dict[str, t.Any]) -> None:
-        self.params = params
+        super().__init__(params)
         self.filter = SessionFilter.from_params(params)
-        self.warnings: list[str] = []
 
     def run(self, client: t.Any) -> dict[str, t.Any]:
         pooler = client.pooler_warning()

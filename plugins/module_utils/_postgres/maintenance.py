@@ -24,6 +24,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgIncidentError,
     PgInputError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     PgClient,
 )
@@ -85,12 +86,11 @@ def skip_reason(mode: str, row: dict[str, t.Any], threshold: int) -> str | None:
     return f'{dead} dead tuple(s), below skip_if_dead_below ({threshold})' if dead < threshold else None
 
 
-class Maintenance:
+class Maintenance(Worker):
     """Options are checked when built; ``run`` plans, then vacuums table by table."""
 
     def __init__(self, params: dict[str, t.Any], check_mode: bool = False) -> None:
-        self.params, self.check_mode = params, check_mode
-        self.warnings: list[str] = []
+        super().__init__(params, check_mode)
         self.done: list[str] = []
         if params.get('full') and params.get('analyze_only'):
             raise PgInputError('full and analyze_only exclude each other: ANALYZE has no FULL form')

@@ -20,6 +20,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgQueryError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import condense, scrub
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import connect, secrets_of
 
 try:
@@ -130,12 +131,8 @@ def findings(pools: list[dict[str, t.Any]], databases: list[dict[str, t.Any]],
     return found
 
 
-class PgBouncerReport:
+class PgBouncerReport(Worker):
     """Reads the four SHOW commands and condenses them into pools, waits and findings."""
-
-    def __init__(self, params: dict[str, t.Any]) -> None:
-        self.params = params
-        self.warnings: list[str] = []
 
     def run(self, console: AdminConsole) -> dict[str, t.Any]:
         p = self.params

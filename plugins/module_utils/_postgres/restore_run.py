@@ -36,6 +36,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     PgInputError,
     PgQueryError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres import restore as backup
 from ansible_collections.trdrhub.incident.plugins.module_utils._postgres.client import (
     PgClient,
@@ -121,15 +122,15 @@ def failure_reason(program: str, proc: t.Any, secrets: list[str]) -> str:
     return f'{program} exited with {proc.returncode}: {tail or "no error output"}'
 
 
-class Restorer:
+class Restorer(Worker):
     """Validates the file when built (before any connection); ``run`` restores and verifies."""
 
     def __init__(self, params: dict[str, t.Any], run_command: RunCommand, check_mode: bool = False) -> None:
-        self.params, self.check_mode, self.run_command = params, check_mode, run_command
+        super().__init__(params, check_mode)
+        self.run_command = run_command
         self.secrets = secrets_of(params)
         self.commands: list[list[str]] = []
         self.queries: list[str] = []
-        self.warnings: list[str] = []
         self.started = time.monotonic()
         self.timings: dict[str, float] = {}
         self.workdir: str | None = None

@@ -29,6 +29,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors im
     TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import mask_secrets
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.spec import bounded
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.time import utc_now
 from ansible_collections.trdrhub.incident.plugins.module_utils._k8s.client import (
@@ -150,19 +151,18 @@ def crash_point(step: str, environ: t.Mapping[str, str] | None = None) -> None:
         time.sleep(PAUSE_SECONDS)
 
 
-class Rotator:
+class Rotator(Worker):
     """One rotation of one role's password. ``role`` is a _rotate_pg.PgRole, ``log`` a RotationLog or None."""
 
     def __init__(self, params: t.Mapping[str, t.Any], role: t.Any, store: t.Any, restarter: t.Any, log: t.Any,
                  check_mode: bool = False, actor: str = 'unknown', crash: t.Callable[[str], None] = crash_point,
                  probe: t.Callable[[str, float], tuple[bool, str]] = probe_health,
                  on_secret: t.Callable[[str], None] = lambda secret: None) -> None:
-        self.params = params
+        super().__init__(params, check_mode)
         self.role = role
         self.store = store
         self.restarter = restarter
         self.log = log
-        self.check_mode = check_mode
         self.crash = crash
         self.probe = probe
         self.on_secret = on_secret
@@ -173,7 +173,6 @@ class Rotator:
         self.rotation_id = f"rot-{self.started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
         self.secrets: list[str] = []
         self.steps: list[dict[str, t.Any]] = []
-        self.warnings: list[str] = []
         self.restarted: list[str] = []
         self.downtime_from: float | None = None
         self.restart_attempted = False

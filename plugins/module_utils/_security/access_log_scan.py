@@ -25,6 +25,7 @@ import os
 import time
 import typing as t
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._security.access_log import (
     FORMATS,
     LogInputError,
@@ -80,14 +81,13 @@ DEFAULTS = {
 }
 
 
-class AccessLogScan(BlockScan):
+class AccessLogScan(BlockScan, Worker):
     """Validates the options when built; ``run()`` reads the logs and returns the module result."""
 
     def __init__(self, params: dict[str, t.Any], clock: t.Callable[[], float] = now) -> None:
         p = dict(DEFAULTS)
         p.update({k: v for k, v in params.items() if v is not None})
-        self.params = p
-        self.warnings: list[str] = []
+        super().__init__(p)
         paths = p.get('paths')
         if isinstance(paths, (str, bytes)):
             paths = [paths]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 import typing as t
 
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker
 from ansible_collections.trdrhub.incident.plugins.module_utils._security.ip_block import (
     IMPLIED_ALLOWLIST,
     REJECT_WITH,
@@ -104,11 +105,11 @@ def _public(rule: dict[str, t.Any], **extra: t.Any) -> dict[str, t.Any]:
     return out
 
 
-class IpBlockPlan:
+class IpBlockPlan(Worker):
     """Validates the request when built (before anything is read) and plans in ``run(reader)``."""
 
     def __init__(self, params: dict[str, t.Any], now: float | None = None) -> None:
-        self.warnings: list[str] = []
+        super().__init__(params)
         self.now = int(now if now is not None else time.time())
         self.state = params.get('state') or 'present'
         self.chain = check_chain(params.get('chain') or 'TRDRHUB-BLOCK')

@@ -23,6 +23,7 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._common.http_erro
     HttpNotFoundError,
     HttpStatusError,
 )
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.runner import Worker
 
 SYSTEMS = ('jira', 'servicenow')
 STATUSES = ('investigating', 'identified', 'monitoring', 'resolved')
@@ -175,15 +176,13 @@ class Step:
         self.kind, self.payload, self.says = kind, payload, says
 
 
-class TicketManager:
+class TicketManager(Worker):
     """Find the incident's ticket, plan the steps, apply them (not in check mode), report."""
 
     def __init__(self, params: dict[str, t.Any], system: t.Any, check_mode: bool = False, diff: bool = False) -> None:
         validate(params)
-        self.params = dict(params, incident_id=params['incident_id'].strip())
+        super().__init__(dict(params, incident_id=params['incident_id'].strip()), check_mode, diff)
         self.system = system
-        self.check_mode, self.diff = check_mode, diff
-        self.warnings: list[str] = []
 
     def run(self, client: t.Any) -> dict[str, t.Any]:
         ticket = self.system.find(client, self.params, self.warnings)
