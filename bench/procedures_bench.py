@@ -161,15 +161,21 @@ class Bench:
         return json.loads(out.read_text()) if out.exists() else []
 
 
-def task_mix(rows: list) -> tuple[int, int]:
-    """(tasks that started a module process, controller-only tasks) of a profile; a skipped task runs no module."""
-    modules = sum(1 for row in rows if not row.get("skipped") and row["action"] not in CONTROLLER_ACTIONS)
+def task_mix(rows: list, module_cost: float) -> tuple[int, int]:
+    """(tasks that started a module process, controller-only tasks) of a profile.
+
+    A skipped task runs no module, and neither does a task that took less than half of Ansible's cheapest
+    module process (``module_cost``): an action plugin that runs its module in the controller's process
+    when it can (``audit_chain_verify`` on a file ledger).
+    """
+    modules = sum(1 for row in rows if not row.get("skipped") and row["action"] not in CONTROLLER_ACTIONS
+                  and row["seconds"] >= module_cost / 2)
     return modules, len(rows) - modules
 
 
 def floor_rows(name: str, rows: list, empty: float, per_task: dict, goal: float) -> list:
     """The procedure's task mix priced at Ansible's cheapest task of each kind (see the module docstring)."""
-    modules, controller = task_mix(rows)
+    modules, controller = task_mix(rows, per_task["module"])
     everything = empty + modules * per_task["module"] + controller * per_task["controller"]
     modules_only = empty + modules * per_task["module"]
     print(f"floor of {name}.yml: {modules} module processes x {per_task['module']:.3f} s + {controller} controller-only "

@@ -134,16 +134,16 @@ def findings(pools: list[dict[str, t.Any]], databases: list[dict[str, t.Any]],
 class PgBouncerReport(Worker):
     """Reads the four SHOW commands and condenses them into pools, waits and findings."""
 
-    def run(self, console: AdminConsole) -> dict[str, t.Any]:
+    def run(self, client: AdminConsole) -> dict[str, t.Any]:
         p = self.params
-        databases = [database_view(row) for row in console.show(SHOW_DATABASES)]
+        databases = [database_view(row) for row in client.show(SHOW_DATABASES)]
         sizes = {str(d['name']): d['pool_size'] for d in databases}
-        pools = [pool_view(row, sizes) for row in console.show(SHOW_POOLS)]
+        pools = [pool_view(row, sizes) for row in client.show(SHOW_POOLS)]
         stats = [{key: (row.get(key) if key == 'database' else _int(row.get(key)))
-                  for key in ('database',) + _STATS_KEYS} for row in console.show(SHOW_STATS)]
-        clients = [client_view(row) for row in console.show(SHOW_CLIENTS)]
+                  for key in ('database',) + _STATS_KEYS} for row in client.show(SHOW_STATS)]
+        clients = [client_view(row) for row in client.show(SHOW_CLIENTS)]
         waiting = [c for c in clients if c['state'] in ('waiting', 'cl_waiting')]
-        waiting.sort(key=lambda client: client['wait_s'], reverse=True)
+        waiting.sort(key=lambda entry: entry['wait_s'], reverse=True)
         app_pools = [pool for pool in pools if pool['database'] != ADMIN_DB]
         saturations = [pool['saturation'] for pool in app_pools if pool['saturation'] is not None]
         summary = {
@@ -163,5 +163,5 @@ class PgBouncerReport(Worker):
             'waiting_clients': waiting[:p['clients_limit']],
             'summary': summary,
             'findings': findings(pools, databases, p['max_wait_threshold'], p['saturation_threshold']),
-            'queries': list(console.queries),
+            'queries': list(client.queries),
         }

@@ -106,7 +106,7 @@ def _public(rule: dict[str, t.Any], **extra: t.Any) -> dict[str, t.Any]:
 
 
 class IpBlockPlan(Worker):
-    """Validates the request when built (before anything is read) and plans in ``run(reader)``."""
+    """Validates the request when built (before anything is read) and plans in ``run(client)`` (the reader of the firewall rules)."""
 
     def __init__(self, params: dict[str, t.Any], now: float | None = None) -> None:
         super().__init__(params)
@@ -201,8 +201,8 @@ class IpBlockPlan(Worker):
                               'rules': rules}
         return chains
 
-    def run(self, reader: t.Any) -> dict[str, t.Any]:
-        chains = self._read(reader)
+    def run(self, client: t.Any) -> dict[str, t.Any]:
+        chains = self._read(client)
         current = [r for c in chains.values() for r in c['rules']]
         managed = [r for r in current if r['managed']]
         for rule in managed:
@@ -225,7 +225,7 @@ class IpBlockPlan(Worker):
             'unmanaged': unmanaged,
             'current': [_public(r, expired=r['expired']) for r in managed],
             'chains': {f: {k: v for k, v in c.items() if k != 'rules'} for f, c in chains.items()},
-            'commands': list(reader.commands),
+            'commands': list(client.commands),
             'diff': {'before': '\n'.join(before_lines) + ('\n' if before_lines else ''),
                      'after': '\n'.join(after_lines) + ('\n' if after_lines else '')},
         }

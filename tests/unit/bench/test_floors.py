@@ -30,17 +30,18 @@ def log_scan():
     return load('log_scan_bench')
 
 
-def row(action, skipped=False):
-    return {'task': action, 'action': action, 'seconds': 0.05, 'skipped': skipped}
+def row(action, skipped=False, seconds=0.5):
+    return {'task': action, 'action': action, 'seconds': seconds, 'skipped': skipped}
 
 
 def test_task_mix_counts_module_processes_and_controller_only_tasks(procedures):
     rows = [row('trdrhub.incident.pg_terminate_sessions'), row('trdrhub.incident.pg_terminate_sessions', skipped=True),
-            row('trdrhub.incident.audit_chain_verify'),     # its action plugin runs the module
+            row('trdrhub.incident.audit_chain_verify'),     # its action plugin runs the module...
+            row('trdrhub.incident.audit_chain_verify', seconds=0.05),   # ...or, on a file ledger, works in-process
             row('trdrhub.incident.ledger_record'), row('trdrhub.incident.approval'),   # controller-side action plugins
             row('ansible.builtin.set_fact'), row('debug'), row('ansible.builtin.validate_argument_spec'),
             row('ansible.builtin.copy')]
-    assert procedures.task_mix(rows) == (3, 6)
+    assert procedures.task_mix(rows, 0.4) == (3, 7)
 
 
 def test_floor_rows_price_the_mix(procedures, capsys):

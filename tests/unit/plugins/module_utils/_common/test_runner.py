@@ -150,7 +150,7 @@ def test_a_worker_checks_its_options_when_built_before_any_client():
     built: list[t.Any] = []
     module = FakeModule()
     with pytest.raises(Exited):
-        run_worker(module, lambda: Checked({'name': ''}), lambda made: built.append(made))
+        run_worker(module, lambda: Checked({'name': ''}), built.append)
     assert (module.failed, module.result['msg']) == (True, 'name must not be empty')
     assert built == []        # the client was never made
 
