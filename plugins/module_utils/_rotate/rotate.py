@@ -24,8 +24,8 @@ import uuid
 from urllib.parse import quote, quote_plus
 
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import (
+    InputError,
     PgIncidentError,
-    PgInputError,
     TrdrhubError,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._common.redaction import mask_secrets
@@ -108,6 +108,14 @@ class RotationError(TrdrhubError):
         self.result = result
 
 
+class RotationInputError(InputError):
+    """An option of the rotation refused before anything runs (the store, the restart, the timeouts, min_age)."""
+
+
+class CheckFailed(TrdrhubError):
+    """The secret did not work after a step: the role's log-in with it, or the health check, failed."""
+
+
 class _StepFailed(TrdrhubError):
     def __init__(self, step: str, reason: str) -> None:
         super().__init__(reason)
@@ -118,7 +126,7 @@ def parse_age(text: str | None) -> float:
     """Seconds of ``30d``, ``12h``, ``90m``, ``45s``, ``2w`` or a plain number of seconds."""
     match = _AGE.match(str(text if text is not None else '0'))
     if not match:
-        raise PgInputError(f'min_age {text!r} is not a duration: use a number with s, m, h, d or w, for example 30d')
+        raise RotationInputError(f'min_age {text!r} is not a duration: use a number with s, m, h, d or w, for example 30d')
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -127,19 +135,19 @@ def validate(params: t.Mapping[str, t.Any]) -> None:
     try:
         check_policy(params.get('length') or 0, params.get('alphabet') or [])
     except SecretPolicyError as exc:
-        raise PgInputError(str(exc)) from None
+        raise RotationInputError(str(exc)) from None
     parse_age(params.get('min_age'))
     if params.get('store', 'file') == 'file' and not params.get('path'):
-        raise PgInputError('path is required with store=file (the env, JSON or raw file that holds the secret)')
+        raise RotationInputError('path is required with store=file (the env, JSON or raw file that holds the secret)')
     if params.get('store') == 'k8s_secret' and not (params.get('k8s_secret') and params.get('key')):
-        raise PgInputError('k8s_secret and key are required with store=k8s_secret')
+        raise RotationInputError('k8s_secret and key are required with store=k8s_secret')
     if params.get('restart_command') is not None and not params['restart_command']:
-        raise PgInputError('restart_command must name a command (a list: program, then arguments)')
+        raise RotationInputError('restart_command must name a command (a list: program, then arguments)')
     if params.get('restart_deployments') and params.get('restart_command'):
-        raise PgInputError('restart_deployments and restart_command are mutually exclusive')
+        raise RotationInputError('restart_deployments and restart_command are mutually exclusive')
     for name in ('restart_timeout', 'health_timeout'):
         if (params.get(name) or 0) <= 0:
-            raise PgInputError(f'{name} must be more than 0 seconds')
+            raise RotationInputError(f'{name} must be more than 0 seconds')
 
 
 def crash_point(step: str, environ: t.Mapping[str, str] | None = None) -> None:
@@ -310,7 +318,7 @@ class Rotator(Worker):
                              ('verify', lambda: self._verify(new))):
             try:
                 detail = action()
-            except (StoreError, K8sError, RestartError, PgIncidentError) as exc:
+            except (StoreError, K8sError, RestartError, CheckFailed, PgIncidentError) as exc:
                 raise _StepFailed(name, str(exc)) from None
             self.step(name, 'ok', detail)
             self.crash(name)
@@ -332,12 +340,12 @@ class Rotator(Worker):
     def _verify(self, secret: str) -> str:
         ok, reason = self.role.login(secret)
         if not ok:
-            raise PgInputError(f'log-in as {self.role.role} with the new password failed: {reason}')
+            raise CheckFailed(f'log-in as {self.role.role} with the new password failed: {reason}')
         url = self.params.get('health_url')
         if url:
             ok, said = self.probe(url, self.params.get('health_timeout') or 10)
             if not ok:
-                raise PgInputError(f'health check failed: {said}')
+                raise CheckFailed(f'health check failed: {said}')
             reason += f'; {said}'
         return f'log-in as {self.role.role}: {reason}'
 
@@ -351,7 +359,7 @@ class Rotator(Worker):
         for name, action in actions:
             try:
                 detail = action()
-            except (StoreError, K8sError, RestartError, PgIncidentError) as exc:
+            except (StoreError, K8sError, RestartError, CheckFailed, PgIncidentError) as exc:
                 self.step(name, 'failed', str(exc))
                 if name == 'rollback_restart' and cause.step == 'restart':
                     # The restart never worked: the consumers were not restarted onto the new secret.
@@ -371,7 +379,7 @@ class Rotator(Worker):
     def _verify_old(self, old: str) -> str:
         ok, reason = self.role.login(old)
         if not ok:
-            raise PgInputError(f'log-in as {self.role.role} with the old password failed: {reason}')
+            raise CheckFailed(f'log-in as {self.role.role} with the old password failed: {reason}')
         return f'log-in as {self.role.role} with the old password: {reason}'
 
     # -- recovery of an interrupted rotation ----------------------------------------------

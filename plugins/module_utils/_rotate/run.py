@@ -37,7 +37,9 @@ from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.restart i
     NoRestart,
 )
 from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.rotate import (
+    CheckFailed,
     RotationError,
+    RotationInputError,
     Rotator,
     validate,
 )
@@ -98,7 +100,7 @@ def rotate(params: dict[str, t.Any], runner: t.Callable[[list[str]], tuple[int, 
     except RotationError as exc:
         _flush(rotator, warn)
         raise RotationFailed(str(exc), dict(exc.result, **_trace(pg, k8s))) from None
-    except (PgIncidentError, StoreError, K8sError, LedgerError) as exc:
+    except (RotationInputError, CheckFailed, PgIncidentError, StoreError, K8sError, LedgerError) as exc:
         _flush(rotator, warn)
         msg = rotator.scrub(exc) if rotator else str(exc)
         steps = rotator.steps if rotator else []

@@ -21,7 +21,7 @@ MODULE_UTILS = Path(__file__).resolve().parents[5] / 'plugins' / 'module_utils'
 PACKAGE = 'ansible_collections.trdrhub.incident.plugins.module_utils'
 # Files whose errors are PostgreSQL's: the client, the other _postgres code, and errors.py itself.
 POSTGRES_FILES = ('_common/errors.py',)
-POSTGRES_PACKAGES = ('_postgres', '_rotate')   # _rotate: its PostgreSQL role and log only raise the Pg errors
+POSTGRES_PACKAGES = ('_postgres',)
 
 
 def _error_classes() -> dict[str, type[BaseException]]:
@@ -75,6 +75,7 @@ def test_the_incident_errors_share_their_base(name):
     '_redis.py:RedisInputError', '_security/access_log.py:LogInputError', '_notify/communicate.py:CommunicationError',
     '_incident/errors.py:IncidentError', '_audit/chain_sources.py:LedgerFileError',
     '_investigate/investigate.py:InvestigationError', '_audit/chain_verify.py:AuditInputError',
+    '_rotate/rotate.py:RotationInputError',
 ])
 def test_refused_inputs_are_input_errors_of_their_domain(name):
     assert issubclass(ERRORS[name], InputError)

@@ -10,7 +10,7 @@ import json
 import typing as t
 
 import pytest
-from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import PgInputError
+from ansible_collections.trdrhub.incident.plugins.module_utils._common.errors import InputError, PgIncidentError
 from ansible_collections.trdrhub.incident.plugins.module_utils._rotate.crypto import (
     fingerprint,
     scram_verifier,
@@ -36,15 +36,15 @@ def test_parse_age(text, seconds):
 
 
 def test_parse_age_rejects_words():
-    with pytest.raises(PgInputError, match="min_age 'a month' is not a duration"):
+    with pytest.raises(InputError, match="min_age 'a month' is not a duration"):
         parse_age('a month')
 
 
 def test_validate_needs_a_store_location():
     base = {'length': 32, 'alphabet': ['letters'], 'min_age': '0', 'restart_timeout': 1, 'health_timeout': 1}
-    with pytest.raises(PgInputError, match='path is required'):
+    with pytest.raises(InputError, match='path is required'):
         validate(dict(base, store='file'))
-    with pytest.raises(PgInputError, match='k8s_secret and key are required'):
+    with pytest.raises(InputError, match='k8s_secret and key are required'):
         validate(dict(base, store='k8s_secret', k8s_secret='db'))
 
 
@@ -190,3 +190,12 @@ def test_recovery_refuses_when_the_server_accepts_neither(store):
         rotator(store, role=role).run()
     assert 'new-password-5678' not in str(info.value)
     assert store.read_pending() is not None
+
+
+def test_option_errors_are_the_rotations_own_not_postgresqls():
+    base = {'length': 32, 'alphabet': ['letters'], 'min_age': '0', 'restart_timeout': 1, 'health_timeout': 1}
+    for params in (dict(base, store='file'), dict(base, store='file', path='/run/app.env', restart_timeout=0),
+                   dict(base, store='file', path='/run/app.env', min_age='soon')):
+        with pytest.raises(InputError) as raised:
+            validate(params)
+        assert not isinstance(raised.value, PgIncidentError), raised.value
