@@ -53,14 +53,12 @@ GOALS = {"contain_db": 3.0, "respond_p1": 10.0}
 EMPTY_PLAYBOOK = [{"name": "empty", "hosts": "localhost", "gather_facts": False,
                    "tasks": [{"name": "nothing", "ansible.builtin.debug": {"msg": "nothing"}}]}]
 FLOOR_TASKS = {"module": 10, "controller": 40}    # tasks beyond the empty playbook's one
-FLOOR_PLAYBOOKS = {
-    "module": [{"name": "floor-module", "hosts": "localhost", "gather_facts": False,
-                "tasks": EMPTY_PLAYBOOK[0]["tasks"] + [{"name": f"ping {n}", "ansible.builtin.ping": {}}
-                                                      for n in range(FLOOR_TASKS["module"])]}],
-    "controller": [{"name": "floor-controller", "hosts": "localhost", "gather_facts": False,
-                    "tasks": EMPTY_PLAYBOOK[0]["tasks"] + [{"name": f"fact {n}", "ansible.builtin.set_fact": {f"fact_{n}": n}}
-                                                          for n in range(FLOOR_TASKS["controller"])]}],
+FLOOR_TASKS_OF = {
+    "module": [{"name": f"ping {n}", "ansible.builtin.ping": {}} for n in range(FLOOR_TASKS["module"])],
+    "controller": [{"name": f"fact {n}", "ansible.builtin.set_fact": {f"fact_{n}": n}} for n in range(FLOOR_TASKS["controller"])],
 }
+FLOOR_PLAYBOOKS = {kind: [{"name": f"floor-{kind}", "hosts": "localhost", "gather_facts": False,
+                           "tasks": EMPTY_PLAYBOOK[0]["tasks"] + tasks}] for kind, tasks in FLOOR_TASKS_OF.items()}
 # Tasks that never start a module process: Ansible's controller-side actions, and this collection's
 # action plugins that do their work on the controller (those that call a module are left out below).
 CONTROLLER_ACTIONS = {f"{prefix}{name}" for prefix in ("", "ansible.builtin.", "ansible.legacy.") for name in (
