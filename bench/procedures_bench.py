@@ -52,13 +52,13 @@ from trdrhub_harness.sandbox import Sandbox  # pylint: disable=wrong-import-posi
 GOALS = {"contain_db": 3.0, "respond_p1": 10.0}
 EMPTY_PLAYBOOK = [{"name": "empty", "hosts": "localhost", "gather_facts": False,
                    "tasks": [{"name": "nothing", "ansible.builtin.debug": {"msg": "nothing"}}]}]
-FLOOR_TASKS = {"module": 10, "controller": 40}    # tasks beyond the empty playbook's one
-FLOOR_TASKS_OF = {
-    "module": [{"name": f"ping {n}", "ansible.builtin.ping": {}} for n in range(FLOOR_TASKS["module"])],
-    "controller": [{"name": f"fact {n}", "ansible.builtin.set_fact": {f"fact_{n}": n}} for n in range(FLOOR_TASKS["controller"])],
+# The tasks the floor playbooks add to the empty playbook's one.
+FLOOR_TASKS = {
+    "module": [{"name": f"ping {n}", "ansible.builtin.ping": {}} for n in range(10)],
+    "controller": [{"name": f"fact {n}", "ansible.builtin.set_fact": {f"fact_{n}": n}} for n in range(40)],
 }
 FLOOR_PLAYBOOKS = {kind: [{"name": f"floor-{kind}", "hosts": "localhost", "gather_facts": False,
-                           "tasks": EMPTY_PLAYBOOK[0]["tasks"] + tasks}] for kind, tasks in FLOOR_TASKS_OF.items()}
+                           "tasks": EMPTY_PLAYBOOK[0]["tasks"] + tasks}] for kind, tasks in FLOOR_TASKS.items()}
 # Tasks that never start a module process: Ansible's controller-side actions, and this collection's
 # action plugins that do their work on the controller (those that call a module are left out below).
 CONTROLLER_ACTIONS = {f"{prefix}{name}" for prefix in ("", "ansible.builtin.", "ansible.legacy.") for name in (
@@ -236,7 +236,7 @@ def main(argv=None) -> int:
             for _round in range(repeat):
                 empty = bench.empty()
                 for kind in FLOOR_PLAYBOOKS:
-                    floors[kind].append((bench.floor(kind) - empty) / FLOOR_TASKS[kind])
+                    floors[kind].append((bench.floor(kind) - empty) / len(FLOOR_TASKS[kind]))
             per_task = {kind: statistics.median(values) for kind, values in floors.items()}
             print(f"  Ansible's own cost per task here: {per_task['module']:.3f} s a module process (ping), "
                   f"{per_task['controller']:.3f} s a controller-only task (set_fact)", flush=True)

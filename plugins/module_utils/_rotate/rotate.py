@@ -116,6 +116,10 @@ class CheckFailed(TrdrhubError):
     """The secret did not work after a step: the role's log-in with it, or the health check, failed."""
 
 
+# What a step of the rotation or of its rollback can fail with (the step is then recorded as failed).
+STEP_ERRORS = (StoreError, K8sError, RestartError, CheckFailed, PgIncidentError)
+
+
 class _StepFailed(TrdrhubError):
     def __init__(self, step: str, reason: str) -> None:
         super().__init__(reason)
@@ -318,7 +322,7 @@ class Rotator(Worker):
                              ('verify', lambda: self._verify(new))):
             try:
                 detail = action()
-            except (StoreError, K8sError, RestartError, CheckFailed, PgIncidentError) as exc:
+            except STEP_ERRORS as exc:
                 raise _StepFailed(name, str(exc)) from None
             self.step(name, 'ok', detail)
             self.crash(name)
@@ -359,7 +363,7 @@ class Rotator(Worker):
         for name, action in actions:
             try:
                 detail = action()
-            except (StoreError, K8sError, RestartError, CheckFailed, PgIncidentError) as exc:
+            except STEP_ERRORS as exc:
                 self.step(name, 'failed', str(exc))
                 if name == 'rollback_restart' and cause.step == 'restart':
                     # The restart never worked: the consumers were not restarted onto the new secret.
